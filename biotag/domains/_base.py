@@ -1,0 +1,134 @@
+"""What the SMILES and protein featurizers share: input coercion and the error policy."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+
+from biotag.exceptions import InputIssue, InvalidInputError
+
+ERROR_POLICIES = ("raise", "nan")
+
+
+class RowError(ValueError):
+    """Raised by a normalizer for one value; the featurizer collects these into one error."""
+
+
+def is_missing(value: Any) -> bool:
+    """True for None, NaN and pandas' missing markers."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    return isinstance(value, float) and math.isnan(value)
+
+
+def check_text(value: Any) -> str:
+    """Return ``value`` if it is a non-empty string, else raise :class:`RowError` saying why."""
+    if is_missing(value):
+        raise RowError("missing value (None/NaN)")
+    if not isinstance(value, str):
+        raise RowError(f"not a string but {type(value).__name__}")
+    if not value.strip():
+        raise RowError("empty string")
+    return value
+
+
+def as_column(X: Any) -> tuple[list[Any], pd.Index | None, str | None]:
+    """Coerce a 1-D input to a list, keeping the pandas index (if any) to restore alignment.
+
+    Accepts a list/tuple, a 1-D (or n x 1) numpy array, a pandas Series or a
+    one-column DataFrame. A bare string is refused: it is almost always a bug
+    (``transform("CCO")`` would otherwise iterate over characters).
+    """
+    if isinstance(X, str):
+        raise TypeError(
+            f"expected a list-like of strings, got the single string {X!r}; wrap it in a list: [{X!r}]"
+        )
+    if isinstance(X, pd.DataFrame):
+        if X.shape[1] != 1:
+            raise ValueError(
+                f"expected a one-column DataFrame, got {X.shape[1]} columns {list(X.columns)}; "
+                "select the column to featurize, e.g. df['smiles']"
+            )
+        return X.iloc[:, 0].tolist(), X.index, str(X.columns[0])
+    if isinstance(X, pd.Series):
+        return X.tolist(), X.index, None if X.name is None else str(X.name)
+    if isinstance(X, np.ndarray):
+        if X.ndim == 2 and X.shape[1] == 1:
+            X = X[:, 0]
+        if X.ndim != 1:
+            raise ValueError(f"expected a 1-D array or one column, got an array of shape {X.shape}")
+        return X.tolist(), None, None
+    if isinstance(X, Iterable):
+        return list(X), None, None
+    raise TypeError(f"expected a list, array, Series or one-column DataFrame, got {type(X).__name__}")
+
+
+def apply_rowwise(
+    values: Sequence[Any],
+    normalize: Callable[[Any], str],
+    *,
+    errors: str,
+    error_type: type[InvalidInputError],
+) -> list[Any]:
+    """Apply ``normalize`` to every value; collect every failure before raising once.
+
+    With ``errors="nan"`` a failed row becomes ``float("nan")`` in place, so the
+    output stays aligned with the input.
+    """
+    if errors not in ERROR_POLICIES:
+        raise ValueError(f"errors must be one of {ERROR_POLICIES}, got {errors!r}")
+    out: list[Any] = []
+    issues: list[InputIssue] = []
+    for index, value in enumerate(values):
+        try:
+            out.append(normalize(value))
+        except RowError as exc:
+            issues.append(InputIssue(index, value, str(exc)))
+            out.append(float("nan"))
+    if issues and errors == "raise":
+        raise error_type(issues)
+    return out
+
+
+class BaseFeaturizer(TransformerMixin, BaseEstimator):
+    """Stateless string-to-string transformer: ``fit`` learns nothing and returns ``self``.
+
+    Subclasses implement ``_normalizer()``, returning a one-value function that
+    raises :class:`RowError` for a bad value.
+    """
+
+    _error_type: type[InvalidInputError] = InvalidInputError
+
+    def fit(self, X: Any, y: Any = None) -> "BaseFeaturizer":
+        """Do nothing (the featurizer is stateless) and return ``self``."""
+        self._normalizer()  # validates the parameters early, with a clear message
+        return self
+
+    def transform(self, X: Any) -> list[Any] | pd.Series:
+        """Normalize every value, in input order.
+
+        Returns a list for list/array input, and a Series with the input's index
+        for pandas input. With ``errors="nan"`` invalid rows are ``NaN``.
+        """
+        values, index, name = as_column(X)
+        out = apply_rowwise(values, self._normalizer(), errors=self.errors, error_type=self._error_type)
+        if index is not None:
+            return pd.Series(out, index=index, name=name, dtype=object)
+        return out
+
+    def _normalizer(self) -> Callable[[Any], str]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True
+        tags.input_tags.two_d_array = False
+        tags.requires_fit = False
+        return tags
+
+    def _more_tags(self) -> dict[str, Any]:  # scikit-learn < 1.6
+        return {"X_types": ["string"], "requires_fit": False, "stateless": True}

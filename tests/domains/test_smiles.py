@@ -1,0 +1,149 @@
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.base import clone
+from sklearn.pipeline import make_pipeline
+
+from biotag import InvalidSmilesError, SmilesFeaturizer, canonicalize_smiles
+
+
+def test_issue_example():
+    assert SmilesFeaturizer().fit_transform(["OCC", "c1ccccc1O"]) == ["CCO", "Oc1ccccc1"]
+
+
+@pytest.mark.parametrize(
+    "smiles, kwargs, expected",
+    [
+        ("OCC", {}, "CCO"),
+        ("C1=CC=CC=C1", {}, "c1ccccc1"),  # kekulé in, aromatic out
+        ("C[C@H](N)C(=O)O", {}, "C[C@H](N)C(=O)O"),  # stereo kept by default
+        ("C[C@@H](N)C(=O)O", {}, "C[C@@H](N)C(=O)O"),
+        ("C[C@H](N)C(=O)O", {"isomeric": False}, "CC(N)C(=O)O"),  # stereo dropped
+        ("C/C=C/C", {}, "C/C=C/C"),
+        ("C/C=C/C", {"isomeric": False}, "CC=CC"),
+        ("CC(=O)[O-].[Na+]", {}, "CC(=O)O"),  # salt stripped, neutralized
+        ("CC(=O)[O-].[Na+]", {"neutralize": False}, "CC(=O)[O-]"),
+        ("c1ccccc1C(=O)O.Cl", {}, "O=C(O)c1ccccc1"),  # HCl salt
+        ("C[NH3+]", {}, "CN"),  # charge neutralized
+        ("C[N+](C)(C)C", {}, "C[N+](C)(C)C"),  # quaternary N has no neutral form
+        ("CCO.CCCCCC", {"largest_fragment": False}, "CCCCCC.CCO"),
+        ("CN(=O)=O", {}, "C[N+](=O)[O-]"),  # cleanup normalizes the nitro group
+        ("Oc1ccccn1", {"canonical_tautomer": True}, "O=c1cccc[nH]1"),
+        ("[2H]C", {}, "[2H]C"),
+    ],
+)
+def test_known_canonicalizations(smiles, kwargs, expected):
+    assert canonicalize_smiles(smiles, **kwargs) == expected
+
+
+def test_featurizer_matches_function_and_is_stateless():
+    feat = SmilesFeaturizer(isomeric=False)
+    assert feat.fit(["garbage ignored"]) is feat
+    assert feat.transform(["C[C@H](N)C(=O)O"]) == [canonicalize_smiles("C[C@H](N)C(=O)O", isomeric=False)]
+    assert clone(feat).get_params() == feat.get_params()
+
+
+@pytest.mark.parametrize(
+    "container",
+    [list, tuple, np.array, lambda v: np.array(v).reshape(-1, 1)],
+)
+def test_array_like_inputs_give_lists(container):
+    assert SmilesFeaturizer().transform(container(["OCC", "C(=O)O"])) == ["CCO", "O=CO"]
+
+
+def test_pandas_input_keeps_index_and_order():
+    s = pd.Series(["OCC", "C(=O)O", "c1ccccc1"], index=[10, 5, 7], name="smi")
+    out = SmilesFeaturizer().transform(s)
+    assert isinstance(out, pd.Series)
+    assert out.index.tolist() == [10, 5, 7] and out.name == "smi"
+    assert out.tolist() == ["CCO", "O=CO", "c1ccccc1"]
+    df_out = SmilesFeaturizer().transform(s.to_frame())
+    assert df_out.tolist() == out.tolist()
+
+
+def test_multi_column_dataframe_refused():
+    with pytest.raises(ValueError, match="one-column DataFrame"):
+        SmilesFeaturizer().transform(pd.DataFrame({"a": ["C"], "b": ["C"]}))
+
+
+def test_bare_string_refused():
+    with pytest.raises(TypeError, match=r"wrap it in a list"):
+        SmilesFeaturizer().transform("CCO")
+
+
+BAD = ["CCO", "C1CC", None, "", "   ", 3, float("nan"), "N(C)(C)(C)(C)C", "CC O", "c1cccc1"]
+REASONS = {
+    1: "syntax error",
+    2: "missing value",
+    3: "empty string",
+    4: "empty string",
+    5: "not a string but int",
+    6: "missing value",
+    7: "valence",
+    8: "whitespace",
+    9: "sanitization failed",
+}
+
+
+def test_one_error_reports_every_bad_row():
+    with pytest.raises(InvalidSmilesError) as info:
+        SmilesFeaturizer().transform(BAD)
+    err = info.value
+    assert isinstance(err, ValueError)
+    assert err.indices == sorted(REASONS)
+    for issue in err.issues:
+        assert REASONS[issue.index] in issue.reason
+        assert issue.value is BAD[issue.index] or (issue.value != issue.value)  # NaN is not equal to itself
+    assert "row 1: 'C1CC'" in str(err) and "row 7" in str(err)
+
+
+def test_nan_policy_keeps_alignment():
+    out = SmilesFeaturizer(errors="nan").transform(BAD)
+    assert len(out) == len(BAD)
+    assert out[0] == "CCO"
+    assert all(isinstance(v, float) and np.isnan(v) for v in out[1:])
+
+
+def test_too_long():
+    with pytest.raises(InvalidSmilesError, match="too long"):
+        canonicalize_smiles("C" * 50, max_length=20)
+
+
+def test_bad_parameters_are_named():
+    with pytest.raises(ValueError, match="errors must be one of"):
+        SmilesFeaturizer(errors="drop").transform(["C"])
+    with pytest.raises(ValueError, match="max_length"):
+        SmilesFeaturizer(max_length=0).fit(["C"])
+
+
+def test_rdkit_logging_is_silenced_locally_only(capfd):
+    from rdkit import Chem
+
+    SmilesFeaturizer(errors="nan").transform(["C1CC", "N(C)(C)(C)(C)C"])
+    assert capfd.readouterr().err == ""
+    Chem.MolFromSmiles("C1CC")  # outside biotag, RDKit still speaks
+    assert "SMILES Parse Error" in capfd.readouterr().err
+
+
+def test_in_a_pipeline():
+    pipe = make_pipeline(SmilesFeaturizer(), SmilesFeaturizer(isomeric=False))
+    assert pipe.fit_transform(["C[C@H](N)C(=O)O"]) == ["CC(N)C(=O)O"]
+
+
+def test_sklearn_tags_declare_strings():
+    tags = SmilesFeaturizer().__sklearn_tags__()
+    assert tags.input_tags.string
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(max_size=40), st.text(alphabet="CNOScnos()[]=#@+-123456789/\\%.", max_size=30)))
+def test_arbitrary_text_raises_only_the_documented_error(text):
+    try:
+        out = canonicalize_smiles(text)
+    except InvalidSmilesError as exc:
+        assert exc.issues[0].value == text
+    else:
+        assert isinstance(out, str) and out
+        assert canonicalize_smiles(out) == out  # canonical form is a fixed point

@@ -1,0 +1,54 @@
+import subprocess
+import sys
+
+import pandas as pd
+
+from biotag.cli import main
+
+
+def test_validate_csv_all_valid(tmp_path, capsys):
+    src = tmp_path / "mols.csv"
+    pd.DataFrame({"id": ["a", "b"], "smiles": ["OCC", "c1ccccc1O"]}).to_csv(src, index=False)
+    assert main(["validate", str(src), "--domain", "smiles", "--column", "smiles"]) == 0
+    out = pd.read_csv(tmp_path / "mols.canonical.csv")
+    assert out["smiles_canonical"].tolist() == ["CCO", "Oc1ccccc1"]
+    assert pd.read_csv(tmp_path / "mols.invalid.csv").empty
+    assert "2 rows, 2 valid, 0 invalid" in capsys.readouterr().out
+
+
+def test_validate_csv_reports_invalid_rows(tmp_path):
+    src = tmp_path / "mols.tsv"
+    src.write_text("smiles\tY\nOCC\t1\nC1CC\t2\n\t3\nCC(=O)[O-].[Na+]\t4\n")
+    out, rep = tmp_path / "o.csv", tmp_path / "r.csv"
+    code = main(["validate", str(src), "--domain", "smiles", "--column", "smiles", "--out", str(out), "--report", str(rep)])
+    assert code == 1
+    canon = pd.read_csv(out)
+    assert len(canon) == 4  # nothing dropped
+    assert canon["smiles_canonical"].tolist()[0] == "CCO" and canon["smiles_canonical"].tolist()[3] == "CC(=O)O"
+    assert canon["smiles_canonical"].isna().tolist() == [False, True, True, False]
+    report = pd.read_csv(rep)
+    assert report["row"].tolist() == [1, 2]
+    assert "syntax error" in report["reason"][0] and "missing" in report["reason"][1]
+
+
+def test_validate_fasta(tmp_path):
+    src = tmp_path / "p.fasta"
+    src.write_text(">a\nmkt\nay\n>b\nMK1\n>c\nMKX\n")
+    assert main(["validate", str(src), "--domain", "protein", "--nonstandard", "keep"]) == 1
+    out = pd.read_csv(tmp_path / "p.canonical.csv")
+    assert out["id"].tolist() == ["a", "b", "c"]
+    assert out["sequence_canonical"].tolist()[0] == "MKTAY" and out["sequence_canonical"].tolist()[2] == "MKX"
+
+
+def test_console_script_exit_status(tmp_path):
+    src = tmp_path / "one.csv"
+    src.write_text("smiles\nCCO\n")
+    ok = subprocess.run([sys.executable, "-m", "biotag.cli", "validate", str(src), "--domain", "smiles"])
+    assert ok.returncode == 0
+    missing = subprocess.run(
+        [sys.executable, "-m", "biotag.cli", "validate", str(tmp_path / "nope.csv"), "--domain", "smiles"],
+        capture_output=True, text=True,
+    )
+    assert missing.returncode != 0 and "not found" in missing.stderr
+    usage = subprocess.run([sys.executable, "-m", "biotag.cli", "validate", str(src)], capture_output=True)
+    assert usage.returncode == 2
