@@ -12,6 +12,15 @@ from biotag.domains import (
     normalize_protein,
     read_fasta,
 )
+from biotag.tags import (
+    ClassificationHead,
+    RegressionHead,
+    TaggedLM,
+    TagLibrary,
+    TagSpec,
+    load_base_model,
+)
+from biotag.training import Example, History, StageSpec, stage1, stage2, stage3, train_stage
 from biotag.exceptions import (
     CorruptFileError,
     IncompatibleBaseModelError,
@@ -32,6 +41,19 @@ __all__ = [
     "Text",
     "TaggedInput",
     "Template",
+    "load_base_model",
+    "TagLibrary",
+    "TagSpec",
+    "TaggedLM",
+    "RegressionHead",
+    "ClassificationHead",
+    "StageSpec",
+    "stage1",
+    "stage2",
+    "stage3",
+    "Example",
+    "History",
+    "train_stage",
     "InputIssue",
     "InvalidInputError",
     "InvalidSmilesError",

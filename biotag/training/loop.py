@@ -1,0 +1,186 @@
+"""One training loop for every stage. Reads top to bottom; device placement lives in TaggedLM."""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from biotag.domains.tagging import TaggedInput
+from biotag.tags.heads import RegressionHead
+from biotag.tags.tagged import TaggedLM
+from biotag.training.stages import StageSpec
+
+__all__ = ["Example", "History", "train_stage", "get_lr", "evaluate_loss"]
+
+
+@dataclass(frozen=True)
+class Example:
+    """A training row: the tagged input and its target (number(s), class index, text, or None for stage 1)."""
+
+    input: TaggedInput
+    target: Any = None
+
+
+@dataclass
+class History:
+    """Per-epoch losses (for plotting) and what the early stopping chose."""
+
+    epochs: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int | None = None
+    steps: int = 0
+
+    @property
+    def train_loss(self) -> list[float]:
+        return [e["train_loss"] for e in self.epochs]
+
+    @property
+    def val_loss(self) -> list[float]:
+        return [e.get("val_loss", math.nan) for e in self.epochs]
+
+
+def get_lr(step: int, total: int, *, lr: float, warmup_ratio: float, min_lr_ratio: float) -> float:
+    """Linear warmup, then cosine decay to ``min_lr_ratio * lr``. Pure: same inputs, same rate."""
+    warmup = int(warmup_ratio * total)
+    if step < warmup:
+        return lr * (step + 1) / (warmup + 1)
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return lr * (min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _targets(examples: Sequence[Example], loss: str) -> torch.Tensor | list[str] | None:
+    if loss == "lm":
+        return None
+    if loss == "text":
+        return [str(e.target) for e in examples]
+    values = np.asarray([e.target for e in examples], dtype=np.float64)
+    return torch.as_tensor(values, dtype=torch.long if loss == "classification" else torch.float32)
+
+
+def batch_loss(tlm: TaggedLM, stage: StageSpec, examples: Sequence[Example]) -> torch.Tensor:
+    """The stage's loss on one batch."""
+    inputs = [e.input for e in examples]
+    targets = _targets(examples, stage.loss)
+    if stage.loss == "lm":
+        return tlm.lm_loss(tlm.encode(inputs))
+    if stage.loss == "text":
+        return tlm.lm_loss(tlm.encode(inputs, target_texts=targets))
+    h = tlm.readout(tlm.encode(inputs))
+    return tlm.head(stage.head).loss(h, targets.to(h.device))
+
+
+@torch.no_grad()
+def evaluate_loss(tlm: TaggedLM, stage: StageSpec, examples: Sequence[Example], batch_size: int = 32) -> float:
+    """Mean loss over ``examples`` (weighted by batch size)."""
+    total, count = 0.0, 0
+    for start in range(0, len(examples), batch_size):
+        chunk = examples[start : start + batch_size]
+        total += batch_loss(tlm, stage, chunk).item() * len(chunk)
+        count += len(chunk)
+    return total / max(count, 1)
+
+
+def _trainable(tlm: TaggedLM, stage: StageSpec) -> list[torch.nn.Parameter]:
+    """Set requires_grad on exactly what the stage trains; return those parameters."""
+    lib = tlm.library
+    missing = [t for t in stage.train_tags + stage.frozen_tags if t not in lib.specs]
+    if missing:
+        raise KeyError(f"stage {stage.name!r} uses tags {missing} that are not in the library")
+    lib.requires_grad_(False)
+    params = [lib.tags[name] for name in stage.train_tags]
+    if stage.head is not None:
+        head = tlm.head(stage.head)
+        head.requires_grad_(True)
+        params += list(head.parameters())
+    for p in params:
+        p.requires_grad_(True)
+    return params
+
+
+def train_stage(
+    tlm: TaggedLM,
+    stage: StageSpec,
+    train: Sequence[Example],
+    val: Sequence[Example] | None = None,
+    *,
+    progress: bool = True,
+) -> History:
+    """Train what ``stage`` declares on ``train``; validate each epoch on ``val``.
+
+    With ``val`` given, the parameters of the epoch with the lowest validation
+    loss are restored at the end, and ``stage.patience`` stops training early.
+    The base model never changes.
+
+    Examples
+    --------
+    >>> history = train_stage(tlm, stage2("<QED>", "<SMILES>"), train, val)  # doctest: +SKIP
+    """
+    if not train:
+        raise ValueError("train_stage needs at least one training example")
+    seed_everything(stage.seed)
+    params = _trainable(tlm, stage)
+    head = tlm.head(stage.head) if stage.head is not None else None
+    if isinstance(head, RegressionHead):
+        head.fit_scaler(_targets(train, "regression"))  # standardize on training targets only
+
+    optimizer = torch.optim.AdamW(params, lr=stage.lr, weight_decay=stage.weight_decay)
+    steps_per_epoch = math.ceil(len(train) / (stage.batch_size * stage.grad_accum))
+    total_steps = min(stage.max_steps or 10**12, steps_per_epoch * stage.epochs)
+    order_rng = np.random.default_rng(stage.seed)
+    history = History()
+    best_val, best_state, bad_epochs = math.inf, None, 0
+    bar = tqdm(total=total_steps, desc=stage.name, disable=not progress, leave=False)
+
+    for epoch in range(stage.epochs):
+        order = order_rng.permutation(len(train))
+        micro = [order[i : i + stage.batch_size] for i in range(0, len(order), stage.batch_size)]
+        running, seen = 0.0, 0
+        for i, idx in enumerate(micro):
+            if i % stage.grad_accum == 0:
+                for group in optimizer.param_groups:
+                    group["lr"] = get_lr(history.steps, total_steps, lr=stage.lr,
+                                         warmup_ratio=stage.warmup_ratio, min_lr_ratio=stage.min_lr_ratio)
+            batch = [train[j] for j in idx]
+            loss = batch_loss(tlm, stage, batch)
+            (loss / stage.grad_accum).backward()
+            running, seen = running + loss.item() * len(batch), seen + len(batch)
+            if (i + 1) % stage.grad_accum == 0 or i + 1 == len(micro):
+                if stage.grad_clip is not None:
+                    torch.nn.utils.clip_grad_norm_(params, stage.grad_clip)
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                history.steps += 1
+                bar.update(1)
+                bar.set_postfix(loss=f"{running / seen:.4f}")
+                if history.steps >= total_steps:
+                    break
+        record = {"epoch": epoch + 1, "train_loss": running / max(seen, 1)}
+        if val:
+            record["val_loss"] = evaluate_loss(tlm, stage, val, batch_size=max(stage.batch_size, 32))
+            if record["val_loss"] < best_val:
+                best_val, bad_epochs, history.best_epoch = record["val_loss"], 0, epoch + 1
+                best_state = [p.detach().clone() for p in params]
+            else:
+                bad_epochs += 1
+        history.epochs.append(record)
+        if history.steps >= total_steps or (stage.patience is not None and bad_epochs >= stage.patience):
+            break
+    bar.close()
+    if best_state is not None:
+        with torch.no_grad():
+            for p, saved in zip(params, best_state):
+                p.copy_(saved)
+    for p in params:
+        p.requires_grad_(False)
+    return history
