@@ -21,6 +21,7 @@ from biotag.tags import (
     load_base_model,
 )
 from biotag.training import Example, History, StageSpec, stage1, stage2, stage3, train_stage
+from biotag.estimators import TagLLMClassifier, TagLLMRegressor
 from biotag.exceptions import (
     CorruptFileError,
     IncompatibleBaseModelError,
@@ -41,6 +42,8 @@ __all__ = [
     "Text",
     "TaggedInput",
     "Template",
+    "TagLLMRegressor",
+    "TagLLMClassifier",
     "load_base_model",
     "TagLibrary",
     "TagSpec",

@@ -59,3 +59,13 @@ def data_dir() -> Path:
     if not path.is_dir():
         pytest.skip(f"data directory {path} not found; set BIOTAG_DATA_DIR")
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> str:
+    """The tiny LM saved as a Hugging Face model directory, loadable by path like any model."""
+    path = tmp_path_factory.mktemp("tiny-llama")
+    model, tok = make_tiny_lm()
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    return str(path)

@@ -116,7 +116,7 @@ class TagLibrary(nn.Module):
 
     def n_parameters(self, names: Iterable[str] | None = None) -> int:
         """Number of scalars in the named tags and heads (all by default)."""
-        names = list(self.specs) + list(self.heads) if names is None else list(names)
+        names = dict.fromkeys(list(self.specs) + list(self.heads) if names is None else list(names))
         count = 0
         for name in names:
             if name in self.tags:

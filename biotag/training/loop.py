@@ -13,10 +13,11 @@ from tqdm.auto import tqdm
 
 from biotag.domains.tagging import TaggedInput
 from biotag.tags.heads import RegressionHead
+from biotag.tags.prefix import PrefixKV, compute_prefixes, forward_from_prefixes, split_function_tag
 from biotag.tags.tagged import TaggedLM
 from biotag.training.stages import StageSpec
 
-__all__ = ["Example", "History", "train_stage", "get_lr", "evaluate_loss"]
+__all__ = ["Example", "History", "train_stage", "get_lr", "evaluate_loss", "can_reuse_prefix"]
 
 
 @dataclass(frozen=True)
@@ -68,27 +69,61 @@ def _targets(examples: Sequence[Example], loss: str) -> torch.Tensor | list[str]
     return torch.as_tensor(values, dtype=torch.long if loss == "classification" else torch.float32)
 
 
-def batch_loss(tlm: TaggedLM, stage: StageSpec, examples: Sequence[Example]) -> torch.Tensor:
-    """The stage's loss on one batch."""
+def batch_loss(
+    tlm: TaggedLM, stage: StageSpec, examples: Sequence[Example], prefixes: Sequence[PrefixKV] | None = None
+) -> torch.Tensor:
+    """The stage's loss on one batch; with ``prefixes``, through the exact prefix-reuse path."""
     inputs = [e.input for e in examples]
     targets = _targets(examples, stage.loss)
     if stage.loss == "lm":
         return tlm.lm_loss(tlm.encode(inputs))
     if stage.loss == "text":
         return tlm.lm_loss(tlm.encode(inputs, target_texts=targets))
-    h = tlm.readout(tlm.encode(inputs))
+    if prefixes is not None:
+        h = forward_from_prefixes(tlm, prefixes, stage.head)
+    else:
+        h = tlm.readout(tlm.encode(inputs))
     return tlm.head(stage.head).loss(h, targets.to(h.device))
 
 
 @torch.no_grad()
-def evaluate_loss(tlm: TaggedLM, stage: StageSpec, examples: Sequence[Example], batch_size: int = 32) -> float:
+def evaluate_loss(
+    tlm: TaggedLM,
+    stage: StageSpec,
+    examples: Sequence[Example],
+    batch_size: int = 32,
+    prefixes: Sequence[PrefixKV] | None = None,
+) -> float:
     """Mean loss over ``examples`` (weighted by batch size)."""
     total, count = 0.0, 0
     for start in range(0, len(examples), batch_size):
         chunk = examples[start : start + batch_size]
-        total += batch_loss(tlm, stage, chunk).item() * len(chunk)
+        pre = None if prefixes is None else prefixes[start : start + batch_size]
+        total += batch_loss(tlm, stage, chunk, pre).item() * len(chunk)
         count += len(chunk)
     return total / max(count, 1)
+
+
+def can_reuse_prefix(stage: StageSpec, examples: Sequence[Example]) -> bool:
+    """True when the prefix before the function tag is frozen for every example (so caching it is exact)."""
+    if not stage.reuse_prefix or stage.loss not in ("regression", "classification"):
+        return False
+    if stage.head not in stage.train_tags:
+        return False
+    for example in examples:
+        split = split_function_tag(example.input)
+        if split is None or split[1] != stage.head or set(split[0].tags) & set(stage.train_tags):
+            return False
+    return True
+
+
+def prefix_cache(tlm: TaggedLM, examples: Sequence[Example], batch_size: int) -> list[PrefixKV]:
+    """Keys/values of each example's frozen prefix; identical prefixes are computed once and shared."""
+    unique: dict = {}
+    for example in examples:
+        unique.setdefault(split_function_tag(example.input)[0], len(unique))
+    computed = compute_prefixes(tlm, list(unique), batch_size=batch_size)
+    return [computed[unique[split_function_tag(e.input)[0]]] for e in examples]
 
 
 def _trainable(tlm: TaggedLM, stage: StageSpec) -> list[torch.nn.Parameter]:
@@ -134,6 +169,11 @@ def train_stage(
     if isinstance(head, RegressionHead):
         head.fit_scaler(_targets(train, "regression"))  # standardize on training targets only
 
+    train_prefixes = val_prefixes = None
+    if can_reuse_prefix(stage, list(train) + list(val or [])):
+        train_prefixes = prefix_cache(tlm, train, max(stage.batch_size, 16))
+        val_prefixes = prefix_cache(tlm, val, max(stage.batch_size, 16)) if val else None
+
     optimizer = torch.optim.AdamW(params, lr=stage.lr, weight_decay=stage.weight_decay)
     steps_per_epoch = math.ceil(len(train) / (stage.batch_size * stage.grad_accum))
     total_steps = min(stage.max_steps or 10**12, steps_per_epoch * stage.epochs)
@@ -152,7 +192,8 @@ def train_stage(
                     group["lr"] = get_lr(history.steps, total_steps, lr=stage.lr,
                                          warmup_ratio=stage.warmup_ratio, min_lr_ratio=stage.min_lr_ratio)
             batch = [train[j] for j in idx]
-            loss = batch_loss(tlm, stage, batch)
+            prefixes = None if train_prefixes is None else [train_prefixes[j] for j in idx]
+            loss = batch_loss(tlm, stage, batch, prefixes)
             (loss / stage.grad_accum).backward()
             running, seen = running + loss.item() * len(batch), seen + len(batch)
             if (i + 1) % stage.grad_accum == 0 or i + 1 == len(micro):
@@ -167,7 +208,7 @@ def train_stage(
                     break
         record = {"epoch": epoch + 1, "train_loss": running / max(seen, 1)}
         if val:
-            record["val_loss"] = evaluate_loss(tlm, stage, val, batch_size=max(stage.batch_size, 32))
+            record["val_loss"] = evaluate_loss(tlm, stage, val, max(stage.batch_size, 32), val_prefixes)
             if record["val_loss"] < best_val:
                 best_val, bad_epochs, history.best_epoch = record["val_loss"], 0, epoch + 1
                 best_state = [p.detach().clone() for p in params]

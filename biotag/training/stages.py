@@ -50,6 +50,10 @@ class StageSpec:
     grad_clip: float | None = 1.0
     patience: int | None = None  # epochs without validation improvement before stopping; None = no early stop
     seed: int = 0
+    # Compute the frozen prefix (domain tags + sequences) once and train on the function tag's
+    # positions only. Exact; used when every input ends with the trained function tag and
+    # nothing before it trains (not with enrich, stage 1 or text tasks).
+    reuse_prefix: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -191,3 +191,37 @@ def test_missing_tag_and_empty_data_errors():
         train_stage(tlm, stage2("<Other>", "<SMILES>"), count_examples(4), progress=False)
     with pytest.raises(ValueError, match="at least one training example"):
         train_stage(tlm, stage2("<Count>", "<SMILES>"), [], progress=False)
+
+
+@pytest.mark.parametrize("loss", ["regression", "classification"])
+def test_prefix_reuse_trains_exactly_like_the_plain_path(loss):
+    from biotag.training.loop import can_reuse_prefix
+
+    runs = []
+    for reuse in (True, False):
+        tlm = setup(loss)
+        if loss == "regression":
+            train, val = count_examples(48, 0), count_examples(16, 1)
+        else:
+            train = [Example(e.input, int(e.target) % 3) for e in count_examples(48, 0)]
+            val = [Example(e.input, int(e.target) % 3) for e in count_examples(16, 1)]
+        spec = stage2("<Count>", "<SMILES>", task=loss, epochs=3, lr=1e-2, reuse_prefix=reuse)
+        assert can_reuse_prefix(spec, train) is reuse
+        history = train_stage(tlm, spec, train, val, progress=False)
+        pred = tlm.predict([e.input for e in val], "<Count>")
+        runs.append((history, pred))
+    (h_fast, p_fast), (h_plain, p_plain) = runs
+    # Stated tolerance: float32 reassociation only, accumulated over 9 optimizer steps.
+    assert h_fast.train_loss == pytest.approx(h_plain.train_loss, rel=1e-4, abs=1e-5)
+    assert h_fast.val_loss == pytest.approx(h_plain.val_loss, rel=1e-4, abs=1e-5)
+    torch.testing.assert_close(p_fast, p_plain, atol=1e-4, rtol=1e-4)
+
+
+def test_prefix_reuse_is_off_where_it_would_not_be_exact():
+    from biotag.training.loop import can_reuse_prefix
+
+    data = count_examples(4)
+    assert not can_reuse_prefix(stage2("<Count>", "<SMILES>", enrich=True), data)  # domain tag trains
+    assert not can_reuse_prefix(stage1("<SMILES>"), data)
+    assert not can_reuse_prefix(stage2("<Count>", "<SMILES>", task="text"), data)
+    assert can_reuse_prefix(stage2("<Count>", "<SMILES>"), data)

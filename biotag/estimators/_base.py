@@ -1,0 +1,303 @@
+"""What TagLLMRegressor and TagLLMClassifier share: parameters, model handling, fit, save/load, pickling."""
+
+from __future__ import annotations
+
+import json
+import os
+from numbers import Integral, Real
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from biotag._version import __version__
+from biotag.domains.tagging import DOMAIN_TAGS, Template, check_tag_name
+from biotag.estimators._inputs import check_X
+from biotag.exceptions import CorruptFileError
+from biotag.tags import TaggedLM, TagLibrary, TagSpec, load_base_model
+from biotag.training import Example, History, stage2, stage3, train_stage
+
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+_ESTIMATOR_JSON = "estimator.json"
+
+
+def resolve_device(device: str) -> torch.device:
+    """``"auto"`` picks CUDA when present, else CPU; anything else is passed to torch."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class TagLLMBase(BaseEstimator):
+    """Shared machinery; use :class:`TagLLMRegressor` or :class:`TagLLMClassifier`."""
+
+    _parameter_constraints: dict = {
+        "model": [str, os.PathLike, None],
+        "domains": [str, tuple, list],
+        "columns": [list, tuple, None],
+        "function_tag": [str, None],
+        "p": [Interval(Integral, 1, None, closed="left")],
+        "domain_tags": [str, os.PathLike, None],
+        "enrich": ["boolean"],
+        "epochs": [Interval(Integral, 1, None, closed="left")],
+        "max_steps": [Interval(Integral, 1, None, closed="left"), None],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "warmup_ratio": [Interval(Real, 0, 1, closed="left")],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "patience": [Interval(Integral, 1, None, closed="left"), None],
+        "tokenization": [StrOptions({"model", "char"})],
+        "max_length": [Interval(Integral, 1, None, closed="left"), None],
+        "device": [str],
+        "dtype": [StrOptions(set(_DTYPES))],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+    _task = "regression"
+    _default_function_tag = "<Task>"
+
+    # ---- parameters ---------------------------------------------------------------------
+
+    def _domains(self) -> tuple[str, ...]:
+        return (self.domains,) if isinstance(self.domains, str) else tuple(self.domains)
+
+    def _template(self, domain_tags: tuple[str, ...] | None = None) -> Template:
+        return Template(self._domains(), function_tag=self.function_tag or self._default_function_tag,
+                        domain_tags=domain_tags)
+
+    def _check_params(self) -> None:
+        self._validate_params()
+        self._template()  # names an unknown domain or a malformed tag name
+        if self.function_tag is not None:
+            check_tag_name(self.function_tag)
+        if self.domain_tags is not None and not Path(self.domain_tags).is_dir():
+            raise FileNotFoundError(f"domain_tags={str(self.domain_tags)!r} is not a tag library directory")
+        if self.device != "auto":
+            try:
+                torch.device(self.device)
+            except RuntimeError as exc:
+                raise ValueError(f"device={self.device!r} is not a torch device: {exc}") from None
+
+    # ---- the base model: referenced, never owned ----------------------------------------------------
+
+    def _load_base(self):
+        return load_base_model(self.model, dtype=_DTYPES[self.dtype], device=resolve_device(self.device))
+
+    def _make_tlm(self, model, tokenizer, library: TagLibrary) -> TaggedLM:
+        # The one place where the estimator decides placement: the tags follow the base model.
+        library.to(model.get_input_embeddings().weight.device)
+        return TaggedLM(model, tokenizer, library, tokenization=self.tokenization, max_length=self.max_length)
+
+    def _tagged_lm(self) -> TaggedLM:
+        """The fitted tags on the base model, loading (and verifying) the model on first use."""
+        tlm = getattr(self, "_tlm", None)
+        if tlm is None:
+            # TaggedLM refuses a model whose embedding fingerprint differs from the library's.
+            tlm = self._tlm = self._make_tlm(*self._load_base(), self.library_)
+        return tlm
+
+    # ---- fitting --------------------------------------------------------------------------------------
+
+    def _targets(self, y: Any, n_rows: int) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _add_head(self, library: TagLibrary, y: np.ndarray) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _split(self, rows: list, y: np.ndarray, rng: np.random.RandomState) -> tuple[np.ndarray, np.ndarray]:
+        n_val = int(round(len(rows) * self.validation_fraction))
+        if n_val == 0:
+            return np.arange(len(rows)), np.arange(0)
+        if len(rows) - n_val < 2:
+            raise ValueError(f"{len(rows)} rows leave too few for training after validation_fraction="
+                             f"{self.validation_fraction}; pass more data or validation_fraction=0")
+        order = rng.permutation(len(rows))
+        return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+    def fit(self, X: Any, y: Any, *, X_val: Any = None, y_val: Any = None) -> "TagLLMBase":
+        """Train the function tag (and the domain tags if ``enrich``) and the head on the frozen model.
+
+        Parameters
+        ----------
+        X : list, array, Series or DataFrame
+            One column per domain (1-D for a single domain).
+        y : array-like
+            Targets aligned with ``X``.
+        X_val, y_val : optional
+            A validation set for early stopping and best-epoch restore. Without
+            it, ``validation_fraction`` of ``X`` is held out (0 disables).
+        """
+        self._check_params()
+        rows, names = check_X(X, self._domains(), self.columns)
+        y_arr = self._targets(y, len(rows))
+        if len(rows) < 2:
+            raise ValueError(f"need at least 2 training rows, got {len(rows)}")
+        rng = check_random_state(self.random_state)
+        seed = int(rng.randint(0, 2**31 - 1))
+        if X_val is not None or y_val is not None:
+            if X_val is None or y_val is None:
+                raise ValueError("pass both X_val and y_val, or neither")
+            val_rows, _ = check_X(X_val, self._domains(), self.columns)
+            y_val_arr = self._targets(y_val, len(val_rows))
+            train_idx = np.arange(len(rows))
+        else:
+            train_idx, val_idx = self._split(rows, y_arr, rng)
+            val_rows, y_val_arr = [rows[i] for i in val_idx], y_arr[val_idx]
+
+        model, tokenizer = self._load_base()
+        library = self._new_library(model)
+        self._add_head(library, y_arr[train_idx])
+        tlm = self._make_tlm(model, tokenizer, library)
+        template = self._template(self._domain_tag_names())
+        train = [Example(template.build(*rows[i]), y_arr[i]) for i in train_idx]
+        val = [Example(template.build(*r), t) for r, t in zip(val_rows, y_val_arr)]
+        spec = self._stage(template, seed)
+        self.history_ = train_stage(tlm, spec, train, val or None, progress=bool(self.verbose))
+        self.library_ = library
+        self._tlm = tlm
+        self.n_features_in_ = len(self._domains())
+        if names is not None:
+            self.feature_names_in_ = np.asarray(names, dtype=object)
+        self.n_trainable_params_ = library.n_parameters(spec.train_tags + (spec.head,))
+        return self
+
+    def _domain_tag_names(self) -> tuple[str, ...]:
+        return tuple(DOMAIN_TAGS[d] for d in self._domains())
+
+    def _new_library(self, model) -> TagLibrary:
+        if self.domain_tags is not None:
+            library = TagLibrary.load(self.domain_tags, model)
+            missing = [t for t in self._domain_tag_names() if t not in library.specs]
+            if missing:
+                raise ValueError(f"domain_tags library {str(self.domain_tags)!r} lacks {missing}; "
+                                 f"it has {list(library.specs)}")
+        else:
+            library = TagLibrary.for_model(model)
+        for tag in self._domain_tag_names():
+            library.ensure_tag(TagSpec(tag, "domain", p=library.specs[tag].p if tag in library.specs else self.p),
+                               model)
+        function_tag = self.function_tag or self._default_function_tag
+        if function_tag in library.specs:
+            raise ValueError(f"function_tag {function_tag} is already in the domain_tags library; choose another name")
+        library.ensure_tag(TagSpec(function_tag, "function", p=self.p), model)
+        return library
+
+    def _stage(self, template: Template, seed: int):
+        function_tag = self.function_tag or self._default_function_tag
+        schedule = dict(epochs=self.epochs, max_steps=self.max_steps, batch_size=self.batch_size, lr=self.lr,
+                        weight_decay=self.weight_decay, warmup_ratio=self.warmup_ratio, patience=self.patience,
+                        seed=seed)
+        domain_tags = template.domain_tags
+        if len(set(domain_tags)) == 1:
+            return stage2(function_tag, domain_tags[0], task=self._task, enrich=self.enrich, **schedule)
+        return stage3(function_tag, tuple(dict.fromkeys(domain_tags)), task=self._task, enrich=self.enrich,
+                      **schedule)
+
+    # ---- prediction ------------------------------------------------------------------------------------
+
+    def _head_outputs(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "library_")
+        rows, _ = check_X(X, self._domains(), self.columns)
+        tlm = self._tagged_lm()
+        template = self._template(self._domain_tag_names())
+        out = tlm.predict([template.build(*r) for r in rows], self.function_tag or self._default_function_tag,
+                          batch_size=max(self.batch_size, 32))
+        return out.numpy().astype(np.float64)
+
+    # ---- saving, loading, pickling ----------------------------------------------------------------------
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {}
+
+    def _set_extra_state(self, state: dict[str, Any]) -> None:
+        pass
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the fitted tags, head (with its target scaler), classes and parameters: safetensors + JSON.
+
+        This is kilobytes: the base model is referenced by ``model`` and its embedding fingerprint.
+        """
+        check_is_fitted(self, "library_")
+        out = Path(path)
+        self.library_.save(out)
+        params = {k: (str(v) if isinstance(v, os.PathLike) else v) for k, v in self.get_params().items()}
+        if isinstance(params.get("random_state"), np.random.RandomState):
+            params["random_state"] = None
+        state = {
+            "format": "biotag-estimator",
+            "format_version": 1,
+            "biotag_version": __version__,
+            "estimator": type(self).__name__,
+            "params": params,
+            "n_features_in_": self.n_features_in_,
+            "feature_names_in_": list(getattr(self, "feature_names_in_", [])) or None,
+            "n_trainable_params_": self.n_trainable_params_,
+            "history": {"epochs": self.history_.epochs, "best_epoch": self.history_.best_epoch,
+                        "steps": self.history_.steps},
+            **self._extra_state(),
+        }
+        (out / _ESTIMATOR_JSON).write_text(json.dumps(state, indent=2, default=_json_default))
+        return out
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> "TagLLMBase":
+        """Load an estimator written by :meth:`save`; the base model loads (and is verified) on first predict."""
+        src = Path(path)
+        file = src / _ESTIMATOR_JSON
+        if not file.is_file():
+            raise FileNotFoundError(f"no saved biotag estimator at {src}: {_ESTIMATOR_JSON} is missing")
+        try:
+            state = json.loads(file.read_text())
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise CorruptFileError(f"{file} is not valid JSON ({exc}); the saved estimator is corrupt") from exc
+        if state.get("format") != "biotag-estimator" or state.get("estimator") != cls.__name__:
+            raise CorruptFileError(f"{file} holds a {state.get('estimator')!r}, not a {cls.__name__}")
+        params = dict(state["params"])
+        if isinstance(params.get("domains"), list):
+            params["domains"] = tuple(params["domains"])
+        est = cls(**params)
+        est.library_ = TagLibrary.load(src)
+        est.n_features_in_ = state["n_features_in_"]
+        if state.get("feature_names_in_"):
+            est.feature_names_in_ = np.asarray(state["feature_names_in_"], dtype=object)
+        est.n_trainable_params_ = state["n_trainable_params_"]
+        est.history_ = History(**state["history"])
+        est._set_extra_state(state)
+        return est
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Never pickle the base model: drop the runtime handle; the library (tags + head,
+        # kilobytes) stays, with the base model's id and embedding fingerprint to verify on use.
+        state = self.__dict__.copy()
+        state.pop("_tlm", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._tlm = None
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True
+        tags.input_tags.two_d_array = True
+        tags.non_deterministic = False
+        return tags
+
+    def _more_tags(self) -> dict[str, Any]:  # scikit-learn < 1.6
+        return {"X_types": ["string", "2darray"]}
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, os.PathLike):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} to JSON: {value!r}")

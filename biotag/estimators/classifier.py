@@ -1,0 +1,142 @@
+"""TagLLMClassifier: Tag-LLM as a scikit-learn classifier."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import ClassifierMixin
+from sklearn.utils.class_weight import compute_class_weight
+
+from biotag.estimators._base import TagLLMBase
+from biotag.estimators._inputs import check_y_classification
+
+from biotag.tags import ClassificationHead, TagLibrary
+
+
+class TagLLMClassifier(ClassifierMixin, TagLLMBase):
+    """Classify molecules or proteins with learned tags on a frozen LLM (binary or multiclass).
+
+    Parameters are those of :class:`TagLLMRegressor`, plus:
+
+    class_weight : "balanced", dict or None, default=None
+        Weights of the classes in the cross-entropy loss, for imbalanced data.
+        ``"balanced"`` weights each class by ``n_samples / (n_classes * count)``.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        The original labels (strings, ints or bools), in sorted order.
+
+    Examples
+    --------
+    >>> clf = TagLLMClassifier(epochs=3, class_weight="balanced")  # doctest: +SKIP
+    >>> clf.fit(smiles, labels).predict_proba(new_smiles)           # doctest: +SKIP
+    """
+
+    _task = "classification"
+    _parameter_constraints: dict = {
+        **TagLLMBase._parameter_constraints,
+        "class_weight": [dict, "balanced", None],
+    }
+
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        domains: str | tuple[str, ...] = "smiles",
+        columns: list[str] | None = None,
+        function_tag: str | None = None,
+        p: int = 10,
+        domain_tags: str | None = None,
+        enrich: bool = False,
+        epochs: int = 5,
+        max_steps: int | None = None,
+        batch_size: int = 16,
+        lr: float = 3e-3,
+        weight_decay: float = 0.0,
+        warmup_ratio: float = 0.1,
+        validation_fraction: float = 0.1,
+        patience: int | None = 3,
+        tokenization: str = "model",
+        max_length: int | None = None,
+        device: str = "auto",
+        dtype: str = "float32",
+        class_weight: str | dict | None = None,
+        random_state: Any = None,
+        verbose: int = 1,
+    ):
+        self.model = model
+        self.domains = domains
+        self.columns = columns
+        self.function_tag = function_tag
+        self.p = p
+        self.domain_tags = domain_tags
+        self.enrich = enrich
+        self.epochs = epochs
+        self.max_steps = max_steps
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.warmup_ratio = warmup_ratio
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.tokenization = tokenization
+        self.max_length = max_length
+        self.device = device
+        self.dtype = dtype
+        self.class_weight = class_weight
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _targets(self, y: Any, n_rows: int) -> np.ndarray:
+        labels = check_y_classification(y, n_rows)
+        if not hasattr(self, "_fitting_classes"):
+            return labels
+        unknown = sorted({str(v) for v in labels.tolist()} - {str(c) for c in self._fitting_classes})
+        if unknown:
+            raise ValueError(f"validation labels {unknown} do not occur in the training labels "
+                             f"{self._fitting_classes.tolist()}")
+        return np.searchsorted(self._fitting_classes, labels)
+
+    def fit(self, X: Any, y: Any, *, X_val: Any = None, y_val: Any = None) -> "TagLLMClassifier":
+        labels = check_y_classification(y, len(y) if hasattr(y, "__len__") else -1)
+        classes = np.unique(labels)
+        if len(classes) < 2:
+            raise ValueError(f"y has a single class {classes.tolist()}; classification needs at least 2")
+        self._fitting_classes = classes
+        try:
+            super().fit(X, y, X_val=X_val, y_val=y_val)
+        finally:
+            del self._fitting_classes
+        self.classes_ = classes
+        return self
+
+    def _add_head(self, library: TagLibrary, y: np.ndarray) -> None:
+        n_classes = len(self._fitting_classes)
+        head = ClassificationHead(library.hidden_size, n_classes)
+        if self.class_weight is not None:
+            weights = compute_class_weight(self.class_weight, classes=np.arange(n_classes), y=y) \
+                if self.class_weight == "balanced" else \
+                np.array([float(self.class_weight.get(c, 1.0)) for c in self._fitting_classes])
+            head.class_weight.copy_(torch.as_tensor(weights, dtype=torch.float32))
+        library.add_head(self.function_tag or self._default_function_tag, head)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities, shape (n, n_classes), columns in the order of ``classes_``."""
+        return self._head_outputs(X)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The most probable original label for each input row."""
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {"classes": self.classes_.tolist(), "classes_dtype": str(self.classes_.dtype)}
+
+    def _set_extra_state(self, state: dict[str, Any]) -> None:
+        dtype = state["classes_dtype"]
+        self.classes_ = np.asarray(state["classes"], dtype=object if dtype == "object" else dtype)
+
+
+__all__ = ["TagLLMClassifier"]

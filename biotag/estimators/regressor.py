@@ -1,0 +1,149 @@
+"""TagLLMRegressor: Tag-LLM as a scikit-learn regressor."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import RegressorMixin
+
+from biotag.estimators._base import TagLLMBase
+from biotag.estimators._inputs import check_y_regression
+from biotag.tags import RegressionHead, TagLibrary
+
+
+class TagLLMRegressor(RegressorMixin, TagLLMBase):
+    """Predict numeric properties of molecules or proteins with learned tags on a frozen LLM.
+
+    The input is tagged as ``<SMILES> smiles <Task>`` (or one tag and value per
+    domain for several columns); a linear head reads the final hidden state at
+    the function tag's last position. Targets are standardized for training and
+    predictions come back in original units. Only the function tag (and the
+    domain tags with ``enrich=True``) and the head train.
+
+    Parameters
+    ----------
+    model : str or path, optional
+        Hugging Face causal LM id or path; ``None`` is the offline default (SmolLM2-135M-Instruct).
+    domains : str or tuple of str, default="smiles"
+        Domain of each input column: ``"smiles"``, ``"protein"``, or a tuple such as
+        ``("protein", "smiles")`` for drug–target data.
+    columns : list of str, optional
+        DataFrame columns to use, in domain order (default: all columns, in order).
+    function_tag : str, optional
+        Name of the task's tag (default ``"<Task>"``).
+    p : int, default=10
+        Vectors per new tag (the paper's 10).
+    domain_tags : path, optional
+        A tag library with pretrained domain tags (stage 1) to start from.
+    enrich : bool, default=False
+        Also train the domain tags (the paper's "enriched" variant).
+    epochs, max_steps, batch_size, lr, weight_decay, warmup_ratio
+        Training budget and AdamW schedule (linear warmup, cosine decay).
+    validation_fraction : float, default=0.1
+        Share of the training rows held out for early stopping and best-epoch
+        restore when no ``X_val`` is given; 0 disables.
+    patience : int or None, default=3
+        Epochs without validation improvement before stopping.
+    tokenization : {"model", "char"}, default="model"
+        Tokenization of domain sequences.
+    max_length : int, optional
+        Longest input in positions; longer rows are an error naming the row.
+    device : str, default="auto"
+        ``"auto"`` uses a GPU when present.
+    dtype : {"float32", "bfloat16", "float16"}, default="float32"
+        Base-model weights; tags and heads stay float32.
+    random_state : int, RandomState or None
+        Seeds the validation split, the initialization order and the shuffling.
+    verbose : int, default=1
+        0: silent; 1: a progress bar.
+
+    Attributes
+    ----------
+    library_ : TagLibrary
+        The trained tags and head.
+    history_ : History
+        Per-epoch train and validation loss (standardized units).
+    n_trainable_params_ : int
+        Size of what trained (tags and head).
+    n_features_in_ : int
+    feature_names_in_ : ndarray, present for DataFrame input
+
+    Examples
+    --------
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from biotag import SmilesFeaturizer, TagLLMRegressor
+    >>> pipe = make_pipeline(SmilesFeaturizer(), TagLLMRegressor(epochs=3))  # doctest: +SKIP
+    >>> pipe.fit(train_smiles, train_y).predict(test_smiles)                  # doctest: +SKIP
+    """
+
+    _task = "regression"
+
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        domains: str | tuple[str, ...] = "smiles",
+        columns: list[str] | None = None,
+        function_tag: str | None = None,
+        p: int = 10,
+        domain_tags: str | None = None,
+        enrich: bool = False,
+        epochs: int = 5,
+        max_steps: int | None = None,
+        batch_size: int = 16,
+        lr: float = 3e-3,
+        weight_decay: float = 0.0,
+        warmup_ratio: float = 0.1,
+        validation_fraction: float = 0.1,
+        patience: int | None = 3,
+        tokenization: str = "model",
+        max_length: int | None = None,
+        device: str = "auto",
+        dtype: str = "float32",
+        random_state: Any = None,
+        verbose: int = 1,
+    ):
+        self.model = model
+        self.domains = domains
+        self.columns = columns
+        self.function_tag = function_tag
+        self.p = p
+        self.domain_tags = domain_tags
+        self.enrich = enrich
+        self.epochs = epochs
+        self.max_steps = max_steps
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.warmup_ratio = warmup_ratio
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.tokenization = tokenization
+        self.max_length = max_length
+        self.device = device
+        self.dtype = dtype
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _targets(self, y: Any, n_rows: int) -> np.ndarray:
+        return check_y_regression(y, n_rows)
+
+    def _add_head(self, library: TagLibrary, y: np.ndarray) -> None:
+        self._y_ndim = y.ndim
+        n_outputs = 1 if y.ndim == 1 else y.shape[1]
+        head = RegressionHead(library.hidden_size, n_outputs)
+        head.fit_scaler(torch.as_tensor(y.reshape(len(y), n_outputs)))
+        library.add_head(self.function_tag or self._default_function_tag, head)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predictions in the targets' original units: shape (n,) or (n, n_outputs), one per input row."""
+        out = self._head_outputs(X)
+        return out[:, 0] if self._y_ndim == 1 else out
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {"y_ndim": self._y_ndim}
+
+    def _set_extra_state(self, state: dict[str, Any]) -> None:
+        self._y_ndim = state["y_ndim"]

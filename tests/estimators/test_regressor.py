@@ -1,0 +1,224 @@
+import pickle
+import random
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.ensemble import RandomForestRegressor, StackingRegressor
+from sklearn.linear_model import RidgeCV
+from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from biotag import SmilesFeaturizer, TagLLMRegressor
+
+
+def toy(n, seed=0):
+    rng = random.Random(seed)
+    smiles = ["".join(rng.choice(["C", "N", "O", "CC", "c1ccccc1"]) for _ in range(rng.randint(2, 6))) for _ in range(n)]
+    y = np.array([s.count("C") + 0.5 * s.count("N") for s in smiles], dtype=float)
+    return smiles, y
+
+
+def fast(tiny_model_dir, **kw):
+    params = dict(model=tiny_model_dir, p=2, epochs=4, lr=2e-2, batch_size=8, random_state=0, verbose=0)
+    params.update(kw)
+    return TagLLMRegressor(**params)
+
+
+def test_init_stores_params_verbatim_and_does_no_work():
+    est = TagLLMRegressor("some/model-that-does-not-exist", domains=("protein", "smiles"), p=3, lr=0.5)
+    assert est.model == "some/model-that-does-not-exist" and est.domains == ("protein", "smiles")
+    assert est.get_params()["p"] == 3
+    assert clone(est).get_params() == est.get_params()
+    est.set_params(p=7, epochs=2)
+    assert est.p == 7 and est.epochs == 2
+    with pytest.raises(TypeError):
+        TagLLMRegressor(None, "smiles")  # keyword-only after the first
+
+
+def test_sklearn_tags_declare_string_input():
+    assert TagLLMRegressor().__sklearn_tags__().input_tags.string
+
+
+def test_predict_before_fit():
+    with pytest.raises(NotFittedError):
+        TagLLMRegressor().predict(["CCO"])
+
+
+def test_fit_predict_learns_and_keeps_every_row(tiny_model_dir):
+    X, y = toy(80)
+    X_test, y_test = toy(30, seed=1)
+    est = fast(tiny_model_dir).fit(X, y)
+    pred = est.predict(X_test)
+    assert pred.shape == (30,)
+    assert np.mean(np.abs(pred - y_test)) < np.mean(np.abs(y.mean() - y_test))  # beats the mean
+    assert est.n_trainable_params_ == 2 * 32 + 33  # function tag + head
+    assert len(est.history_.epochs) >= 1 and "val_loss" in est.history_.epochs[0]
+    assert est.n_features_in_ == 1
+
+
+def test_same_random_state_same_predictions(tiny_model_dir):
+    X, y = toy(40)
+    a = fast(tiny_model_dir).fit(X, y).predict(X[:10])
+    b = fast(tiny_model_dir).fit(X, y).predict(X[:10])
+    assert np.array_equal(a, b)
+
+
+def test_multi_output(tiny_model_dir):
+    X, y = toy(40)
+    Y = np.c_[y, -2 * y + 100]
+    pred = fast(tiny_model_dir).fit(X, Y).predict(X[:5])
+    assert pred.shape == (5, 2)
+    assert 50 < pred[:, 1].mean() < 150  # original units, not standardized
+
+
+def test_explicit_validation_set(tiny_model_dir):
+    X, y = toy(40)
+    Xv, yv = toy(10, seed=3)
+    est = fast(tiny_model_dir, validation_fraction=0.0).fit(X, y, X_val=Xv, y_val=yv)
+    assert est.history_.best_epoch is not None
+    with pytest.raises(ValueError, match="pass both X_val and y_val"):
+        fast(tiny_model_dir).fit(X, y, X_val=Xv)
+
+
+def test_two_column_input(tiny_model_dir):
+    rng = random.Random(0)
+    df = pd.DataFrame({"target": ["".join(rng.choice("MKAG") for _ in range(5)) for _ in range(40)],
+                       "ligand": toy(40)[0], "unused": 1})
+    y = df["target"].str.count("K") + df["ligand"].str.count("C")
+    est = fast(tiny_model_dir, domains=("protein", "smiles"), columns=["target", "ligand"]).fit(df, y)
+    assert est.predict(df.head(7)).shape == (7,)
+    assert est.feature_names_in_.tolist() == ["target", "ligand"]
+    with pytest.raises(ValueError, match=r"unknown column\(s\) \['ligandz'\]"):
+        fast(tiny_model_dir, domains=("protein", "smiles"), columns=["target", "ligandz"]).fit(df, y)
+    with pytest.raises(ValueError, match="X has 3 column"):
+        fast(tiny_model_dir, domains=("protein", "smiles")).fit(df, y)
+
+
+@pytest.mark.parametrize(
+    "X, y, match",
+    [
+        (["CC", "CN", "CO"], [1.0, np.nan, 2.0], r"NaN or infinite values in row\(s\) 1"),
+        (["CC", "CN", "CO"], [1.0, 2.0, np.inf], r"row\(s\) 2"),
+        (["CC", "CN", "CO"], [1.0, 2.0], "X has 3 rows but y has 2"),
+        (["CC", None, "CO", ""], [1, 2, 3, 4], r"row\(s\) 1, 3"),
+        (["CC", 5, "CO"], [1, 2, 3], r"row\(s\) 1"),
+        (["CC"], [1.0], "at least 2 training rows"),
+        (["CC", "CN", "CO"], [[[1.0]], [[2.0]], [[3.0]]], "shape"),
+        (["CC", "CN", "CO"], ["a", "b", "c"], "numeric"),
+        ("CCO", [1.0], "single string"),
+    ],
+)
+def test_bad_input_is_named(tiny_model_dir, X, y, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        fast(tiny_model_dir).fit(X, y)
+
+
+def test_bad_params_are_named(tiny_model_dir):
+    X, y = toy(10)
+    with pytest.raises(ValueError, match="'lr' parameter"):
+        fast(tiny_model_dir, lr=-1.0).fit(X, y)
+    with pytest.raises(ValueError, match="unknown domain"):
+        fast(tiny_model_dir, domains="dna").fit(X, y)
+    with pytest.raises(ValueError, match="invalid tag name"):
+        fast(tiny_model_dir, function_tag="Caco2").fit(X, y)
+    with pytest.raises(FileNotFoundError, match="domain_tags="):
+        fast(tiny_model_dir, domain_tags="/no/such/library").fit(X, y)
+
+
+def test_predict_never_drops_rows_and_names_bad_ones(tiny_model_dir):
+    X, y = toy(30)
+    est = fast(tiny_model_dir).fit(X, y)
+    assert len(est.predict(X * 3)) == 90
+    with pytest.raises(ValueError, match=r"row\(s\) 2"):
+        est.predict(["CC", "CO", float("nan")])
+
+
+def test_pipeline_with_featurizer(tiny_model_dir):
+    X, y = toy(40)
+    pipe = Pipeline([("smiles", SmilesFeaturizer()), ("model", fast(tiny_model_dir))])
+    pipe.fit(X, y)
+    assert pipe.predict(X[:4]).shape == (4,)
+
+
+def test_grid_search_and_cross_val(tiny_model_dir):
+    X, y = toy(48)
+    grid = GridSearchCV(fast(tiny_model_dir, epochs=2), {"p": [1, 2], "lr": [1e-2, 3e-2]}, cv=2,
+                        scoring="neg_mean_absolute_error")
+    grid.fit(X, y)
+    assert set(grid.best_params_) == {"p", "lr"} and len(grid.cv_results_["params"]) == 4
+    scores = cross_val_score(fast(tiny_model_dir, epochs=2), X, y, cv=KFold(3), scoring="neg_mean_absolute_error")
+    assert scores.shape == (3,) and np.isfinite(scores).all()
+
+
+def morgan_counts(smiles):
+    from rdkit import Chem
+    from rdkit.Chem import rdFingerprintGenerator
+
+    gen = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=256)
+    return np.array([gen.GetCountFingerprintAsNumPy(Chem.MolFromSmiles(s)) for s in smiles], dtype=float)
+
+
+def test_stacking_next_to_a_fingerprint_model(tiny_model_dir):
+    X, y = toy(48)
+    fingerprint_rf = make_pipeline(FunctionTransformer(morgan_counts), RandomForestRegressor(50, random_state=0))
+    stack = StackingRegressor([("tagllm", fast(tiny_model_dir, epochs=2)), ("rf", fingerprint_rf)],
+                              final_estimator=RidgeCV(), cv=2)
+    stack.fit(X, y)
+    assert stack.predict(X[:6]).shape == (6,)
+
+
+def test_save_load_identical_predictions(tiny_model_dir, tmp_path):
+    X, y = toy(40)
+    est = fast(tiny_model_dir).fit(X, y)
+    path = est.save(tmp_path / "est")
+    files = {f.name for f in path.iterdir()}
+    assert files == {"library.json", "tags.safetensors", "estimator.json"}
+    assert sum(f.stat().st_size for f in path.iterdir()) < 100_000
+    loaded = TagLLMRegressor.load(path)
+    assert loaded.get_params() == est.get_params()
+    assert np.array_equal(loaded.predict(X), est.predict(X))
+    assert loaded.history_.epochs == est.history_.epochs
+
+
+def test_pickle_and_joblib_round_trips_without_base_weights(tiny_model_dir, tmp_path):
+    X, y = toy(40)
+    pipe = make_pipeline(SmilesFeaturizer(), fast(tiny_model_dir)).fit(X, y)
+    blob = pickle.dumps(pipe)
+    assert len(blob) < 5_000_000
+    assert b"model.embed_tokens" not in blob and b"lm_head" not in blob
+    again = pickle.loads(blob)
+    assert np.array_equal(again.predict(X), pipe.predict(X))
+    joblib.dump(pipe, tmp_path / "pipe.joblib")
+    assert np.array_equal(joblib.load(tmp_path / "pipe.joblib").predict(X), pipe.predict(X))
+
+
+def test_unpickled_estimator_verifies_its_base_model(tiny_model_dir, tmp_path):
+    from biotag import IncompatibleBaseModelError
+    from conftest import make_tiny_lm
+
+    X, y = toy(20)
+    est = fast(tiny_model_dir, epochs=1).fit(X, y)
+    other, tok = make_tiny_lm(seed=9)
+    other.save_pretrained(tmp_path / "other")
+    tok.save_pretrained(tmp_path / "other")
+    moved = pickle.loads(pickle.dumps(est))
+    moved.model = str(tmp_path / "other")  # the reference now resolves to another model
+    with pytest.raises(IncompatibleBaseModelError):
+        moved.predict(X)
+
+
+def test_corrupt_saved_estimator(tiny_model_dir, tmp_path):
+    from biotag import CorruptFileError
+
+    X, y = toy(20)
+    path = fast(tiny_model_dir, epochs=1).fit(X, y).save(tmp_path / "est")
+    (path / "estimator.json").write_text("{oops")
+    with pytest.raises(CorruptFileError, match="not valid JSON"):
+        TagLLMRegressor.load(path)
+    with pytest.raises(FileNotFoundError, match="no saved biotag estimator"):
+        TagLLMRegressor.load(tmp_path / "nothing")
