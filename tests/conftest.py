@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+ARCHITECTURES = ("llama", "mistral", "qwen2", "gpt2")
 ALPHABET = list(" ()[]=#@+-/\\%.0123456789BCFHIKLNOPSabcdefghiklmnopqrstuvwxyzADEGMQRTVWY")
 
 
@@ -27,7 +28,16 @@ def make_tokenizer():
 
 
 def make_tiny_lm(arch: str = "llama", seed: int = 0):
-    from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+    from transformers import (
+        GPT2Config,
+        GPT2LMHeadModel,
+        LlamaConfig,
+        LlamaForCausalLM,
+        MistralConfig,
+        MistralForCausalLM,
+        Qwen2Config,
+        Qwen2ForCausalLM,
+    )
 
     tokenizer = make_tokenizer()
     torch.manual_seed(seed)
@@ -38,6 +48,14 @@ def make_tiny_lm(arch: str = "llama", seed: int = 0):
             pad_token_id=0, eos_token_id=1, bos_token_id=1,
         )
         model = LlamaForCausalLM(config)
+    elif arch in ("mistral", "qwen2"):
+        Config, Model = (MistralConfig, MistralForCausalLM) if arch == "mistral" else (Qwen2Config, Qwen2ForCausalLM)
+        config = Config(
+            vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+            pad_token_id=0, eos_token_id=1, bos_token_id=1,
+        )
+        model = Model(config)
     elif arch == "gpt2":
         config = GPT2Config(vocab_size=len(tokenizer), n_embd=32, n_layer=2, n_head=4, n_positions=512,
                             pad_token_id=0, eos_token_id=1, bos_token_id=1)

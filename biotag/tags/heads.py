@@ -8,7 +8,38 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["RegressionHead", "ClassificationHead", "build_head"]
+__all__ = ["RegressionHead", "ClassificationHead", "build_head", "InputScaler"]
+
+
+class InputScaler(nn.Module):
+    """Fixed per-feature standardization of the hidden state a head reads.
+
+    LLM hidden states carry a few "massive" dimensions (tens of times larger
+    than the rest, nearly constant across inputs), which make a linear head
+    ill-conditioned: one optimizer step on those weights moves every
+    prediction at once. Standardizing with statistics fitted once on the
+    training set's initial readouts fixes the conditioning; it is affine, so
+    scaler + linear layer is still a linear head. Saved with the head.
+    """
+
+    def __init__(self, hidden_size: int):
+        super().__init__()
+        self.register_buffer("h_mean", torch.zeros(hidden_size))
+        self.register_buffer("h_scale", torch.ones(hidden_size))
+        self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))
+
+    @torch.no_grad()
+    def fit(self, h: torch.Tensor) -> None:
+        """Fit on readouts ``h`` of shape (N, d)."""
+        h = h.to(torch.float64)
+        var = h.var(dim=0, unbiased=False)
+        # Adding the median variance keeps near-constant dimensions from being blown up.
+        self.h_mean.copy_(h.mean(dim=0).to(self.h_mean))
+        self.h_scale.copy_((var + var.median()).sqrt().clamp(min=1e-6).to(self.h_scale))
+        self.fitted.fill_(True)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return (h - self.h_mean) / self.h_scale
 
 
 class RegressionHead(nn.Module):
@@ -23,6 +54,7 @@ class RegressionHead(nn.Module):
     def __init__(self, hidden_size: int, n_outputs: int = 1):
         super().__init__()
         self.hidden_size, self.n_outputs = int(hidden_size), int(n_outputs)
+        self.scaler = InputScaler(self.hidden_size)
         self.linear = nn.Linear(self.hidden_size, self.n_outputs)
         self.register_buffer("y_mean", torch.zeros(self.n_outputs))
         self.register_buffer("y_std", torch.ones(self.n_outputs))
@@ -36,7 +68,7 @@ class RegressionHead(nn.Module):
         self.y_std.copy_(torch.where(std > 1e-12, std, torch.ones_like(std)).to(self.y_std))
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:  # (B, d) -> (B, k), standardized units
-        return self.linear(h)
+        return self.linear(self.scaler(h))
 
     def loss(self, h: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         z = (y.reshape(len(y), self.n_outputs).to(h.dtype) - self.y_mean) / self.y_std
@@ -59,12 +91,13 @@ class ClassificationHead(nn.Module):
         if n_classes < 2:
             raise ValueError(f"n_classes must be >= 2, got {n_classes}")
         self.hidden_size, self.n_classes = int(hidden_size), int(n_classes)
+        self.scaler = InputScaler(self.hidden_size)
         self.linear = nn.Linear(self.hidden_size, self.n_classes)
         # Per-class loss weights (for imbalanced data); ones = unweighted.
         self.register_buffer("class_weight", torch.ones(self.n_classes))
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:  # (B, d) -> (B, C) logits
-        return self.linear(h)
+        return self.linear(self.scaler(h))
 
     def loss(self, h: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(self(h), y.long().reshape(-1), weight=self.class_weight.to(h.dtype))

@@ -119,12 +119,22 @@ class TaggedLM:
 
     @torch.no_grad()
     def predict(self, items: Sequence[TaggedInput], head: str, *, batch_size: int = 32) -> torch.Tensor:
-        """Head outputs in original units (regression) or probabilities (classification), (N, k)."""
-        out = []
-        for start in range(0, len(items), batch_size):
-            batch = self.encode(items[start : start + batch_size])
-            out.append(self.head(head).predict(self.readout(batch)).cpu())
-        return torch.cat(out) if out else torch.empty(0)
+        """Head outputs in original units (regression) or probabilities (classification), (N, k).
+
+        Rows are batched by length (little padding) and returned in input order.
+        """
+        if not items:
+            raise ValueError("predict needs at least one input")
+        encoder = self.encoder()
+        order = sorted(range(len(items)), key=lambda i: len(encoder.encode_row(items[i])[0]))
+        out: list[torch.Tensor | None] = [None] * len(items)
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            batch = encoder.encode([items[i] for i in idx]).to(self.device)
+            pred = self.head(head).predict(self.readout(batch)).cpu()
+            for row, i in enumerate(idx):
+                out[i] = pred[row]
+        return torch.stack(out)  # type: ignore[arg-type]
 
     @torch.no_grad()
     def generate(self, items: Sequence[TaggedInput], *, max_new_tokens: int = 32, **kwargs) -> list[str]:

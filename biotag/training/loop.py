@@ -117,6 +117,27 @@ def can_reuse_prefix(stage: StageSpec, examples: Sequence[Example]) -> bool:
     return True
 
 
+@torch.no_grad()
+def initial_readouts(
+    tlm: TaggedLM,
+    stage: StageSpec,
+    examples: Sequence[Example],
+    prefixes: Sequence[PrefixKV] | None,
+    batch_size: int,
+    limit: int = 1024,
+) -> torch.Tensor:
+    """Readouts (N, d) of up to ``limit`` training examples before training, to fit the head's input scaler."""
+    n = min(len(examples), limit)
+    out = []
+    for start in range(0, n, batch_size):
+        stop = min(start + batch_size, n)
+        if prefixes is not None:
+            out.append(forward_from_prefixes(tlm, prefixes[start:stop], stage.head))
+        else:
+            out.append(tlm.readout(tlm.encode([e.input for e in examples[start:stop]])))
+    return torch.cat(out).cpu()
+
+
 def prefix_cache(tlm: TaggedLM, examples: Sequence[Example], batch_size: int) -> list[PrefixKV]:
     """Keys/values of each example's frozen prefix; identical prefixes are computed once and shared."""
     unique: dict = {}
@@ -173,6 +194,9 @@ def train_stage(
     if can_reuse_prefix(stage, list(train) + list(val or [])):
         train_prefixes = prefix_cache(tlm, train, max(stage.batch_size, 16))
         val_prefixes = prefix_cache(tlm, val, max(stage.batch_size, 16)) if val else None
+
+    if head is not None and hasattr(head, "scaler") and not bool(head.scaler.fitted):
+        head.scaler.fit(initial_readouts(tlm, stage, train, train_prefixes, max(stage.batch_size, 32)))
 
     optimizer = torch.optim.AdamW(params, lr=stage.lr, weight_decay=stage.weight_decay)
     steps_per_epoch = math.ceil(len(train) / (stage.batch_size * stage.grad_accum))

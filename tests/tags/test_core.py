@@ -6,7 +6,7 @@ import torch
 from biotag import CorruptFileError, IncompatibleBaseModelError, Template
 from biotag.domains.tagging import Tag, TaggedInput, Text
 from biotag.tags import ClassificationHead, RegressionHead, TaggedLM, TagLibrary, TagSpec, init_tag_vector
-from conftest import make_tiny_lm
+from conftest import ARCHITECTURES, make_tiny_lm
 
 SMILES = ["CCO", "c1ccccc1O", "CCCCCCCCCCCNC(=O)", "CN", "OC(=O)CCCC(=O)O"]
 
@@ -47,7 +47,7 @@ def test_default_p_is_ten():
     assert TagSpec("<X>", "domain").p == 10
 
 
-@pytest.mark.parametrize("arch", ["llama", "gpt2"])
+@pytest.mark.parametrize("arch", ARCHITECTURES)
 @pytest.mark.parametrize("tokenization", ["model", "char"])
 def test_padded_batch_equals_one_at_a_time(arch, tokenization):
     tlm = make_tlm(arch, tokenization=tokenization)

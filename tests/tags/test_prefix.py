@@ -5,10 +5,11 @@ import torch
 
 from biotag import Template
 from biotag.tags.prefix import compute_prefixes, forward_from_prefixes, split_function_tag
+from conftest import ARCHITECTURES
 from test_core import SMILES, make_tlm
 
 
-@pytest.mark.parametrize("arch", ["llama", "gpt2"])
+@pytest.mark.parametrize("arch", ARCHITECTURES)
 def test_prefix_path_matches_full_forward(arch):
     tlm = make_tlm(arch)
     items = Template("smiles", function_tag="<QED>").build_many(SMILES)
