@@ -200,8 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     ins.set_defaults(func=cmd_tags_inspect)
 
     demo = sub.add_parser("demo", help="small end-to-end Tag-LLM run on the default model (Caco2 permeability)")
-    demo.add_argument("--n-train", type=int, default=200, help="training molecules (subset, for speed)")
-    demo.add_argument("--epochs", type=int, default=3)
+    demo.add_argument("--n-train", type=int, default=None, help="use a random subset of the training molecules")
+    demo.add_argument("--epochs", type=int, default=6)
     demo.add_argument("--out", default="biotag-demo", help="where the trained tag library goes")
     demo.add_argument("--data", default=None, help="data directory (default: $BIOTAG_DATA_DIR)")
     demo.set_defaults(func=cmd_demo)

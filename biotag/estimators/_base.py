@@ -133,6 +133,8 @@ class TagLLMBase(BaseEstimator):
             A validation set for early stopping and best-epoch restore. Without
             it, ``validation_fraction`` of ``X`` is held out (0 disables).
         """
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
         self._check_params()
         rows, names = check_X(X, self._domains(), self.columns)
         y_arr = self._targets(y, len(rows))

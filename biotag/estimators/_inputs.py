@@ -6,6 +6,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from biotag.domains._base import is_missing
 
@@ -27,6 +28,8 @@ def check_X(
     """
     if isinstance(X, str):
         raise TypeError(f"X must be list-like, got the single string {X!r}; wrap it in a list")
+    if sp.issparse(X):
+        raise TypeError("sparse input is not supported: X holds SMILES or protein strings, one column per domain")
     names: list[str] | None = None
     if isinstance(X, pd.DataFrame):
         if columns is not None:
@@ -60,7 +63,7 @@ def check_X(
     if bad:
         examples = "; ".join(f"row {i}: {table[i]!r}" for i in bad[:5])
         raise ValueError(
-            f"X has missing, empty or non-string values in row(s) {_rows_text(bad)} ({examples}). "
+            f"X has missing (None/NaN), empty or non-string values in row(s) {_rows_text(bad)} ({examples}). "
             "Validate inputs first, e.g. with SmilesFeaturizer / ProteinFeaturizer in a Pipeline."
         )
     return [tuple(row) for row in table], names
@@ -68,6 +71,8 @@ def check_X(
 
 def check_y_regression(y: Any, n_rows: int) -> np.ndarray:
     """Numeric targets of shape (n,) or (n, k), finite, aligned with X."""
+    if y is None:
+        raise ValueError("this estimator requires y to be passed, but the target y is None.")
     try:
         arr = np.asarray(y, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -82,15 +87,17 @@ def check_y_regression(y: Any, n_rows: int) -> np.ndarray:
     return arr
 
 
-def check_y_classification(y: Any, n_rows: int) -> np.ndarray:
-    arr = np.asarray(y, dtype=object) if not isinstance(y, np.ndarray) else y
+def check_y_classification(y: Any, n_rows: int | None) -> np.ndarray:
+    """1-D labels without missing values; ``n_rows=None`` skips the length check."""
+    arr = np.asarray(y)
     if arr.ndim != 1:
         arr = np.asarray(arr)
         if arr.ndim == 2 and arr.shape[1] == 1:
             arr = arr[:, 0]
         else:
             raise ValueError(f"y must be 1-D class labels for classification, got shape {arr.shape}")
-    _check_length(len(arr), n_rows)
+    if n_rows is not None:
+        _check_length(len(arr), n_rows)
     bad = [i for i, v in enumerate(arr.tolist()) if is_missing(v)]
     if bad:
         raise ValueError(f"y has missing labels (None/NaN) in row(s) {_rows_text(bad)}")

@@ -7,7 +7,10 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.base import ClassifierMixin
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted
 
 from biotag.estimators._base import TagLLMBase
 from biotag.estimators._inputs import check_y_classification
@@ -38,7 +41,7 @@ class TagLLMClassifier(ClassifierMixin, TagLLMBase):
     _task = "classification"
     _parameter_constraints: dict = {
         **TagLLMBase._parameter_constraints,
-        "class_weight": [dict, "balanced", None],
+        "class_weight": [dict, StrOptions({"balanced"}), None],
     }
 
     def __init__(
@@ -101,7 +104,10 @@ class TagLLMClassifier(ClassifierMixin, TagLLMBase):
         return np.searchsorted(self._fitting_classes, labels)
 
     def fit(self, X: Any, y: Any, *, X_val: Any = None, y_val: Any = None) -> "TagLLMClassifier":
-        labels = check_y_classification(y, len(y) if hasattr(y, "__len__") else -1)
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
+        labels = check_y_classification(y, None)
+        check_classification_targets(labels)  # a continuous target is refused: "Unknown label type: continuous"
         classes = np.unique(labels)
         if len(classes) < 2:
             raise ValueError(f"y has a single class {classes.tolist()}; classification needs at least 2")
@@ -129,6 +135,7 @@ class TagLLMClassifier(ClassifierMixin, TagLLMBase):
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable original label for each input row."""
+        check_is_fitted(self, "classes_")
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
 
     def _extra_state(self) -> dict[str, Any]:

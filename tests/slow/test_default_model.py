@@ -81,10 +81,20 @@ def test_qed_function_tag_beats_the_mean(data_dir, record_property):
     tlm = TaggedLM(model, tokenizer, lib)
     tpl = Template("smiles", function_tag="<QED>")
     start = time.perf_counter()
-    train_stage(tlm, stage2("<QED>", "<SMILES>", epochs=4, lr=3e-3), [Example(tpl.build(s), v) for s, v in zip(train_x, train_y)])
+    train_stage(tlm, stage2("<QED>", "<SMILES>", epochs=8, lr=1e-2), [Example(tpl.build(s), v) for s, v in zip(train_x, train_y)])
     seconds = time.perf_counter() - start
     pred = tlm.predict([tpl.build(s) for s in test_x], "<QED>").numpy().ravel()
     r2 = r2_score(test_y, pred)
     record_property("qed_r2", round(r2, 3))
     print(f"\nQED: held-out R2 {r2:.3f} on {len(test_x)} molecules, trained in {seconds:.0f} s")
     assert r2 > 0.3
+
+
+def test_demo_runs_end_to_end(data_dir, tmp_path, capsys):
+    from biotag.cli import main
+
+    assert main(["demo", "--n-train", "80", "--epochs", "1", "--out", str(tmp_path / "demo"),
+                 "--data", str(data_dir)]) == 0
+    shown = capsys.readouterr().out
+    assert "held-out test MAE" in shown and "invalid input is reported" in shown
+    assert (tmp_path / "demo" / "estimator.json").is_file()
