@@ -57,7 +57,7 @@ class TagLLMClassifier(ClassifierMixin, TagLLMBase):
         epochs: int = 10,
         max_steps: int | None = None,
         batch_size: int = 16,
-        lr: float = 1e-2,
+        lr: float = 3e-3,
         weight_decay: float = 0.0,
         warmup_ratio: float = 0.1,
         validation_fraction: float = 0.1,

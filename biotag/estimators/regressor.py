@@ -22,6 +22,14 @@ class TagLLMRegressor(RegressorMixin, TagLLMBase):
     predictions come back in original units. Only the function tag (and the
     domain tags with ``enrich=True``) and the head train.
 
+    With the defaults on the offline default model and 2 CPU cores (no GPU),
+    fitting TDC Caco2_Wang's 728 training molecules took 408 s (10 % held out
+    for early stopping; 8 epochs) and predicting 182 molecules about 25 s, so a
+    thousand molecules take about 9-10 minutes (measured 2026-11-21; held-out
+    MAE 0.446 against 0.565 for the training mean). Training uses the exact
+    prefix-reuse path: the frozen prefix is computed once, then each step runs
+    only the function tag's positions.
+
     Parameters
     ----------
     model : str or path, optional
@@ -41,6 +49,7 @@ class TagLLMRegressor(RegressorMixin, TagLLMBase):
         Also train the domain tags (the paper's "enriched" variant).
     epochs, max_steps, batch_size, lr, weight_decay, warmup_ratio
         Training budget and AdamW schedule (linear warmup, cosine decay).
+        Defaults: 10 epochs, batch 16, lr 3e-3 (1e-2 was unstable on Caco2), no weight decay.
     validation_fraction : float, default=0.1
         Share of the training rows held out for early stopping and best-epoch
         restore when no ``X_val`` is given; 0 disables.
@@ -93,7 +102,7 @@ class TagLLMRegressor(RegressorMixin, TagLLMBase):
         epochs: int = 10,
         max_steps: int | None = None,
         batch_size: int = 16,
-        lr: float = 1e-2,
+        lr: float = 3e-3,
         weight_decay: float = 0.0,
         warmup_ratio: float = 0.1,
         validation_fraction: float = 0.1,
