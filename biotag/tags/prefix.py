@@ -111,7 +111,6 @@ def forward_from_prefixes(tlm, prefixes: Sequence[PrefixKV], tag: str) -> torch.
         attention_mask=mask,
         position_ids=position_ids,
         past_key_values=DynamicCache(kv),
-        cache_position=torch.arange(L, L + n, device=device),
         use_cache=True,
     )
     return out.last_hidden_state[:, -1].to(torch.float32)
