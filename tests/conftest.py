@@ -87,3 +87,19 @@ def tiny_model_dir(tmp_path_factory) -> str:
     model.save_pretrained(path)
     tok.save_pretrained(path)
     return str(path)
+
+
+_MEASURED: list[tuple[str, list]] = []
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call" and report.user_properties:
+        _MEASURED.append((report.nodeid, report.user_properties))
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Print the figures that slow tests record (record_property), so CI logs carry them."""
+    if _MEASURED:
+        terminalreporter.section("measured figures")
+        for nodeid, props in _MEASURED:
+            terminalreporter.write_line(f"{nodeid}: " + ", ".join(f"{k}={v}" for k, v in props))
