@@ -196,6 +196,9 @@ def train_stage(
         val_prefixes = prefix_cache(tlm, val, max(stage.batch_size, 16)) if val else None
 
     if head is not None and hasattr(head, "scaler") and not bool(head.scaler.fitted):
+        # A fresh head: initialize it from the stage's seed (its constructor drew from whatever the
+        # global RNG held), then fit its input standardization on the initial readouts.
+        head.linear.reset_parameters()
         head.scaler.fit(initial_readouts(tlm, stage, train, train_prefixes, max(stage.batch_size, 32)))
 
     optimizer = torch.optim.AdamW(params, lr=stage.lr, weight_decay=stage.weight_decay)

@@ -86,7 +86,7 @@ def test_qed_function_tag_beats_the_mean(data_dir, record_property):
     tlm = TaggedLM(model, tokenizer, lib)
     tpl = Template("smiles", function_tag="<QED>")
     start = time.perf_counter()
-    train_stage(tlm, stage2("<QED>", "<SMILES>", epochs=8, lr=1e-2), [Example(tpl.build(s), v) for s, v in zip(train_x, train_y)])
+    train_stage(tlm, stage2("<QED>", "<SMILES>", epochs=8, lr=3e-3), [Example(tpl.build(s), v) for s, v in zip(train_x, train_y)])
     seconds = time.perf_counter() - start
     pred = tlm.predict([tpl.build(s) for s in test_x], "<QED>").numpy().ravel()
     r2 = r2_score(test_y, pred)

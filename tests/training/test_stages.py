@@ -225,3 +225,15 @@ def test_prefix_reuse_is_off_where_it_would_not_be_exact():
     assert not can_reuse_prefix(stage1("<SMILES>"), data)
     assert not can_reuse_prefix(stage2("<Count>", "<SMILES>", task="text"), data)
     assert can_reuse_prefix(stage2("<Count>", "<SMILES>"), data)
+
+
+def test_head_initialization_follows_the_stage_seed_not_the_global_rng():
+    results = []
+    for global_seed in (123, 456):
+        tlm = setup()
+        torch.manual_seed(global_seed)  # whatever the caller's RNG holds when the head is built
+        tlm.library.heads["<Count>"] = RegressionHead(32)
+        train_stage(tlm, stage2("<Count>", "<SMILES>", epochs=1, seed=3), count_examples(24), progress=False)
+        results.append(tlm.library.state_dict())
+    for k in results[0]:
+        assert torch.equal(results[0][k], results[1][k]), k
