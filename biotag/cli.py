@@ -74,7 +74,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_INVALID_ROWS if reasons else EXIT_OK
 
 
-def _read_sequences(path: Path, domain: str, column: str | None) -> list[str]:
+def _read_sequences(path: Path, column: str | None) -> list[str]:
     if _is_fasta(path):
         from biotag.domains import read_fasta
 
@@ -96,7 +96,7 @@ def cmd_tags_pretrain(args: argparse.Namespace) -> int:
     path = Path(args.input)
     if not path.is_file():
         raise SystemExit(f"error: input file not found: {str(path)!r}")
-    raw = _read_sequences(path, args.domain, args.column)
+    raw = _read_sequences(path, args.column)
     featurizer = SmilesFeaturizer() if args.domain == "smiles" else ProteinFeaturizer(max_length=args.max_length,
                                                                                       too_long="truncate")
     sequences = featurizer.transform(raw)  # raises, naming every bad row

@@ -67,9 +67,11 @@ class TagLLMBase(BaseEstimator):
     def _domains(self) -> tuple[str, ...]:
         return (self.domains,) if isinstance(self.domains, str) else tuple(self.domains)
 
+    def _function_tag(self) -> str:
+        return self.function_tag or self._default_function_tag
+
     def _template(self, domain_tags: tuple[str, ...] | None = None) -> Template:
-        return Template(self._domains(), function_tag=self.function_tag or self._default_function_tag,
-                        domain_tags=domain_tags)
+        return Template(self._domains(), function_tag=self._function_tag(), domain_tags=domain_tags)
 
     def _check_params(self) -> None:
         self._validate_params()
@@ -110,7 +112,7 @@ class TagLLMBase(BaseEstimator):
     def _add_head(self, library: TagLibrary, y: np.ndarray) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _split(self, rows: list, y: np.ndarray, rng: np.random.RandomState) -> tuple[np.ndarray, np.ndarray]:
+    def _split(self, rows: list, rng: np.random.RandomState) -> tuple[np.ndarray, np.ndarray]:
         n_val = int(round(len(rows) * self.validation_fraction))
         if n_val == 0:
             return np.arange(len(rows)), np.arange(0)
@@ -149,7 +151,7 @@ class TagLLMBase(BaseEstimator):
             y_val_arr = self._targets(y_val, len(val_rows))
             train_idx = np.arange(len(rows))
         else:
-            train_idx, val_idx = self._split(rows, y_arr, rng)
+            train_idx, val_idx = self._split(rows, rng)
             val_rows, y_val_arr = [rows[i] for i in val_idx], y_arr[val_idx]
 
         model, tokenizer = self._load_base()
@@ -184,14 +186,14 @@ class TagLLMBase(BaseEstimator):
         for tag in self._domain_tag_names():
             library.ensure_tag(TagSpec(tag, "domain", p=library.specs[tag].p if tag in library.specs else self.p),
                                model)
-        function_tag = self.function_tag or self._default_function_tag
+        function_tag = self._function_tag()
         if function_tag in library.specs:
             raise ValueError(f"function_tag {function_tag} is already in the domain_tags library; choose another name")
         library.ensure_tag(TagSpec(function_tag, "function", p=self.p), model)
         return library
 
     def _stage(self, template: Template, seed: int):
-        function_tag = self.function_tag or self._default_function_tag
+        function_tag = self._function_tag()
         schedule = dict(epochs=self.epochs, max_steps=self.max_steps, batch_size=self.batch_size, lr=self.lr,
                         weight_decay=self.weight_decay, warmup_ratio=self.warmup_ratio, patience=self.patience,
                         seed=seed)
@@ -208,7 +210,7 @@ class TagLLMBase(BaseEstimator):
         rows, _ = check_X(X, self._domains(), self.columns)
         tlm = self._tagged_lm()
         template = self._template(self._domain_tag_names())
-        out = tlm.predict([template.build(*r) for r in rows], self.function_tag or self._default_function_tag,
+        out = tlm.predict([template.build(*r) for r in rows], self._function_tag(),
                           batch_size=max(self.batch_size, 32))
         return out.numpy().astype(np.float64)
 

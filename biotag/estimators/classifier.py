@@ -127,7 +127,7 @@ class TagLLMClassifier(ClassifierMixin, TagLLMBase):
                 if self.class_weight == "balanced" else \
                 np.array([float(self.class_weight.get(c, 1.0)) for c in self._fitting_classes])
             head.class_weight.copy_(torch.as_tensor(weights, dtype=torch.float32))
-        library.add_head(self.function_tag or self._default_function_tag, head)
+        library.add_head(self._function_tag(), head)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, shape (n, n_classes), columns in the order of ``classes_``."""

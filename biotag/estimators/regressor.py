@@ -146,7 +146,7 @@ class TagLLMRegressor(RegressorMixin, TagLLMBase):
         n_outputs = 1 if y.ndim == 1 else y.shape[1]
         head = RegressionHead(library.hidden_size, n_outputs)
         head.fit_scaler(torch.as_tensor(y.reshape(len(y), n_outputs)))
-        library.add_head(self.function_tag or self._default_function_tag, head)
+        library.add_head(self._function_tag(), head)
 
     def predict(self, X: Any) -> np.ndarray:
         """Predictions in the targets' original units: shape (n,) or (n, n_outputs), one per input row."""

@@ -57,15 +57,23 @@ class TaggedLM:
         return self.model.get_input_embeddings().weight.device
 
     def encoder(self) -> PromptEncoder:
-        """A prompt encoder for the library's current tags (rebuilt when tags are added)."""
-        offsets, first = {}, 0
-        for name, spec in self.library.specs.items():
-            offsets[name] = (first, spec.p)
-            first += spec.p
-        functions = {n for n, s in self.library.specs.items() if s.kind == "function"}
-        return PromptEncoder(
-            self.tokenizer, offsets, functions, tokenization=self.tokenization, max_length=self.max_length
-        )
+        """The prompt encoder for the library's current tags.
+
+        Kept between calls so its tokenization cache survives from batch to batch
+        and epoch to epoch; rebuilt only when the tag layout changes.
+        """
+        layout = tuple((name, spec.p, spec.kind) for name, spec in self.library.specs.items())
+        if getattr(self, "_encoder_layout", None) != layout:
+            offsets, first = {}, 0
+            for name, p, _ in layout:
+                offsets[name] = (first, p)
+                first += p
+            functions = {name for name, _, kind in layout if kind == "function"}
+            self._encoder = PromptEncoder(
+                self.tokenizer, offsets, functions, tokenization=self.tokenization, max_length=self.max_length
+            )
+            self._encoder_layout = layout
+        return self._encoder
 
     def encode(self, items: Sequence[TaggedInput], target_texts: Sequence[str] | None = None) -> EncodedBatch:
         return self.encoder().encode(items, target_texts).to(self.device)
