@@ -4,8 +4,16 @@ Everything runs on this machine, in one invocation, on the same SMILES (Caco2_Wa
 train_val), the same batch size and p = 10. Each measurement runs in its own
 subprocess so that its peak memory (max RSS) is its own.
 
-    python benchmarks/speed.py            # full run, writes benchmarks/results/speed.json
-    python benchmarks/speed.py --quick    # a few minutes
+    python benchmarks/speed.py            # full run (~35 min), writes benchmarks/results/speed.json
+    python benchmarks/speed.py --quick    # under 5 minutes, writes benchmarks/results/speed-quick.json
+
+Training throughput is samples x epochs / wall time of the whole fit, the one-off
+prefix computation included, over the same number of epochs for biotag and PEFT.
+The plain (no prefix reuse) path, enrichment and stage 1 have no one-off cost, so
+their rate is measured over fewer epochs (``--other-epochs``).
+
+It also estimates, from the measured rates, the wall time of the 22-task ADMET
+benchmark group x 5 seeds with the estimator defaults.
 
 The last line carries the two ratios: ``train_speedup=... infer_speedup=...``.
 """
@@ -25,8 +33,18 @@ import pandas as pd
 import torch
 
 P = 10
-MEASURES = ["biotag_train", "biotag_train_plain", "peft_prompt_tuning_train", "hf_forward_fp32",
-            "biotag_predict_fp32", "biotag_predict_bf16"]
+MEASURES = ["biotag_train", "peft_prompt_tuning_train", "hf_forward_fp32", "biotag_predict_fp32",
+            "biotag_predict_bf16", "biotag_train_plain", "biotag_train_enriched", "biotag_stage1"]
+OTHER = {"biotag_train_plain", "biotag_train_enriched", "biotag_stage1"}  # measured over --other-epochs
+
+
+def native_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX); elsewhere bf16 is emulated and slow."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags
 
 
 def load_data(n: int) -> tuple[list[str], np.ndarray]:
@@ -49,16 +67,41 @@ def tagged(dtype: torch.dtype = torch.float32):
     return TaggedLM(model, tokenizer, library), Template("smiles", function_tag="<Caco2>")
 
 
-def measure_biotag_train(smiles, y, args, reuse_prefix=True) -> dict:
+def measure_biotag_train(smiles, y, args, reuse_prefix=True, enriched=False) -> dict:
     from biotag.training import Example, stage2, train_stage
 
     tlm, tpl = tagged()
     data = [Example(tpl.build(s), v) for s, v in zip(smiles, y)]
-    spec = stage2("<Caco2>", "<SMILES>", epochs=args.epochs, batch_size=args.batch_size, reuse_prefix=reuse_prefix)
+    spec = stage2("<Caco2>", "<SMILES>", epochs=args.epochs, batch_size=args.batch_size,
+                  reuse_prefix=reuse_prefix, enrich=enriched)
     start = time.perf_counter()
     history = train_stage(tlm, spec, data, progress=False)
     seconds = time.perf_counter() - start
-    return {"samples_per_s": len(data) * args.epochs / seconds, "seconds": seconds,
+    result = {"samples_per_s": len(data) * args.epochs / seconds, "seconds": seconds, "epochs": args.epochs,
+              "final_train_loss": history.train_loss[-1]}
+    if reuse_prefix and not enriched:
+        from biotag.tags.prefix import compute_prefixes, split_function_tag
+
+        start = time.perf_counter()
+        compute_prefixes(tlm, [split_function_tag(e.input)[0] for e in data], batch_size=max(args.batch_size, 16))
+        prefix_s = time.perf_counter() - start
+        result.update(prefix_per_s=len(data) / prefix_s,
+                      step_samples_per_s=len(data) * args.epochs / max(seconds - prefix_s, 1e-9))
+    return result
+
+
+def measure_biotag_stage1(smiles, y, args) -> dict:
+    from biotag.training import Example, stage1, train_stage
+
+    tlm, _ = tagged()
+    from biotag import Template
+
+    data = [Example(Template("smiles").build(s)) for s in smiles]
+    spec = stage1("<SMILES>", epochs=args.epochs, batch_size=args.batch_size)
+    start = time.perf_counter()
+    history = train_stage(tlm, spec, data, progress=False)
+    seconds = time.perf_counter() - start
+    return {"samples_per_s": len(data) * args.epochs / seconds, "seconds": seconds, "epochs": args.epochs,
             "final_train_loss": history.train_loss[-1]}
 
 
@@ -92,7 +135,7 @@ def measure_peft_prompt_tuning_train(smiles, y, args) -> dict:
             optimizer.step()
             optimizer.zero_grad()
     seconds = time.perf_counter() - start
-    return {"samples_per_s": len(smiles) * args.epochs / seconds, "seconds": seconds,
+    return {"samples_per_s": len(smiles) * args.epochs / seconds, "seconds": seconds, "epochs": args.epochs,
             "trainable_params": sum(p.numel() for p in params)}
 
 
@@ -124,6 +167,8 @@ def run_one(name: str, args) -> dict:
     fn = {
         "biotag_train": lambda: measure_biotag_train(smiles, y, args),
         "biotag_train_plain": lambda: measure_biotag_train(smiles, y, args, reuse_prefix=False),
+        "biotag_train_enriched": lambda: measure_biotag_train(smiles, y, args, enriched=True),
+        "biotag_stage1": lambda: measure_biotag_stage1(smiles, y, args),
         "peft_prompt_tuning_train": lambda: measure_peft_prompt_tuning_train(smiles, y, args),
         "hf_forward_fp32": lambda: measure_hf_forward_fp32(smiles, y, args),
         "biotag_predict_fp32": lambda: measure_biotag_predict(smiles, y, args),
@@ -134,41 +179,114 @@ def run_one(name: str, args) -> dict:
     return result
 
 
+def admet_estimate(results: dict, epochs: int = 10, seeds: int = 5) -> dict:
+    """Wall time of the 22-task ADMET group x ``seeds`` with the estimator defaults, from the measured rates.
+
+    Per task and seed: prefixes of train+valid once, ``epochs`` passes over the 90 %
+    training part, and predicting the test set. Costs scale with each task's mean
+    SMILES length relative to the benchmark's Caco2 molecules. An upper bound in
+    epochs (early stopping often ends sooner) and without the runner's overheads.
+    """
+    from biotag.data import data_dir
+
+    train = results["biotag_train"]
+    prefix_rate, step_rate = train["prefix_per_s"], train["step_samples_per_s"]
+    predict_rate = results["biotag_predict_fp32"]["samples_per_s"]
+    group = data_dir() / "tdc" / "admet_group"
+    ref_len = pd.read_csv(group / "caco2_wang" / "train_val.csv")["Drug"].str.len().mean()
+    tasks, total = {}, 0.0
+    for folder in sorted(group.iterdir()):
+        if not (folder / "train_val.csv").is_file():
+            continue
+        tv, test = pd.read_csv(folder / "train_val.csv"), pd.read_csv(folder / "test.csv")
+        scale = tv["Drug"].str.len().mean() / ref_len
+        seconds = seeds * scale * (len(tv) / prefix_rate + epochs * 0.9 * len(tv) / step_rate + len(test) / predict_rate)
+        tasks[folder.name] = {"train_val": len(tv), "test": len(test), "length_scale": round(scale, 2),
+                              "hours": seconds / 3600}
+        total += seconds
+    return {"epochs": epochs, "seeds": seeds, "hours": total / 3600, "tasks": tasks}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="64 molecules, 1 epoch: a few minutes")
+    parser.add_argument("--quick", action="store_true", help="64 molecules, 2 epochs: under 5 minutes")
     parser.add_argument("--n", type=int, default=256)
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=10, help="epochs of the biotag and PEFT fits (default 10)")
+    parser.add_argument("--other-epochs", type=int, default=1, help="epochs of the plain, enriched, stage-1 fits")
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--bf16", action="store_true", help="measure bf16 even where the CPU lacks native bf16")
     parser.add_argument("--measure", choices=MEASURES, help=argparse.SUPPRESS)
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     if args.quick:
-        args.n, args.epochs = 64, 1
+        args.n, args.epochs, args.other_epochs = 64, 2, 1
     if args.measure:
+        if args.measure in OTHER:
+            args.epochs = args.other_epochs
         print(json.dumps(run_one(args.measure, args)))
         return
     results = {}
     for name in MEASURES:
+        if name == "biotag_predict_bf16" and not (native_bf16() or args.bf16):
+            results[name] = {"skipped": "no native bf16 on this CPU (no avx512_bf16 / amx_bf16 flag); "
+                                        "emulated bf16 is slower than fp32 (pass --bf16 to measure it)"}
+            print(f"{name:<26} skipped: no native bf16 on this CPU", flush=True)
+            continue
         cmd = [sys.executable, __file__, "--measure", name, "--n", str(args.n), "--epochs", str(args.epochs),
-               "--batch-size", str(args.batch_size)]
+               "--other-epochs", str(args.other_epochs), "--batch-size", str(args.batch_size)]
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode != 0:
             results[name] = {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed"}
         else:
             results[name] = json.loads(done.stdout.strip().splitlines()[-1])
         print(f"{name:<26} {json.dumps(results[name])}", flush=True)
-    train = results["biotag_train"].get("samples_per_s", float("nan")) / \
-        results["peft_prompt_tuning_train"].get("samples_per_s", float("nan"))
-    infer = max(results["biotag_predict_fp32"].get("samples_per_s", 0), results["biotag_predict_bf16"].get("samples_per_s", 0)) / \
-        results["hf_forward_fp32"].get("samples_per_s", float("nan"))
-    print(f"\n{'measure':<26} {'samples/s':>10} {'peak MB':>9}")
+
+    def rate(name):
+        return results[name].get("samples_per_s", float("nan"))
+
+    def peak(name):
+        return results[name].get("peak_rss_mb", float("nan"))
+
+    train = rate("biotag_train") / rate("peft_prompt_tuning_train")
+    best_predict = max(["biotag_predict_fp32", "biotag_predict_bf16"], key=lambda k: results[k].get("samples_per_s", 0))
+    infer = rate(best_predict) / rate("hf_forward_fp32")
+    summary = {
+        "train_speedup": train, "infer_speedup": infer,
+        "train_peak_memory_ratio_vs_peft": peak("biotag_train") / peak("peft_prompt_tuning_train"),
+        "predict_peak_memory_ratio_vs_hf_forward": peak(best_predict) / peak("hf_forward_fp32"),
+    }
+    try:
+        summary["admet_group_estimate"] = admet_estimate(results)
+    except (KeyError, OSError) as err:
+        summary["admet_group_estimate"] = {"error": repr(err)}
+
+    print(f"\n{'measure':<26} {'epochs':>6} {'samples/s':>10} {'peak MB':>9}")
     for name, r in results.items():
-        print(f"{name:<26} {r.get('samples_per_s', float('nan')):>10.2f} {r.get('peak_rss_mb', float('nan')):>9.0f}")
+        if "samples_per_s" in r:
+            print(f"{name:<26} {r.get('epochs', ''):>6} {r['samples_per_s']:>10.2f} {r['peak_rss_mb']:>9.0f}")
+        else:
+            print(f"{name:<26} {'':>6} {'-':>10} {'-':>9}  {r.get('skipped') or r.get('error')}")
+    print(f"peak memory: training {summary['train_peak_memory_ratio_vs_peft']:.2f}x PEFT's, "
+          f"predict {summary['predict_peak_memory_ratio_vs_hf_forward']:.2f}x the plain forward's")
+    estimate = summary["admet_group_estimate"]
+    if "hours" in estimate:
+        print(f"ADMET group estimate: {estimate['hours']:.1f} h for 22 tasks x {estimate['seeds']} seeds "
+              f"at {estimate['epochs']} epochs (goal: 8 h)")
     out = Path(args.out or Path(__file__).parent / "results" / ("speed-quick.json" if args.quick else "speed.json"))
     out.write_text(json.dumps({"args": {k: v for k, v in vars(args).items() if k != "measure"},
-                               "results": results, "train_speedup": train, "infer_speedup": infer}, indent=2))
+                               "cpu": cpu_name(), "torch_threads": torch.get_num_threads(),
+                               "results": results, **summary}, indent=2))
     print(f"train_speedup={train:.1f} infer_speedup={infer:.1f}")
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
 
 
 if __name__ == "__main__":

@@ -10,7 +10,13 @@ are those of the full forward, to float tolerance (tests/tags/test_prefix.py).
 
 from __future__ import annotations
 
+import math
+import os
+import shutil
+import tempfile
+import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 import torch
@@ -19,22 +25,74 @@ from transformers import DynamicCache
 from biotag.domains.tagging import Tag, TaggedInput
 from biotag.tags.prompt import EncodedBatch
 
-__all__ = ["PrefixKV", "split_function_tag", "compute_prefixes", "forward_from_prefixes"]
+__all__ = ["PrefixKV", "PrefixStore", "available_memory", "cache_layers", "split_function_tag", "compute_prefixes", "forward_from_prefixes"]
+
+
+class PrefixStore:
+    """Keys and values of many prefixes, end to end: per layer, (kv_heads, total positions, head_dim).
+
+    Kept in memory, or in a file-backed mapping when they would not fit (``spilled``);
+    the file is unlinked as soon as it is mapped, so it disappears with the store.
+    """
+
+    def __init__(self, keys: list[torch.Tensor], values: list[torch.Tensor], spilled: bool = False):
+        self.keys, self.values, self.spilled = keys, values, spilled
+
+    @classmethod
+    def allocate(cls, like: list[tuple[torch.Tensor, torch.Tensor]], total: int, spill_dir: str | Path | None):
+        """Room for ``total`` positions shaped like one batch's cache layers ``(B, kv_heads, T, head_dim)``."""
+
+        def empty(t: torch.Tensor) -> torch.Tensor:
+            shape = (t.shape[1], total, t.shape[3])
+            if spill_dir is None:
+                return t.new_empty(shape)
+            fd, name = tempfile.mkstemp(prefix="biotag-prefix-", suffix=".bin", dir=spill_dir)
+            os.close(fd)
+            try:
+                flat = torch.from_file(name, shared=True, size=math.prod(shape), dtype=t.dtype)
+            finally:
+                os.unlink(name)  # the mapping stays valid; the space is freed with the tensor
+            return flat.view(shape)
+
+        return cls([empty(k) for k, _ in like], [empty(v) for _, v in like], spilled=spill_dir is not None)
+
+    @staticmethod
+    def bytes_per_position(like: list[tuple[torch.Tensor, torch.Tensor]]) -> int:
+        return sum(2 * k.shape[1] * k.shape[3] * k.element_size() for k, _ in like)
 
 
 @dataclass
 class PrefixKV:
-    """Keys and values of one input's prefix: per layer, (kv_heads, L, head_dim) each."""
+    """One input's prefix: ``length`` positions of a store from ``offset``; per layer (kv_heads, L, head_dim)."""
 
-    keys: list[torch.Tensor]
-    values: list[torch.Tensor]
+    store: PrefixStore
+    offset: int
+    length: int
 
     @property
-    def length(self) -> int:
-        return self.keys[0].shape[1]
+    def keys(self) -> list[torch.Tensor]:
+        return [k[:, self.offset : self.offset + self.length] for k in self.store.keys]
+
+    @property
+    def values(self) -> list[torch.Tensor]:
+        return [v[:, self.offset : self.offset + self.length] for v in self.store.values]
 
     def nbytes(self) -> int:
         return sum(t.numel() * t.element_size() for t in self.keys + self.values)
+
+
+def available_memory() -> int:
+    """Bytes of memory available to new allocations (``MemAvailable``), or a large number if unknown."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 62
 
 
 def split_function_tag(item: TaggedInput) -> tuple[TaggedInput, str] | None:
@@ -44,7 +102,7 @@ def split_function_tag(item: TaggedInput) -> tuple[TaggedInput, str] | None:
     return TaggedInput(item.segments[:-1]), item.segments[-1].name
 
 
-def _layers(cache) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def cache_layers(cache) -> list[tuple[torch.Tensor, torch.Tensor]]:
     # transformers >= 4.56 keeps ``cache.layers[i].keys``; earlier releases ``key_cache[i]``.
     if hasattr(cache, "layers"):
         return [(layer.keys, layer.values) for layer in cache.layers]
@@ -54,30 +112,67 @@ def _layers(cache) -> list[tuple[torch.Tensor, torch.Tensor]]:
 
 
 @torch.no_grad()
-def compute_prefixes(tlm, prefixes: Sequence[TaggedInput], *, batch_size: int = 16) -> list[PrefixKV]:
-    """Keys/values of every prefix, computed in length-sorted batches (little padding), stored unpadded."""
+def compute_prefixes(
+    tlm,
+    prefixes: Sequence[TaggedInput],
+    *,
+    batch_size: int = 16,
+    spill_dir: str | Path | None = None,
+    memory_fraction: float = 0.5,
+) -> list[PrefixKV]:
+    """Keys/values of every prefix, computed in length-sorted batches (little padding), stored unpadded.
+
+    They stay in memory when they take at most ``memory_fraction`` of the available
+    memory, and otherwise go to a file-backed store in ``spill_dir`` (default: the
+    system's temporary directory). ``MemoryError`` if the disk cannot hold them either.
+    """
     encoder = tlm.encoder()
     lengths = [len(encoder.encode_row(p)[0]) for p in prefixes]
+    offsets = [0] * len(prefixes)
+    for i in range(1, len(prefixes)):
+        offsets[i] = offsets[i - 1] + lengths[i - 1]
+    total = sum(lengths)
     order = sorted(range(len(prefixes)), key=lengths.__getitem__)
+    store: PrefixStore | None = None
     out: list[PrefixKV | None] = [None] * len(prefixes)
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
         batch = tlm.encode([prefixes[i] for i in idx])
-        result = tlm.model.base_model(
-            inputs_embeds=tlm.embed(batch),
-            attention_mask=batch.attention_mask,
-            position_ids=batch.position_ids,
-            use_cache=True,
-        )
-        layers = _layers(result.past_key_values)
+        result, lead = tlm.forward_shared_lead(batch, use_cache=True)
+        layers = cache_layers(result.past_key_values)
+        if store is None:
+            store = PrefixStore.allocate(layers, total, _where(PrefixStore.bytes_per_position(layers) * total,
+                                                               spill_dir, memory_fraction))
         T = batch.input_ids.shape[1]
         for row, i in enumerate(idx):
-            pad = T - lengths[i]  # left padding: the real positions are the last lengths[i]
-            out[i] = PrefixKV(
-                keys=[k[row, :, pad:].clone() for k, _ in layers],
-                values=[v[row, :, pad:].clone() for _, v in layers],
-            )
+            # The cache holds the shared lead, then the left-padded rest: row i's rest is real from T - lengths[i].
+            keep = torch.cat([torch.arange(lead), torch.arange(lead + T - lengths[i], T)]).to(tlm.device)
+            span = slice(offsets[i], offsets[i] + lengths[i])
+            for (k, v), sk, sv in zip(layers, store.keys, store.values):
+                sk[:, span] = k[row, :, keep]
+                sv[:, span] = v[row, :, keep]
+            out[i] = PrefixKV(store, offsets[i], lengths[i])
     return out  # type: ignore[return-value]
+
+
+def _where(nbytes: int, spill_dir: str | Path | None, memory_fraction: float) -> str | None:
+    """None to keep ``nbytes`` of prefixes in memory, else the directory to spill them to."""
+    if nbytes <= memory_fraction * available_memory():
+        return None
+    directory = str(spill_dir or tempfile.gettempdir())
+    free = shutil.disk_usage(directory).free
+    if nbytes > 0.9 * free:
+        raise MemoryError(
+            f"the cached prefixes need {nbytes / 2**30:.1f} GiB: more than {memory_fraction:.0%} of the available "
+            f"memory and more than the {free / 2**30:.1f} GiB free in {directory}. Pass spill_dir= a larger disk, "
+            "or train without prefix reuse (reuse_prefix=False)."
+        )
+    warnings.warn(
+        f"the cached prefixes need {nbytes / 2**30:.1f} GiB, over {memory_fraction:.0%} of the available memory; "
+        f"they go to a file-backed store in {directory} (deleted when training ends)",
+        stacklevel=3,
+    )
+    return directory
 
 
 def forward_from_prefixes(tlm, prefixes: Sequence[PrefixKV], tag: str) -> torch.Tensor:
@@ -90,15 +185,15 @@ def forward_from_prefixes(tlm, prefixes: Sequence[PrefixKV], tag: str) -> torch.
     B, L = len(prefixes), max(p.length for p in prefixes)
     vectors = tlm.library.tags[tag]  # (p, d), trainable
     n = vectors.shape[0]
-    n_layers = len(prefixes[0].keys)
     kv = []
-    for layer in range(n_layers):
-        k0 = prefixes[0].keys[layer]
+    for layer in range(len(prefixes[0].store.keys)):
+        k0, v0 = prefixes[0].store.keys[layer], prefixes[0].store.values[layer]
         keys = k0.new_zeros((B, k0.shape[0], L, k0.shape[2]))
-        values = k0.new_zeros((B, k0.shape[0], L, prefixes[0].values[layer].shape[2]))
+        values = v0.new_zeros((B, v0.shape[0], L, v0.shape[2]))
         for b, p in enumerate(prefixes):
-            keys[b, :, L - p.length :] = p.keys[layer]
-            values[b, :, L - p.length :] = p.values[layer]
+            span = slice(p.offset, p.offset + p.length)
+            keys[b, :, L - p.length :] = p.store.keys[layer][:, span]
+            values[b, :, L - p.length :] = p.store.values[layer][:, span]
         kv.append((keys.to(device), values.to(device)))
     mask = torch.zeros((B, L + n), dtype=torch.long, device=device)
     for b, p in enumerate(prefixes):

@@ -7,14 +7,35 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
 
 from biotag.domains.tagging import TaggedInput
 from biotag.tags.base import freeze
 from biotag.tags.library import TagLibrary
+from biotag.tags.prefix import cache_layers
 from biotag.tags.prompt import IGNORE, EncodedBatch, PromptEncoder
 
-__all__ = ["TaggedLM"]
+__all__ = ["TaggedLM", "shared_lead"]
+
+
+def shared_lead(batch: EncodedBatch, *, min_length: int = 4) -> int:
+    """How many leading real positions all rows share (same token or tag vector, same position id).
+
+    Capped so that every row keeps its readout position outside the lead; 0 when
+    there is a single row or fewer than ``min_length`` shared positions.
+    """
+    B, T = batch.input_ids.shape
+    if B < 2:
+        return 0
+    starts = T - batch.attention_mask.sum(dim=1)  # first real column of each row
+    limit = int((batch.readout - starts).min())  # the lead stops before any row's readout
+    if limit < min_length:
+        return 0
+    cols = starts[:, None] + torch.arange(limit, device=starts.device)[None]
+    ids, slots = batch.input_ids.gather(1, cols), batch.tag_slots.gather(1, cols)
+    same = ((ids == ids[:1]) & (slots == slots[:1])).all(dim=0)
+    k = int(same.long().cumprod(dim=0).sum())
+    return k if k >= min_length else 0
 
 
 class TaggedLM:
@@ -90,6 +111,46 @@ class TaggedLM:
             embeds = torch.where(is_tag.unsqueeze(-1), vectors, embeds)
         return embeds
 
+    def forward_shared_lead(self, batch: EncodedBatch, *, use_cache: bool = False):
+        """The transformer (no LM head) over ``batch``, with its shared lead computed once.
+
+        Rows that begin with the same tokens or tag vectors (a domain tag, in every
+        tagged prompt) have identical keys and values there: left padding gives each
+        row's first real position the id 0. The lead of ``k`` positions runs once, for
+        one row; the rest of every row attends to it through the cache, exactly as in
+        the full forward. Returns ``(output, k)``: ``output`` covers the batch's last
+        ``T - k`` columns (with ``use_cache``, its cache holds the lead's ``k``
+        positions followed by those columns).
+        """
+        embeds = self.embed(batch)
+        k = shared_lead(batch)
+        if k == 0:
+            out = self.model.base_model(
+                inputs_embeds=embeds, attention_mask=batch.attention_mask,
+                position_ids=batch.position_ids, use_cache=use_cache,
+            )
+            return out, 0
+        B, T = batch.input_ids.shape
+        first = T - int(batch.attention_mask[0].sum())  # row 0's first real column
+        lead = self.model.base_model(
+            inputs_embeds=embeds[:1, first : first + k],
+            position_ids=torch.arange(k, device=embeds.device)[None],
+            use_cache=True,
+        ).past_key_values
+        cache = DynamicCache([(key.expand(B, -1, -1, -1), value.expand(B, -1, -1, -1))
+                              for key, value in cache_layers(lead)])
+        lengths = batch.attention_mask.sum(dim=1, keepdim=True)
+        # Column j of the rest holds original column j + k; it is real when it was real and past the lead.
+        rest_mask = (torch.arange(T - k, device=embeds.device)[None] >= T - lengths).long()
+        out = self.model.base_model(
+            inputs_embeds=embeds[:, k:],
+            attention_mask=torch.cat([rest_mask.new_ones((B, k)), rest_mask], dim=1),
+            position_ids=batch.position_ids[:, k:],
+            past_key_values=cache,
+            use_cache=True,
+        )
+        return out, k
+
     def hidden_states(self, batch: EncodedBatch) -> torch.Tensor:  # (B, T, d), final layer, after final norm
         # ``base_model`` is the transformer without the LM head on every HF causal LM:
         # skipping the (vocab x d) projection saves most of the cost when heads read out.
@@ -102,9 +163,10 @@ class TaggedLM:
         return out.last_hidden_state
 
     def readout(self, batch: EncodedBatch) -> torch.Tensor:  # (B, d) float32
-        hidden = self.hidden_states(batch)
+        out, k = self.forward_shared_lead(batch)
+        hidden = out.last_hidden_state
         rows = torch.arange(len(batch), device=hidden.device)
-        return hidden[rows, batch.readout].to(torch.float32)
+        return hidden[rows, batch.readout - k].to(torch.float32)
 
     def logits(self, batch: EncodedBatch) -> torch.Tensor:  # (B, T, V)
         return self.model(

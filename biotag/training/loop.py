@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -192,8 +193,12 @@ def train_stage(
 
     train_prefixes = val_prefixes = None
     if can_reuse_prefix(stage, list(train) + list(val or [])):
-        train_prefixes = prefix_cache(tlm, train, max(stage.batch_size, 16))
-        val_prefixes = prefix_cache(tlm, val, max(stage.batch_size, 16)) if val else None
+        try:
+            train_prefixes = prefix_cache(tlm, train, max(stage.batch_size, 16))
+            val_prefixes = prefix_cache(tlm, val, max(stage.batch_size, 16)) if val else None
+        except MemoryError as err:
+            warnings.warn(f"{err} Training on the plain path instead (same results, slower).", stacklevel=2)
+            train_prefixes = val_prefixes = None
 
     if head is not None and hasattr(head, "scaler") and not bool(head.scaler.fitted):
         # A fresh head: initialize it from the stage's seed (its constructor drew from whatever the

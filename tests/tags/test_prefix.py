@@ -38,3 +38,35 @@ def test_split_function_tag():
     prefix, tag = split_function_tag(x)
     assert tag == "<QED>" and str(prefix) == "<SMILES> CC"
     assert split_function_tag(Template("smiles").build("CC")) is None
+
+
+def test_prefixes_spill_to_a_file_backed_store_with_the_same_values(tmp_path):
+    tlm = make_tlm()
+    prefixes = [split_function_tag(x)[0] for x in Template("smiles", function_tag="<QED>").build_many(SMILES)]
+    in_memory = compute_prefixes(tlm, prefixes, batch_size=2)
+    with pytest.warns(UserWarning, match="file-backed store"):
+        spilled = compute_prefixes(tlm, prefixes, batch_size=2, spill_dir=tmp_path, memory_fraction=0.0)
+    assert spilled[0].store.spilled and not in_memory[0].store.spilled
+    assert list(tmp_path.iterdir()) == []  # unlinked once mapped: nothing is left behind
+    for a, b in zip(in_memory, spilled):
+        for x, y in zip(a.keys + a.values, b.keys + b.values):
+            assert torch.equal(x, y)
+    torch.testing.assert_close(forward_from_prefixes(tlm, spilled, "<QED>"),
+                               forward_from_prefixes(tlm, in_memory, "<QED>"))
+
+
+def test_prefixes_that_fit_nowhere_raise_memory_error_and_training_falls_back(tmp_path, monkeypatch):
+    import shutil
+
+    from biotag.training import Example, stage2, train_stage
+
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10, 10, 0))
+    tlm = make_tlm()
+    items = Template("smiles", function_tag="<QED>").build_many(SMILES)
+    with pytest.raises(MemoryError, match="GiB free in"):
+        compute_prefixes(tlm, [split_function_tag(x)[0] for x in items], spill_dir=tmp_path, memory_fraction=0.0)
+    monkeypatch.setattr("biotag.tags.prefix.available_memory", lambda: 0)
+    spec = stage2("<QED>", "<SMILES>", epochs=1, batch_size=2)
+    with pytest.warns(UserWarning, match="plain path"):
+        history = train_stage(tlm, spec, [Example(x, float(i)) for i, x in enumerate(items)], progress=False)
+    assert len(history.train_loss) == 1
