@@ -89,9 +89,9 @@ def cmd_tags_pretrain(args: argparse.Namespace) -> int:
     """Stage 1: train a domain tag on unlabeled sequences and write a tag library."""
     import numpy as np
 
-    from biotag.domains import DOMAIN_TAGS, ProteinFeaturizer, SmilesFeaturizer, Template
-    from biotag.tags import TaggedLM, TagLibrary, TagSpec, load_base_model
-    from biotag.training import Example, stage1, train_stage
+    from biotag.domains import DOMAIN_TAGS, ProteinFeaturizer, SmilesFeaturizer
+    from biotag.tags import TaggedLM, TagLibrary, load_base_model
+    from biotag.training import pretrain_domain_tag
 
     path = Path(args.input)
     if not path.is_file():
@@ -106,18 +106,12 @@ def cmd_tags_pretrain(args: argparse.Namespace) -> int:
     tag = args.tag or DOMAIN_TAGS[args.domain]
     model, tokenizer = load_base_model(args.model)
     library = TagLibrary.load(args.init, model) if args.init else TagLibrary.for_model(model)
-    library.ensure_tag(TagSpec(tag, "domain", p=args.p), model)
     tlm = TaggedLM(model, tokenizer, library, tokenization=args.tokenization)
-    template = Template((args.domain,), domain_tags=(tag,))
-    examples = [Example(template.build(s)) for s in sequences]
-    n_val = int(round(len(examples) * args.val_fraction))
-    order = np.random.default_rng(args.seed).permutation(len(examples))
-    val = [examples[i] for i in order[:n_val]]
-    train = [examples[i] for i in order[n_val:]]
-    spec = stage1(tag, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed)
-    history = train_stage(tlm, spec, train, val or None)
+    history = pretrain_domain_tag(tlm, sequences, args.domain, tag=tag, p=args.p, epochs=args.epochs, lr=args.lr,
+                                  batch_size=args.batch_size, val_fraction=args.val_fraction, seed=args.seed)
+    n_val = int(round(len(sequences) * args.val_fraction))
     out = library.save(args.out)
-    print(f"stage 1 on {len(train)} {args.domain} sequences ({len(val)} validation): {tag} p={args.p}")
+    print(f"stage 1 on {len(sequences) - n_val} {args.domain} sequences ({n_val} validation): {tag} p={args.p}")
     for rec in history.epochs:
         print("  " + "  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in rec.items()))
     print(f"tag library written to {out}")
@@ -205,7 +199,65 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="biotag-demo", help="where the trained tag library goes")
     demo.add_argument("--data", default=None, help="data directory (default: $BIOTAG_DATA_DIR)")
     demo.set_defaults(func=cmd_demo)
+
+    bench = sub.add_parser("benchmark", help="TDC benchmarks: Tag-LLM against expert and LLM baselines")
+    bench_sub = bench.add_subparsers(dest="benchmark_command", required=True)
+    run = bench_sub.add_parser("run", help="run or resume a benchmark; finished cells are skipped")
+    run.add_argument("--quick", action="store_true",
+                     help="two small tasks, two seeds, two epochs, a small stage-1 corpus (about 15 min on 2 cores)")
+    run.add_argument("--tasks", default=None,
+                     help="comma-separated task names, or the groups small / admet / all (default: small)")
+    run.add_argument("--models", default=None, help="comma-separated model names (see `biotag benchmark list`)")
+    run.add_argument("--seeds", default=None, help="comma-separated seeds (default: 1,2,3,4,5)")
+    run.add_argument("--epochs", type=int, default=None, help="epochs of the LLM models (default 10; quick 2)")
+    run.add_argument("--corpus", type=int, default=None, help="stage-1 corpus size (default 2000; quick 160)")
+    run.add_argument("--no-pretrain", action="store_true", help="no stage-1 domain tags (fresh tags per task)")
+    run.add_argument("--out", default="benchmark-results", help="results directory (resumed if it exists)")
+    run.add_argument("--data", default=None, help="data directory (default: $BIOTAG_DATA_DIR; else PyTDC downloads)")
+    run.set_defaults(func=cmd_benchmark_run)
+    rep = bench_sub.add_parser("report", help="write report.md and report.png from results directories")
+    rep.add_argument("results", nargs="+", help="results directories")
+    rep.add_argument("--out", required=True)
+    rep.add_argument("--data", default=None)
+    rep.set_defaults(func=cmd_benchmark_report)
+    lst = bench_sub.add_parser("list", help="the tasks and models a benchmark can run")
+    lst.set_defaults(func=cmd_benchmark_list)
     return parser
+
+
+def cmd_benchmark_run(args: argparse.Namespace) -> int:
+    """Run or resume a benchmark (see biotag/benchmark/suite.py) and write its report."""
+    from biotag.benchmark.suite import benchmark
+
+    results = benchmark(
+        args.out, tasks=args.tasks, models=args.models.split(",") if args.models else None,
+        seeds=[int(s) for s in args.seeds.split(",")] if args.seeds else None, quick=args.quick,
+        epochs=args.epochs, corpus=args.corpus, pretrain=not args.no_pretrain, data_path=args.data,
+    )
+    failed = results[results["status"] != "ok"] if not results.empty else results
+    print(f"{len(results) - len(failed)} cells done, {len(failed)} failed; results in {args.out}")
+    for row in failed.itertuples():
+        print(f"  FAILED {row.task} / {row.model} / seed {row.seed}: {row.error}")
+    if (Path(args.out) / "report.md").is_file():
+        print(f"report: {Path(args.out) / 'report.md'}")
+    return EXIT_OK if failed.empty else EXIT_INVALID_ROWS
+
+
+def cmd_benchmark_report(args: argparse.Namespace) -> int:
+    from biotag.benchmark.report import write_report
+
+    print(f"report: {write_report(args.results, args.out, data_path=args.data)}")
+    return EXIT_OK
+
+
+def cmd_benchmark_list(args: argparse.Namespace) -> int:
+    from biotag.benchmark import MODELS, TASKS
+
+    print("tasks:")
+    for task in TASKS.values():
+        print(f"  {task.name:<34} {task.kind:<10} {task.metric:<9} {task.size:>6} rows  {'+'.join(task.domains)}")
+    print("models: " + ", ".join(MODELS))
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:

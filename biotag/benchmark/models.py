@@ -1,0 +1,212 @@
+"""The models a benchmark compares, all behind one surface: ``fit(split)`` then ``predict(X)``.
+
+Models that use a validation set (early stopping) train on ``train`` and stop on
+``valid``; models that do not (forests, boosting) train on ``train + valid``, as
+their published ADMET-group entries do. Classifiers predict the positive class's
+probability, which TDC's ROC-AUC and PR-AUC expect.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from biotag.benchmark import features
+from biotag.benchmark.tasks import Split, Task
+
+__all__ = ["Settings", "MODELS", "EXPERT_MODELS", "LLM_MODELS", "make_model", "models_for"]
+
+
+@dataclass
+class Settings:
+    """What a run may tune; recorded with every result.
+
+    ``epochs`` applies to the LLM models; ``domain_tags`` maps a domain to a saved
+    tag library holding its stage-1 tag; ``n_jobs`` is the forests' and CatBoost's threads.
+    """
+
+    epochs: int = 10
+    batch_size: int = 16
+    lr: float = 3e-3
+    p: int = 10
+    n_jobs: int = 2
+    domain_tags: dict[str, str] = field(default_factory=dict)
+    model: str | None = None  # base LLM; None = the default model
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+class BenchmarkModel:
+    """fit(split) / predict(X); ``trainable_params`` counts what the fit learned."""
+
+    name = "model"
+    trainable_params: int = 0
+
+    def __init__(self, task: Task, seed: int, settings: Settings):
+        self.task, self.seed, self.settings = task, seed, settings
+
+    def fit(self, split: Split) -> "BenchmarkModel":  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def predict(self, X: list) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class TargetScaler:
+    """MapLight's target transform: shift to non-negative, optional log10(1 + y), then standardize."""
+
+    def __init__(self, log: bool):
+        self.log = log
+
+    def fit(self, y: np.ndarray) -> "TargetScaler":
+        self.offset = min(float(np.min(y)), 0.0)
+        z = self._forward(y)
+        self.mean, self.std = float(z.mean()), float(z.std()) or 1.0
+        return self
+
+    def _forward(self, y: np.ndarray) -> np.ndarray:
+        z = np.asarray(y, dtype=float) - self.offset
+        return np.log10(z + 1.0) if self.log else z
+
+    def transform(self, y: np.ndarray) -> np.ndarray:
+        return (self._forward(y) - self.mean) / self.std
+
+    def inverse_transform(self, z: np.ndarray) -> np.ndarray:
+        z = np.asarray(z, dtype=float) * self.std + self.mean
+        return (10.0**z - 1.0 if self.log else z) + self.offset
+
+
+class FeatureModel(BenchmarkModel):
+    """A tabular learner on hand-made features of the input columns."""
+
+    def featurize(self, X: list) -> np.ndarray:
+        columns = list(zip(*X)) if len(self.task.domains) > 1 else [X]
+        blocks = []
+        for domain, column in zip(self.task.domains, columns):
+            blocks.append(self.smiles_features(list(column)) if domain == "smiles"
+                          else self.protein_features(list(column)))
+        return np.concatenate(blocks, axis=1)
+
+    def smiles_features(self, smiles: list[str]) -> np.ndarray:
+        return features.morgan_counts(smiles)
+
+    def protein_features(self, sequences: list[str]) -> np.ndarray:
+        return features.protein_composition(sequences)
+
+    def make(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def fit(self, split: Split) -> "FeatureModel":
+        X, y = self.featurize(split.X_train_valid), split.y_train_valid
+        self.scaler = TargetScaler(self.task.log_target).fit(y) if self.task.kind == "regression" else None
+        self.estimator = self.make()
+        self.estimator.fit(X, y if self.scaler is None else self.scaler.transform(y))
+        self.trainable_params = self.count_params()
+        return self
+
+    def predict(self, X: list) -> np.ndarray:
+        F = self.featurize(X)
+        if self.task.kind == "binary":
+            return self.estimator.predict_proba(F)[:, 1]
+        return self.scaler.inverse_transform(self.estimator.predict(F))
+
+    def count_params(self) -> int:
+        return 0
+
+
+class RandomForestMorgan(FeatureModel):
+    """Random forest (500 trees) on 2048-bit Morgan count fingerprints (radius 2); proteins: composition."""
+
+    name = "rf_morgan"
+
+    def make(self):
+        from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+
+        cls = RandomForestClassifier if self.task.kind == "binary" else RandomForestRegressor
+        return cls(n_estimators=500, n_jobs=self.settings.n_jobs, random_state=self.seed)
+
+    def count_params(self) -> int:  # split thresholds and leaf values: one per node
+        return int(sum(tree.tree_.node_count for tree in self.estimator.estimators_))
+
+
+class CatBoostMapLight(FeatureModel):
+    """MapLight (Notwell & Wood, 2023): CatBoost with default settings on ECFP4 counts, Avalon counts,
+    ErG and RDKit descriptors, with MapLight's target scaling (log10 for skewed targets)."""
+
+    name = "catboost_maplight"
+
+    def smiles_features(self, smiles: list[str]) -> np.ndarray:
+        return features.maplight_features(smiles)
+
+    def make(self):
+        try:
+            import catboost
+        except ImportError as err:
+            raise ImportError("catboost_maplight needs CatBoost: pip install 'biotag[boost]'") from err
+        cls = catboost.CatBoostClassifier if self.task.kind == "binary" else catboost.CatBoostRegressor
+        return cls(random_state=self.seed, verbose=0, thread_count=self.settings.n_jobs,
+                   allow_writing_files=False)
+
+    def count_params(self) -> int:  # leaf values of every oblivious tree, plus one split per level
+        model = self.estimator
+        depth = int(model.get_all_params().get("depth", 6))
+        return int(model.tree_count_ * (2**depth + depth))
+
+
+class TagLLM(BenchmarkModel):
+    """biotag's estimators on the default model, with stage-1 domain tags when the run provides them."""
+
+    name = "tagllm"
+
+    def fit(self, split: Split) -> "TagLLM":
+        from biotag import TagLLMClassifier, TagLLMRegressor
+
+        cls = TagLLMClassifier if self.task.kind == "binary" else TagLLMRegressor
+        libraries = {self.settings.domain_tags[d] for d in self.task.domains if d in self.settings.domain_tags}
+        if len(libraries) > 1:
+            raise ValueError(f"the domains of {self.task.name} need their stage-1 tags in one library; got {libraries}")
+        s = self.settings
+        self.estimator = cls(
+            model=s.model, domains=self.task.domains, p=s.p, epochs=s.epochs, batch_size=s.batch_size, lr=s.lr,
+            domain_tags=libraries.pop() if libraries else None, random_state=self.seed, verbose=0,
+        )
+        X_train = self._columns(split.X_train)
+        X_valid = self._columns(split.X_valid)
+        self.estimator.fit(X_train, split.y_train, X_val=X_valid, y_val=split.y_valid)
+        self.trainable_params = int(self.estimator.n_trainable_params_)
+        return self
+
+    def _columns(self, X: list) -> Any:
+        if len(self.task.domains) == 1:
+            return list(X)
+        return [list(row) for row in X]
+
+    def predict(self, X: list) -> np.ndarray:
+        X = self._columns(X)
+        if self.task.kind == "binary":
+            return self.estimator.predict_proba(X)[:, 1]
+        return self.estimator.predict(X)
+
+
+MODELS: dict[str, Callable[..., BenchmarkModel]] = {
+    RandomForestMorgan.name: RandomForestMorgan,
+    CatBoostMapLight.name: CatBoostMapLight,
+    TagLLM.name: TagLLM,
+}
+EXPERT_MODELS = ("rf_morgan", "catboost_maplight")
+LLM_MODELS = ("tagllm",)
+
+
+def make_model(name: str, task: Task, seed: int, settings: Settings) -> BenchmarkModel:
+    if name not in MODELS:
+        raise KeyError(f"unknown model {name!r}; known models: {', '.join(MODELS)}")
+    return MODELS[name](task, seed, settings)
+
+
+def models_for(task: Task) -> list[str]:
+    """The models that apply to a task."""
+    return list(MODELS)

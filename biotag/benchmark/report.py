@@ -1,0 +1,144 @@
+"""The benchmark report: every model beside the published leaderboard, as markdown and PNG plots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from biotag.benchmark.runner import read_results, summarize
+from biotag.benchmark.tasks import get_task
+from biotag.data import data_dir
+
+__all__ = ["leaderboard", "leaderboard_rank", "write_report"]
+
+LEADERBOARD_FILE = "tdc_leaderboards_2025-02.csv"
+
+
+def leaderboard(path: str | Path | None = None) -> pd.DataFrame:
+    """The published TDC leaderboard rows (``reference/tdc_leaderboards_2025-02.csv``)."""
+    file = data_dir(path) / "reference" / LEADERBOARD_FILE
+    if not file.is_file():
+        raise FileNotFoundError(f"leaderboard table not found at {file}")
+    return pd.read_csv(file)
+
+
+def leaderboard_rank(value: float, board: pd.DataFrame, higher_is_better: bool) -> int:
+    """The rank ``value`` would take on ``board`` (1 = best): one more than the entries strictly better."""
+    means = board["mean"].astype(float).to_numpy()
+    better = means > value if higher_is_better else means < value
+    return int(better.sum()) + 1
+
+
+def _fmt(mean: float, std: float) -> str:
+    return f"{mean:.3f} ± {std:.3f}"
+
+
+def write_report(
+    results_dirs: Sequence[str | Path],
+    out_dir: str | Path,
+    *,
+    data_path: str | Path | None = None,
+    title: str = "biotag benchmark report",
+) -> Path:
+    """Write ``report.md`` and ``report.png`` into ``out_dir`` from the results in ``results_dirs``."""
+    frames = [read_results(d) for d in results_dirs]
+    frames = [f for f in frames if not f.empty]
+    if not frames:
+        raise FileNotFoundError(f"no results in {', '.join(map(str, results_dirs))}")
+    results = pd.concat(frames, ignore_index=True)
+    summary = summarize(results)
+    board = leaderboard(data_path)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    lines = [f"# {title}", ""]
+    notes = sorted({n for n in summary["notes"] if n})
+    if notes:
+        lines += [f"ADMET figures are {', '.join(notes)}: the offline ADMET-group folder is a faithful "
+                  "reconstruction of TDC's scaffold split, whose test sets may differ from the official ones "
+                  "by a row or so. Leaderboard rows are the published ones (TDC, Feb 2025).", ""]
+    lines += ["Mean ± std over seeds, computed as TDC's `evaluate_many` does. *Rank* is the place the mean "
+              "would take on the published leaderboard (top 10-13 entries shown there). Wall time is per seed "
+              "(fit + predict) on this machine.", ""]
+
+    headline = ["| task | metric | " + " | ".join(["tagllm", "best expert", "best LLM baseline", "leaderboard #1"])
+                + " |", "|---|---|---|---|---|---|"]
+    sections = []
+    for task_name, rows in summary.groupby("task", sort=False):
+        task = get_task(task_name)
+        published = board[board["benchmark"] == task.leaderboard] if task.leaderboard else board.iloc[:0]
+        sections += [f"## {task.leaderboard or task.name} ({task.metric.upper()}, "
+                     f"{'higher' if task.higher_is_better else 'lower'} is better)", ""]
+        sections += ["| model | seeds | " + task.metric + " | leaderboard rank | wall s / seed | trainable params "
+                     "| peak MB |", "|---|---|---|---|---|---|---|"]
+        order = rows.sort_values("mean", ascending=not task.higher_is_better)
+        for r in order.itertuples():
+            rank = (f"{leaderboard_rank(r.mean, published, task.higher_is_better)} of {len(published) + 1}"
+                    if len(published) else "-")
+            sections.append(f"| **{r.model}** | {r.seeds} | {_fmt(r.mean, r.std)} | {rank} | {r.wall_s:.0f} "
+                            f"| {r.trainable_params:,} | {r.peak_rss_mb:.0f} |")
+        for r in published.itertuples():
+            std = "" if pd.isna(r.std) else f" ± {float(r.std):.3f}"
+            sections.append(f"| {r.model} (published #{r.rank}) | | {float(r.mean):.3f}{std} | {r.rank} | | | |")
+        sections.append("")
+
+        def best(names):
+            pick = rows[rows["model"].isin(names)]
+            if pick.empty:
+                return "-"
+            row = pick.sort_values("mean", ascending=not task.higher_is_better).iloc[0]
+            return f"{_fmt(row['mean'], row['std'])} ({row['model']})"
+
+        tag = rows[rows["model"] == "tagllm"]
+        top = published.sort_values("rank").iloc[0] if len(published) else None
+        headline.append(
+            f"| {task.leaderboard or task.name} | {task.metric} | "
+            + (_fmt(tag['mean'].iloc[0], tag['std'].iloc[0]) if len(tag) else "-") + " | "
+            + best(["rf_morgan", "catboost_maplight", "seqfeat_rf", "onehot_ridge"]) + " | "
+            + best(["linear_probe", "prompt_tuning", "lora"]) + " | "
+            + (f"{float(top['mean']):.3f} ({top['model']})" if top is not None else "-") + " |"
+        )
+    lines += ["## Summary", ""] + headline + [""] + sections
+    _plot(summary, board, out_dir / "report.png")
+    lines += ["![scores per task beside the leaderboard](report.png)", ""]
+    (out_dir / "report.md").write_text("\n".join(lines))
+    return out_dir / "report.md"
+
+
+def _plot(summary: pd.DataFrame, board: pd.DataFrame, file: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = list(dict.fromkeys(summary["task"]))
+    cols = min(4, len(tasks))
+    rows = int(np.ceil(len(tasks) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False)
+    for ax, name in zip(axes.flat, tasks):
+        task = get_task(name)
+        ours = summary[summary["task"] == name].sort_values("mean", ascending=not task.higher_is_better)
+        published = board[board["benchmark"] == task.leaderboard].sort_values("rank") if task.leaderboard \
+            else board.iloc[:0]
+        labels = list(ours["model"]) + [f"#{r} {m}"[:22] for r, m in zip(published["rank"], published["model"])]
+        means = list(ours["mean"]) + list(published["mean"].astype(float))
+        stds = list(ours["std"]) + list(published["std"].fillna(0).astype(float))
+        colors = ["tab:red" if m == "tagllm" else "tab:blue" for m in ours["model"]] + ["0.7"] * len(published)
+        y = np.arange(len(labels))[::-1]
+        ax.barh(y, means, xerr=stds, color=colors, height=0.7)
+        ax.set_yticks(y, labels, fontsize=7)
+        lo = min(means) - max(stds + [0]) - 0.02
+        ax.set_xlim(left=max(0.0, lo) if task.metric in ("roc-auc", "pr-auc") else None)
+        ax.set_title(f"{task.leaderboard or name}", fontsize=9)
+        ax.set_xlabel(f"{task.metric.upper()} ({'higher' if task.higher_is_better else 'lower'} is better)",
+                      fontsize=8)
+    for ax in list(axes.flat)[len(tasks):]:
+        ax.axis("off")
+    fig.suptitle("Test score per task, mean ± std over seeds (red: Tag-LLM, blue: our baselines, "
+                 "grey: published leaderboard)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(file, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,213 @@
+"""Run benchmark cells (task x model x seed), each in its own process, into a resumable results file.
+
+One cell = fit on the seed's split, predict the test set, score it with TDC's
+metric. Every finished cell appends one JSON line to ``results.jsonl`` (written
+and flushed as it ends), so an interrupted run resumes where it stopped; a failed
+cell is recorded with its error and retried on the next run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from biotag._version import __version__
+from biotag.benchmark.models import Settings, make_model
+from biotag.benchmark.tasks import SEEDS, evaluate, get_task, load_split
+
+__all__ = ["Cell", "run_cell", "run_benchmark", "read_results", "summarize"]
+
+RESULTS = "results.jsonl"
+RUN = "run.json"
+
+
+@dataclass(frozen=True)
+class Cell:
+    task: str
+    model: str
+    seed: int
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.task, self.model, self.seed)
+
+    def __str__(self) -> str:
+        return f"{self.task} / {self.model} / seed {self.seed}"
+
+
+def _peak_rss_mb() -> float:
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024  # bytes on macOS, KiB on Linux
+
+
+def run_cell(cell: Cell, settings: Settings, out_dir: str | Path, *, data_path: str | Path | None = None) -> dict:
+    """Fit, predict and score one cell in this process; write its test predictions; return its record."""
+    task = get_task(cell.task)
+    record: dict[str, Any] = {
+        "task": task.name, "model": cell.model, "seed": cell.seed, "metric": task.metric,
+        "higher_is_better": task.higher_is_better, "status": "failed",
+        "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    start = time.perf_counter()
+    try:
+        split = load_split(task, cell.seed, path=data_path)
+        record.update(n_train=len(split.X_train), n_valid=len(split.X_valid), n_test=len(split.X_test),
+                      notes="; ".join(split.notes))
+        model = make_model(cell.model, task, cell.seed, settings)
+        t0 = time.perf_counter()
+        model.fit(split)
+        t1 = time.perf_counter()
+        y_pred = np.asarray(model.predict(split.X_test), dtype=float).ravel()
+        t2 = time.perf_counter()
+        value = evaluate(task, split, y_pred, path=data_path)
+        # Predictions only (rows in the test set's order): labels stay in the data directory.
+        folder = Path(out_dir) / "predictions" / task.name / cell.model
+        folder.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame({"row": np.arange(len(y_pred)), "y_pred": y_pred}).to_csv(folder / f"seed{cell.seed}.csv", index=False)
+        record.update(status="ok", value=value, fit_s=round(t1 - t0, 2), predict_s=round(t2 - t1, 2),
+                      trainable_params=int(model.trainable_params))
+    except Exception as err:  # noqa: BLE001 - a failed cell is recorded and the run goes on
+        record["error"] = f"{type(err).__name__}: {err}"
+        record["traceback"] = traceback.format_exc(limit=8)
+    record["wall_s"] = round(time.perf_counter() - start, 2)
+    record["peak_rss_mb"] = round(_peak_rss_mb(), 1)
+    return record
+
+
+def _run_isolated(cell: Cell, settings: Settings, out_dir: Path, data_path: str | Path | None) -> dict:
+    """The cell in a fresh Python process: its peak memory is its own, and a crash stays contained."""
+    with tempfile.TemporaryDirectory() as tmp:
+        spec, result = Path(tmp) / "cell.json", Path(tmp) / "record.json"
+        spec.write_text(json.dumps({"cell": vars(cell), "settings": settings.as_dict(), "out_dir": str(out_dir),
+                                    "data_path": None if data_path is None else str(data_path),
+                                    "record": str(result)}))
+        done = subprocess.run([sys.executable, "-m", "biotag.benchmark.cell", str(spec)],
+                              capture_output=True, text=True)
+        if result.is_file():
+            return json.loads(result.read_text())
+        tail = (done.stderr or done.stdout).strip().splitlines()[-5:]
+        return {"task": cell.task, "model": cell.model, "seed": cell.seed, "status": "failed",
+                "error": f"cell process exited with {done.returncode}: " + " | ".join(tail)}
+
+
+def _append(path: Path, record: dict) -> None:
+    """Append one record as a line, durably; a line cut short by an earlier interruption stays on its own."""
+    cut = False
+    if path.is_file() and path.stat().st_size > 0:
+        with path.open("rb") as handle:
+            handle.seek(-1, os.SEEK_END)
+            cut = handle.read(1) != b"\n"
+    with path.open("a") as handle:
+        handle.write(("\n" if cut else "") + json.dumps(record) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def read_results(out_dir: str | Path) -> pd.DataFrame:
+    """Every record in ``results.jsonl``; a rerun's record replaces the earlier one of its cell."""
+    path = Path(out_dir) / RESULTS
+    if not path.is_file():
+        return pd.DataFrame()
+    records = {}
+    for n, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:  # a line cut short by an interruption; that cell reruns
+            continue
+        records[(rec["task"], rec["model"], int(rec["seed"]))] = rec
+    return pd.DataFrame(list(records.values()))
+
+
+def _check_run_settings(out_dir: Path, settings: Settings) -> None:
+    run_file = out_dir / RUN
+    wanted = settings.as_dict()
+    if run_file.is_file():
+        previous = json.loads(run_file.read_text()).get("settings")
+        # Where the stage-1 tags live depends on the machine's cache; their corpus is recorded separately.
+        changed = {k: (previous.get(k), v) for k, v in wanted.items()
+                   if k != "domain_tags" and previous is not None and previous.get(k) != v}
+        if changed:
+            raise ValueError(
+                f"{out_dir} holds results made with other settings {changed} (old, new); "
+                "resume with the same settings or write to another directory"
+            )
+    run_file.write_text(json.dumps({"settings": wanted, "biotag": __version__, "python": platform.python_version(),
+                                    "machine": platform.machine(), "cpus": os.cpu_count()}, indent=2))
+
+
+def run_benchmark(
+    tasks: Sequence[str],
+    models: Sequence[str],
+    out_dir: str | Path,
+    *,
+    seeds: Iterable[int] = SEEDS,
+    settings: Settings | None = None,
+    data_path: str | Path | None = None,
+    isolate: bool = True,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Run every missing or failed cell of ``tasks x models x seeds``; return all records of the directory.
+
+    ``out_dir`` receives ``results.jsonl`` (one record per cell), ``results.csv``
+    (the same, tidy), ``run.json`` (settings) and ``predictions/``.
+    """
+    from tqdm.auto import tqdm
+
+    settings = settings or Settings()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _check_run_settings(out_dir, settings)
+    for name in tasks:
+        get_task(name)  # unknown names fail before any work
+    done = read_results(out_dir)
+    finished = set() if done.empty else {
+        (r.task, r.model, int(r.seed)) for r in done.itertuples() if r.status == "ok"
+    }
+    cells = [Cell(get_task(t).name, m, s) for t in tasks for m in models for s in seeds]
+    todo = [c for c in cells if c.key not in finished]
+    bar = tqdm(todo, disable=not progress, unit="cell", desc="benchmark")
+    for cell in bar:
+        bar.set_postfix_str(str(cell))
+        record = (_run_isolated(cell, settings, out_dir, data_path) if isolate
+                  else run_cell(cell, settings, out_dir, data_path=data_path))
+        _append(out_dir / RESULTS, record)
+        if progress:
+            what = (f"{record['metric']} {record['value']:.3f}  ({record['wall_s']:.0f} s)"
+                    if record["status"] == "ok" else f"FAILED: {record.get('error', '')[:200]}")
+            bar.write(f"{cell}: {what}")
+    results = read_results(out_dir)
+    if not results.empty:
+        columns = [c for c in results.columns if c != "traceback"]
+        results[columns].to_csv(out_dir / "results.csv", index=False)
+    return results
+
+
+def summarize(results: pd.DataFrame) -> pd.DataFrame:
+    """Mean and std over seeds per task and model, as TDC's ``evaluate_many`` computes them (population std)."""
+    ok = results[results["status"] == "ok"]
+    rows = []
+    for (task, model), group in ok.groupby(["task", "model"], sort=False):
+        values = group["value"].astype(float).to_numpy()
+        rows.append({"task": task, "model": model, "metric": group["metric"].iloc[0], "seeds": len(values),
+                     "mean": round(float(np.mean(values)), 3), "std": round(float(np.std(values)), 3),
+                     "wall_s": float(group["wall_s"].mean()),
+                     "trainable_params": int(group["trainable_params"].median()),
+                     "peak_rss_mb": float(group["peak_rss_mb"].max()),
+                     "notes": group.get("notes", pd.Series([""])).iloc[0] or ""})
+    return pd.DataFrame(rows)

@@ -1,0 +1,84 @@
+"""One call for a whole benchmark: choose tasks and models, pretrain the domain tags, run, report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+
+from biotag.benchmark.models import MODELS, Settings
+from biotag.benchmark.runner import run_benchmark
+from biotag.benchmark.tasks import SEEDS, TASKS, get_task
+
+__all__ = ["benchmark", "select_tasks", "QUICK", "SMALL_LIMIT"]
+
+SMALL_LIMIT = 2100  # "small" ADMET tasks: about 2,000 molecules at most (train_val + test; BBB has 2,030)
+
+# --quick: two small tasks (one regression, one classification), two seeds, two epochs, a small corpus.
+QUICK = {"tasks": ("caco2_wang", "hia_hou"), "seeds": (1, 2), "epochs": 2, "corpus": 160,
+         "models": ("rf_morgan", "catboost_maplight", "tagllm")}
+FULL = {"epochs": 10, "corpus": 2000, "models": ("rf_morgan", "catboost_maplight", "tagllm")}
+
+
+def select_tasks(spec: str | Sequence[str]) -> list[str]:
+    """Task names from a list or a comma-separated string; ``small``, ``admet`` and ``all`` are groups."""
+    names = spec.split(",") if isinstance(spec, str) else list(spec)
+    out: list[str] = []
+    for name in (n.strip().lower() for n in names if n.strip()):
+        if name == "all":
+            out += list(TASKS)
+        elif name == "admet":
+            out += [t.name for t in TASKS.values() if t.group == "admet"]
+        elif name == "small":
+            out += [t.name for t in TASKS.values() if t.group == "admet" and t.size <= SMALL_LIMIT]
+        else:
+            out.append(get_task(name).name)
+    return list(dict.fromkeys(out))
+
+
+def benchmark(
+    out_dir: str | Path,
+    *,
+    tasks: str | Sequence[str] | None = None,
+    models: Sequence[str] | None = None,
+    seeds: Sequence[int] | None = None,
+    quick: bool = False,
+    epochs: int | None = None,
+    corpus: int | None = None,
+    pretrain: bool = True,
+    data_path: str | Path | None = None,
+    report: bool = True,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Run (or resume) a benchmark into ``out_dir`` and write its report there.
+
+    With ``quick``, the defaults shrink to :data:`QUICK` (minutes on a laptop CPU);
+    anything passed explicitly wins over the preset.
+    """
+    preset = QUICK if quick else FULL
+    tasks = select_tasks(tasks if tasks is not None else preset.get("tasks", "small"))
+    models = list(models if models is not None else preset["models"])
+    unknown = [m for m in models if m not in MODELS]
+    if unknown:
+        raise KeyError(f"unknown models {unknown}; known models: {', '.join(MODELS)}")
+    seeds = tuple(seeds if seeds is not None else preset.get("seeds", SEEDS))
+    settings = Settings(epochs=epochs or preset["epochs"])
+    out_dir = Path(out_dir)
+    if pretrain and any(m == "tagllm" for m in models):
+        from biotag.benchmark.corpus import ensure_domain_tags
+        from biotag.tags.base import cache_root
+
+        n = corpus or preset["corpus"]
+        folder = ensure_domain_tags(cache_root() / "benchmark-domain-tags" / f"smiles-{n}", n=n, path=data_path,
+                                    progress=progress)
+        settings.domain_tags = {"smiles": str(folder)}
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "domain_tags_corpus.json").write_text((folder / "corpus.json").read_text())
+    results = run_benchmark(tasks, models, out_dir, seeds=seeds, settings=settings, data_path=data_path,
+                            progress=progress)
+    if report and not results.empty and (results["status"] == "ok").any():
+        from biotag.benchmark.report import write_report
+
+        write_report([out_dir], out_dir, data_path=data_path)
+    return results

@@ -1,0 +1,213 @@
+"""Benchmark tasks: the TDC ADMET group (through PyTDC), and their per-seed splits and metrics."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from biotag.data import data_dir
+
+__all__ = ["Task", "Split", "TASKS", "ADMET_TASKS", "get_task", "load_split", "evaluate", "metric_value",
+           "register_task", "require_tdc", "SEEDS"]
+
+SEEDS = (1, 2, 3, 4, 5)  # TDC's benchmark-group seeds
+
+
+@dataclass(frozen=True)
+class Task:
+    """One benchmark task.
+
+    ``metric`` uses TDC's metric names; ``domains`` are the input columns' domains,
+    in order; ``log_target`` marks skewed targets that MapLight models in log10.
+    """
+
+    name: str
+    kind: str  # "regression" | "binary"
+    metric: str  # TDC names: "mae", "mse", "spearman", "pcc" (Pearson), "roc-auc", "pr-auc"
+    domains: tuple[str, ...] = ("smiles",)
+    group: str = "admet"
+    leaderboard: str | None = None  # benchmark name in the published leaderboard table
+    log_target: bool = False
+    size: int = 0  # train_val + test rows, for ordering and selection
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.metric not in ("mae", "mse")
+
+
+def _admet(name, kind, metric, leaderboard, size, log_target=False) -> Task:
+    return Task(name, kind, metric, ("smiles",), "admet", leaderboard, log_target, size)
+
+
+# TDC's ADMET benchmark group: the metric of each task is TDC's (tdc.metadata.admet_metrics).
+ADMET_TASKS: dict[str, Task] = {t.name: t for t in [
+    _admet("caco2_wang", "regression", "mae", "Caco2_Wang", 910),
+    _admet("hia_hou", "binary", "roc-auc", "HIA_Hou", 578),
+    _admet("pgp_broccatelli", "binary", "roc-auc", "Pgp_Broccatelli", 1218),
+    _admet("bioavailability_ma", "binary", "roc-auc", "Bioavailability_Ma", 640),
+    _admet("lipophilicity_astrazeneca", "regression", "mae", "Lipophilicity_AstraZeneca", 4200),
+    _admet("solubility_aqsoldb", "regression", "mae", "Solubility_AqSolDB", 9982),
+    _admet("bbb_martins", "binary", "roc-auc", "BBB_Martins", 2030),
+    _admet("ppbr_az", "regression", "mae", "PPBR_AZ", 1614),
+    _admet("vdss_lombardo", "regression", "spearman", "VDss_Lombardo", 1130, log_target=True),
+    _admet("cyp2d6_veith", "binary", "pr-auc", "CYP2D6_Veith", 13130),
+    _admet("cyp3a4_veith", "binary", "pr-auc", "CYP3A4_Veith", 12328),
+    _admet("cyp2c9_veith", "binary", "pr-auc", "CYP2C9_Veith", 12092),
+    _admet("cyp2d6_substrate_carbonmangels", "binary", "pr-auc", "CYP2D6_Substrate_CarbonMangels", 667),
+    _admet("cyp3a4_substrate_carbonmangels", "binary", "roc-auc", "CYP3A4_Substrate_CarbonMangels", 670),
+    _admet("cyp2c9_substrate_carbonmangels", "binary", "pr-auc", "CYP2C9_Substrate_CarbonMangels", 669),
+    _admet("half_life_obach", "regression", "spearman", "Half_Life_Obach", 667, log_target=True),
+    _admet("clearance_microsome_az", "regression", "spearman", "Clearance_Microsome_AZ", 1102, log_target=True),
+    _admet("clearance_hepatocyte_az", "regression", "spearman", "Clearance_Hepatocyte_AZ", 1213, log_target=True),
+    _admet("herg", "binary", "roc-auc", "hERG", 655),
+    _admet("ames", "binary", "roc-auc", "AMES", 7278),
+    _admet("dili", "binary", "roc-auc", "DILI", 475),
+    _admet("ld50_zhu", "regression", "mae", "LD50_Zhu", 7385),
+]}
+
+TASKS: dict[str, Task] = dict(ADMET_TASKS)
+
+
+def get_task(name: str) -> Task:
+    key = name.lower()
+    if key not in TASKS:
+        raise KeyError(f"unknown task {name!r}; known tasks: {', '.join(TASKS)}")
+    return TASKS[key]
+
+
+@dataclass
+class Split:
+    """One seed's data. ``X_*`` are lists of strings (one domain) or of tuples (several, in task order)."""
+
+    X_train: list
+    y_train: np.ndarray
+    X_valid: list
+    y_valid: np.ndarray
+    X_test: list
+    y_test: np.ndarray
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def X_train_valid(self) -> list:
+        return list(self.X_train) + list(self.X_valid)
+
+    @property
+    def y_train_valid(self) -> np.ndarray:
+        return np.concatenate([self.y_train, self.y_valid])
+
+
+def require_tdc():
+    """Import PyTDC, or say which extra installs it."""
+    try:
+        import tdc  # noqa: F401
+    except ImportError as err:
+        raise ImportError(
+            "the TDC benchmark tasks need PyTDC: pip install 'biotag[tdc]' (see scripts/setup.sh)"
+        ) from err
+
+
+def tdc_dir(path: str | Path | None = None) -> Path:
+    """Where PyTDC keeps its files: ``<data dir>/tdc`` when a data directory is set, else biotag's cache."""
+    try:
+        return data_dir(path) / "tdc"
+    except FileNotFoundError:
+        if path is not None:
+            raise
+        from biotag.tags.base import cache_root
+
+        folder = cache_root() / "tdc"  # PyTDC downloads here
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+
+def reconstructed_split(path: str | Path | None = None) -> bool:
+    """Whether the ADMET-group folder is the offline reconstruction (its data README says so)."""
+    try:
+        readme = data_dir(path) / "README.md"
+    except FileNotFoundError:
+        return False
+    return readme.is_file() and "reconstruct" in readme.read_text().lower()
+
+
+@functools.lru_cache(maxsize=4)
+def _admet_group(folder: str):
+    require_tdc()
+    from tdc.benchmark_group import admet_group
+
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        return admet_group(path=folder)
+
+
+def _load_admet(task: Task, seed: int, path: str | Path | None) -> Split:
+    group = _admet_group(str(tdc_dir(path)))
+    benchmark = group.get(task.name)
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        train, valid = group.get_train_valid_split(seed=seed, benchmark=task.name)
+    test = benchmark["test"]
+    notes = ["on the reconstructed split"] if reconstructed_split(path) else []
+    return Split(train["Drug"].tolist(), train["Y"].to_numpy(float), valid["Drug"].tolist(),
+                 valid["Y"].to_numpy(float), test["Drug"].tolist(), test["Y"].to_numpy(float), notes)
+
+
+# Task group -> loader(task, seed, path) -> Split. New groups register here.
+LOADERS: dict[str, Callable[[Task, int, Any], Split]] = {"admet": _load_admet}
+
+
+def register_task(task: Task, loader: Callable[[Task, int, Any], Split] | None = None) -> Task:
+    """Add a task (and, for a new group, its loader) to the registry."""
+    if loader is not None:
+        LOADERS[task.group] = loader
+    if task.group not in LOADERS:
+        raise KeyError(f"no loader for task group {task.group!r}; pass one")
+    TASKS[task.name] = task
+    return task
+
+
+def load_split(task: Task | str, seed: int, *, path: str | Path | None = None) -> Split:
+    """The train / valid / test data of ``task`` for one seed (for ADMET: TDC's ``get_train_valid_split``)."""
+    task = get_task(task) if isinstance(task, str) else task
+    if task.group not in LOADERS:
+        raise KeyError(f"no loader for task group {task.group!r}")
+    return LOADERS[task.group](task, seed, path)
+
+
+def metric_value(metric: str, y_true: Sequence[float], y_pred: Sequence[float]) -> float:
+    """A metric by TDC's name, through TDC's Evaluator when PyTDC is installed."""
+    y_true, y_pred = np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float)
+    if not np.all(np.isfinite(y_pred)):
+        raise ValueError(f"predictions hold {int((~np.isfinite(y_pred)).sum())} non-finite values")
+    try:
+        from tdc import Evaluator
+
+        return float(Evaluator(name=metric)(y_true, y_pred))
+    except ImportError:
+        pass
+    from scipy import stats
+    from sklearn import metrics
+
+    fns: dict[str, Any] = {
+        "mae": metrics.mean_absolute_error, "mse": metrics.mean_squared_error,
+        "roc-auc": metrics.roc_auc_score, "pr-auc": metrics.average_precision_score,
+        "spearman": lambda a, b: stats.spearmanr(a, b)[0], "pcc": lambda a, b: stats.pearsonr(a, b)[0],
+    }
+    return float(fns[metric](y_true, y_pred))
+
+
+def evaluate(task: Task, split: Split, y_pred: Sequence[float], *, path: str | Path | None = None) -> float:
+    """The test metric of one seed: TDC's ``group.evaluate`` for ADMET tasks (rounded to 3 places, as TDC does)."""
+    y_pred = np.asarray(y_pred, dtype=float).ravel()
+    if len(y_pred) != len(split.y_test):
+        raise ValueError(f"{len(y_pred)} predictions for {len(split.y_test)} test rows of {task.name}")
+    if not np.all(np.isfinite(y_pred)):
+        raise ValueError(f"predictions for {task.name} hold {int((~np.isfinite(y_pred)).sum())} non-finite values")
+    if task.group == "admet":
+        group = _admet_group(str(tdc_dir(path)))
+        out = group.evaluate({task.name: y_pred}, benchmark=task.name, save_dict=False)
+        return float(out[task.name][task.metric])
+    return round(metric_value(task.metric, split.y_test, y_pred), 3)

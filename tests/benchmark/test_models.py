@@ -1,0 +1,54 @@
+"""Every benchmark model fits and predicts through the same surface."""
+
+import numpy as np
+import pytest
+
+from biotag.benchmark import Settings, make_model
+from biotag.benchmark.models import TargetScaler
+from toy import TOY_BIN, TOY_REG, toy_loader
+
+
+@pytest.mark.parametrize("log", [False, True])
+def test_target_scaler_round_trips(log):
+    y = np.array([-2.0, 0.0, 3.5, 100.0])
+    scaler = TargetScaler(log).fit(y)
+    z = scaler.transform(y)
+    assert abs(z.mean()) < 1e-9 and abs(z.std() - 1) < 1e-9
+    np.testing.assert_allclose(scaler.inverse_transform(z), y, atol=1e-9)
+
+
+@pytest.mark.parametrize("task", [TOY_REG, TOY_BIN], ids=["regression", "binary"])
+@pytest.mark.parametrize("name", ["rf_morgan", "catboost_maplight"])
+def test_expert_models_fit_and_predict(name, task):
+    if name == "catboost_maplight":
+        pytest.importorskip("catboost")
+    split = toy_loader(task, 1, None)
+    model = make_model(name, task, 1, Settings(n_jobs=1)).fit(split)
+    pred = model.predict(split.X_test)
+    assert pred.shape == (len(split.X_test),) and np.all(np.isfinite(pred))
+    if task.kind == "binary":
+        assert np.all((pred >= 0) & (pred <= 1))
+    assert model.trainable_params > 0
+
+
+def test_expert_models_are_seeded():
+    split = toy_loader(TOY_REG, 1, None)
+    a = make_model("rf_morgan", TOY_REG, 3, Settings(n_jobs=1)).fit(split).predict(split.X_test)
+    b = make_model("rf_morgan", TOY_REG, 3, Settings(n_jobs=1)).fit(split).predict(split.X_test)
+    c = make_model("rf_morgan", TOY_REG, 4, Settings(n_jobs=1)).fit(split).predict(split.X_test)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+@pytest.mark.parametrize("task", [TOY_REG, TOY_BIN], ids=["regression", "binary"])
+def test_tagllm_model_on_a_tiny_lm(task, tiny_model_dir):
+    split = toy_loader(task, 1, None)
+    model = make_model("tagllm", task, 1, Settings(model=tiny_model_dir, epochs=1, p=2)).fit(split)
+    pred = model.predict(split.X_test)
+    assert pred.shape == (len(split.X_test),) and np.all(np.isfinite(pred))
+    assert model.trainable_params > 0
+
+
+def test_unknown_model_names_the_known_ones():
+    with pytest.raises(KeyError, match="rf_morgan"):
+        make_model("nope", TOY_REG, 1, Settings())

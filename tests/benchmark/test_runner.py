@@ -1,0 +1,82 @@
+"""The runner: records every cell, resumes, keeps failures, refuses mixed settings."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from biotag.benchmark import Settings, run_benchmark, summarize
+from biotag.benchmark import models as models_module
+from biotag.benchmark.runner import RESULTS, read_results
+from toy import TOY_BIN, TOY_REG  # noqa: F401 - registers the toy tasks
+
+
+class Exploding(models_module.BenchmarkModel):
+    name = "exploding"
+
+    def fit(self, split):
+        raise RuntimeError("boom on purpose")
+
+
+@pytest.fixture
+def exploding(monkeypatch):
+    monkeypatch.setitem(models_module.MODELS, "exploding", Exploding)
+
+
+def run(out, models=("rf_morgan",), seeds=(1, 2), **kw):
+    return run_benchmark(["toy_regression", "toy_binary"], list(models), out, seeds=seeds,
+                         settings=Settings(n_jobs=1), isolate=False, progress=False, **kw)
+
+
+def test_cells_are_recorded_with_metric_time_params_and_memory(tmp_path):
+    results = run(tmp_path)
+    assert len(results) == 4 and set(results["status"]) == {"ok"}
+    for col in ["value", "metric", "wall_s", "fit_s", "predict_s", "trainable_params", "peak_rss_mb", "n_test"]:
+        assert results[col].notna().all(), col
+    assert (tmp_path / "results.csv").is_file() and (tmp_path / "run.json").is_file()
+    pred = pd.read_csv(tmp_path / "predictions" / "toy_binary" / "rf_morgan" / "seed1.csv")
+    assert list(pred.columns) == ["row", "y_pred"]  # no labels copied out of the data directory
+
+
+def test_a_rerun_skips_finished_cells_and_resumes_an_interrupted_one(tmp_path):
+    run(tmp_path)
+    lines = (tmp_path / RESULTS).read_text().splitlines()
+    # An interruption: the last record is cut short mid-write.
+    (tmp_path / RESULTS).write_text("\n".join(lines[:-1]) + "\n" + lines[-1][:20])
+    assert len(read_results(tmp_path)) == 3  # the cut line is ignored
+    run(tmp_path)
+    kept = (tmp_path / RESULTS).read_text().splitlines()
+    assert kept[:3] == lines[:3]  # earlier records untouched
+    assert len(kept) == 5  # 3 kept + the cut line + the one cell that ran again
+    assert json.loads(kept[-1])["status"] == "ok" and len(read_results(tmp_path)) == 4
+
+
+def test_a_failing_cell_is_recorded_and_the_rest_go_on(tmp_path, exploding):
+    results = run(tmp_path, models=("exploding", "rf_morgan"), seeds=(1,))
+    failed = results[results["status"] == "failed"]
+    assert len(failed) == 2 and all("boom on purpose" in e for e in failed["error"])
+    assert (results[results["model"] == "rf_morgan"]["status"] == "ok").all()
+    # Failed cells run again on the next call; finished ones do not.
+    again = run(tmp_path, models=("exploding", "rf_morgan"), seeds=(1,))
+    assert len((tmp_path / RESULTS).read_text().splitlines()) == 6 and len(again) == 4
+
+
+def test_resuming_with_other_settings_is_refused(tmp_path):
+    run(tmp_path, seeds=(1,))
+    with pytest.raises(ValueError, match="other settings"):
+        run_benchmark(["toy_regression"], ["rf_morgan"], tmp_path, seeds=(1,), settings=Settings(epochs=3, n_jobs=1),
+                      isolate=False, progress=False)
+
+
+def test_summary_is_mean_and_population_std_over_seeds(tmp_path):
+    results = run(tmp_path, seeds=(1, 2, 3))
+    summary = summarize(results)
+    row = summary[(summary["task"] == "toy_regression") & (summary["model"] == "rf_morgan")].iloc[0]
+    values = results[(results["task"] == "toy_regression")]["value"].to_numpy()
+    assert row["seeds"] == 3
+    assert row["mean"] == round(values.mean(), 3) and row["std"] == round(values.std(), 3)
+
+
+def test_unknown_task_fails_before_any_work(tmp_path):
+    with pytest.raises(KeyError, match="caco2_wang"):
+        run_benchmark(["no_such_task"], ["rf_morgan"], tmp_path, progress=False)

@@ -1,0 +1,24 @@
+"""A toy task group for runner tests: no PyTDC, no data directory, milliseconds."""
+
+import numpy as np
+
+from biotag.benchmark.tasks import Split, Task, register_task
+
+SMILES = ["CCO", "CCN", "CCC", "c1ccccc1", "c1ccccc1O", "c1ccccc1N", "CC(=O)O", "CC(=O)N", "CCCl", "CCBr",
+          "CCCCO", "CCCCN", "OCCO", "NCCN", "c1ccncc1", "c1ccoc1", "C1CCCCC1", "C1CCNCC1", "CC(C)O", "CC(C)N"]
+
+
+def toy_loader(task: Task, seed: int, path) -> Split:
+    rng = np.random.default_rng(seed)
+    y = np.array([len(s) + (1.0 if "N" in s else 0.0) for s in SMILES])
+    if task.kind == "binary":
+        y = (y > np.median(y)).astype(float)
+    order = rng.permutation(14)
+    train, valid = order[:11], order[11:]
+    X, test = SMILES[:14], list(range(14, 20))
+    return Split([X[i] for i in train], y[train], [X[i] for i in valid], y[valid],
+                 [SMILES[i] for i in test], y[test], ["toy"])
+
+
+TOY_REG = register_task(Task("toy_regression", "regression", "mae", group="toy", size=20), toy_loader)
+TOY_BIN = register_task(Task("toy_binary", "binary", "roc-auc", group="toy", size=20), toy_loader)
