@@ -17,7 +17,8 @@ import numpy as np
 from biotag.benchmark import features
 from biotag.benchmark.tasks import Split, Task
 
-__all__ = ["Settings", "MODELS", "EXPERT_MODELS", "LLM_MODELS", "make_model", "models_for"]
+__all__ = ["Settings", "MODELS", "EXPERT_MODELS", "LLM_MODELS", "make_model",
+           "standardized_columns", "standardized_text"]
 
 
 @dataclass
@@ -38,6 +39,25 @@ class Settings:
 
     def as_dict(self) -> dict[str, Any]:
         return dict(vars(self))
+
+
+def standardized_columns(X: list, domains: tuple[str, ...]) -> list:
+    """Inputs as every LLM model sees them: each column validated and standardized by its domain featurizer
+    (RDKit for SMILES, Biopython rules for proteins), exactly as a user's pipeline would; bad rows raise."""
+    from biotag.domains import ProteinFeaturizer, SmilesFeaturizer
+
+    columns = [list(X)] if len(domains) == 1 else [list(c) for c in zip(*X)]
+    out = []
+    for domain, column in zip(domains, columns):
+        featurizer = SmilesFeaturizer() if domain == "smiles" else ProteinFeaturizer(too_long="truncate")
+        out.append(featurizer.transform(column))
+    return out[0] if len(domains) == 1 else [list(row) for row in zip(*out)]
+
+
+def standardized_text(X: list, domains: tuple[str, ...]) -> list[str]:
+    """Standardized inputs as plain text for the LLM baselines (several domains joined by a space)."""
+    rows = standardized_columns(X, domains)
+    return list(rows) if len(domains) == 1 else [" ".join(row) for row in rows]
 
 
 class BenchmarkModel:
@@ -174,31 +194,26 @@ class TagLLM(BenchmarkModel):
             model=s.model, domains=self.task.domains, p=s.p, epochs=s.epochs, batch_size=s.batch_size, lr=s.lr,
             domain_tags=libraries.pop() if libraries else None, random_state=self.seed, verbose=0,
         )
-        X_train = self._columns(split.X_train)
-        X_valid = self._columns(split.X_valid)
+        X_train = standardized_columns(split.X_train, self.task.domains)
+        X_valid = standardized_columns(split.X_valid, self.task.domains)
         self.estimator.fit(X_train, split.y_train, X_val=X_valid, y_val=split.y_valid)
         self.trainable_params = int(self.estimator.n_trainable_params_)
         return self
 
-    def _columns(self, X: list) -> Any:
-        if len(self.task.domains) == 1:
-            return list(X)
-        return [list(row) for row in X]
-
     def predict(self, X: list) -> np.ndarray:
-        X = self._columns(X)
+        X = standardized_columns(X, self.task.domains)
         if self.task.kind == "binary":
             return self.estimator.predict_proba(X)[:, 1]
         return self.estimator.predict(X)
 
 
+from biotag.benchmark.llm_baselines import LinearProbe, LoRA, PromptTuning  # noqa: E402 - they subclass the above
+
 MODELS: dict[str, Callable[..., BenchmarkModel]] = {
-    RandomForestMorgan.name: RandomForestMorgan,
-    CatBoostMapLight.name: CatBoostMapLight,
-    TagLLM.name: TagLLM,
+    m.name: m for m in [RandomForestMorgan, CatBoostMapLight, TagLLM, LinearProbe, PromptTuning, LoRA]
 }
 EXPERT_MODELS = ("rf_morgan", "catboost_maplight")
-LLM_MODELS = ("tagllm",)
+LLM_MODELS = ("tagllm", "linear_probe", "prompt_tuning", "lora")
 
 
 def make_model(name: str, task: Task, seed: int, settings: Settings) -> BenchmarkModel:
@@ -207,6 +222,3 @@ def make_model(name: str, task: Task, seed: int, settings: Settings) -> Benchmar
     return MODELS[name](task, seed, settings)
 
 
-def models_for(task: Task) -> list[str]:
-    """The models that apply to a task."""
-    return list(MODELS)

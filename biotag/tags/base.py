@@ -28,7 +28,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, P
 
 from biotag._version import __version__
 
-__all__ = ["load_base_model", "default_model_path", "freeze", "embedding_fingerprint", "DEFAULT_MODEL_ID"]
+__all__ = ["load_base_model", "model_source", "default_model_path", "freeze", "embedding_fingerprint", "DEFAULT_MODEL_ID"]
 
 # Recorded in tag libraries for the default model; load_base_model accepts it as an alias of None.
 DEFAULT_MODEL_ID = "biotag-default:SmolLM2-135M-Instruct.Q4_1"
@@ -138,6 +138,25 @@ def embedding_fingerprint(model: PreTrainedModel) -> str:
     return hashlib.sha256(weight.numpy().tobytes()).hexdigest()[:16]
 
 
+def model_source(
+    name_or_path: str | os.PathLike[str] | None = None, *, cache_dir: str | os.PathLike[str] | None = None
+) -> tuple[str | Path, str]:
+    """Where ``from_pretrained`` should read a model, and the id biotag records for it.
+
+    ``None`` / :data:`DEFAULT_MODEL_ID` and ``.gguf`` files resolve to their verified
+    dequantized cache (built on first use); anything else is passed through.
+    """
+    cache = Path(cache_dir) if cache_dir is not None else None
+    if name_or_path is None or name_or_path == DEFAULT_MODEL_ID:
+        return _cached_gguf(default_model_path(), cache), DEFAULT_MODEL_ID
+    if str(name_or_path).endswith(".gguf"):
+        gguf = Path(name_or_path)
+        if not gguf.is_file():
+            raise FileNotFoundError(f"GGUF file not found: {str(gguf)!r}")
+        return _cached_gguf(gguf, cache), str(gguf)
+    return str(name_or_path), str(name_or_path)
+
+
 def load_base_model(
     name_or_path: str | os.PathLike[str] | None = None,
     *,
@@ -174,19 +193,7 @@ def load_base_model(
     >>> model.config.hidden_size  # doctest: +SKIP
     576
     """
-    cache = Path(cache_dir) if cache_dir is not None else None
-    if name_or_path == DEFAULT_MODEL_ID:
-        name_or_path = None
-    if name_or_path is None:
-        source: str | Path = _cached_gguf(default_model_path(), cache)
-        model_id = DEFAULT_MODEL_ID
-    elif str(name_or_path).endswith(".gguf"):
-        gguf = Path(name_or_path)
-        if not gguf.is_file():
-            raise FileNotFoundError(f"GGUF file not found: {str(gguf)!r}")
-        source, model_id = _cached_gguf(gguf, cache), str(gguf)
-    else:
-        source = model_id = str(name_or_path)
+    source, model_id = model_source(name_or_path, cache_dir=cache_dir)
     tokenizer = AutoTokenizer.from_pretrained(source)
     model = AutoModelForCausalLM.from_pretrained(source, **{_DTYPE_KW: dtype}, **kwargs)
     if device is not None:

@@ -6,7 +6,7 @@ import math
 import random
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -18,7 +18,7 @@ from biotag.tags.prefix import PrefixKV, compute_prefixes, forward_from_prefixes
 from biotag.tags.tagged import TaggedLM
 from biotag.training.stages import StageSpec
 
-__all__ = ["Example", "History", "train_stage", "get_lr", "evaluate_loss", "can_reuse_prefix"]
+__all__ = ["Example", "History", "train_stage", "optimize", "get_lr", "evaluate_loss", "can_reuse_prefix"]
 
 
 @dataclass(frozen=True)
@@ -165,6 +165,71 @@ def _trainable(tlm: TaggedLM, stage: StageSpec) -> list[torch.nn.Parameter]:
     return params
 
 
+def optimize(
+    params: Sequence[torch.nn.Parameter],
+    n_train: int,
+    batch_loss: Callable[[np.ndarray], torch.Tensor],
+    schedule: StageSpec,
+    *,
+    val_loss: Callable[[], float] | None = None,
+    progress: bool = True,
+) -> History:
+    """The one optimization loop: AdamW, warmup + cosine, clipping, accumulation, validation, early stopping.
+
+    ``batch_loss(indices)`` returns the mean loss of those training rows;
+    ``val_loss()`` the validation loss after each epoch. ``schedule`` supplies
+    the hyperparameters (a :class:`StageSpec`). With ``val_loss``, the parameters
+    of the best epoch are restored at the end. ``params`` keep ``requires_grad``.
+    """
+    optimizer = torch.optim.AdamW(params, lr=schedule.lr, weight_decay=schedule.weight_decay)
+    steps_per_epoch = math.ceil(n_train / (schedule.batch_size * schedule.grad_accum))
+    total_steps = min(schedule.max_steps or 10**12, steps_per_epoch * schedule.epochs)
+    order_rng = np.random.default_rng(schedule.seed)
+    history = History()
+    best_val, best_state, bad_epochs = math.inf, None, 0
+    bar = tqdm(total=total_steps, desc=schedule.name, disable=not progress, leave=False)
+
+    for epoch in range(schedule.epochs):
+        order = order_rng.permutation(n_train)
+        micro = [order[i : i + schedule.batch_size] for i in range(0, n_train, schedule.batch_size)]
+        running, seen = 0.0, 0
+        for i, idx in enumerate(micro):
+            if i % schedule.grad_accum == 0:
+                for group in optimizer.param_groups:
+                    group["lr"] = get_lr(history.steps, total_steps, lr=schedule.lr,
+                                         warmup_ratio=schedule.warmup_ratio, min_lr_ratio=schedule.min_lr_ratio)
+            loss = batch_loss(idx)
+            (loss / schedule.grad_accum).backward()
+            running, seen = running + loss.item() * len(idx), seen + len(idx)
+            if (i + 1) % schedule.grad_accum == 0 or i + 1 == len(micro):
+                if schedule.grad_clip is not None:
+                    torch.nn.utils.clip_grad_norm_(params, schedule.grad_clip)
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                history.steps += 1
+                bar.update(1)
+                bar.set_postfix(loss=f"{running / seen:.4f}")
+                if history.steps >= total_steps:
+                    break
+        record = {"epoch": epoch + 1, "train_loss": running / max(seen, 1)}
+        if val_loss is not None:
+            record["val_loss"] = val_loss()
+            if record["val_loss"] < best_val:
+                best_val, bad_epochs, history.best_epoch = record["val_loss"], 0, epoch + 1
+                best_state = [p.detach().clone() for p in params]
+            else:
+                bad_epochs += 1
+        history.epochs.append(record)
+        if history.steps >= total_steps or (schedule.patience is not None and bad_epochs >= schedule.patience):
+            break
+    bar.close()
+    if best_state is not None:
+        with torch.no_grad():
+            for p, saved in zip(params, best_state):
+                p.copy_(saved)
+    return history
+
+
 def train_stage(
     tlm: TaggedLM,
     stage: StageSpec,
@@ -206,54 +271,15 @@ def train_stage(
         head.linear.reset_parameters()
         head.scaler.fit(initial_readouts(tlm, stage, train, train_prefixes, max(stage.batch_size, 32)))
 
-    optimizer = torch.optim.AdamW(params, lr=stage.lr, weight_decay=stage.weight_decay)
-    steps_per_epoch = math.ceil(len(train) / (stage.batch_size * stage.grad_accum))
-    total_steps = min(stage.max_steps or 10**12, steps_per_epoch * stage.epochs)
-    order_rng = np.random.default_rng(stage.seed)
-    history = History()
-    best_val, best_state, bad_epochs = math.inf, None, 0
-    bar = tqdm(total=total_steps, desc=stage.name, disable=not progress, leave=False)
+    def step_loss(idx: np.ndarray) -> torch.Tensor:
+        batch = [train[j] for j in idx]
+        prefixes = None if train_prefixes is None else [train_prefixes[j] for j in idx]
+        return batch_loss(tlm, stage, batch, prefixes)
 
-    for epoch in range(stage.epochs):
-        order = order_rng.permutation(len(train))
-        micro = [order[i : i + stage.batch_size] for i in range(0, len(order), stage.batch_size)]
-        running, seen = 0.0, 0
-        for i, idx in enumerate(micro):
-            if i % stage.grad_accum == 0:
-                for group in optimizer.param_groups:
-                    group["lr"] = get_lr(history.steps, total_steps, lr=stage.lr,
-                                         warmup_ratio=stage.warmup_ratio, min_lr_ratio=stage.min_lr_ratio)
-            batch = [train[j] for j in idx]
-            prefixes = None if train_prefixes is None else [train_prefixes[j] for j in idx]
-            loss = batch_loss(tlm, stage, batch, prefixes)
-            (loss / stage.grad_accum).backward()
-            running, seen = running + loss.item() * len(batch), seen + len(batch)
-            if (i + 1) % stage.grad_accum == 0 or i + 1 == len(micro):
-                if stage.grad_clip is not None:
-                    torch.nn.utils.clip_grad_norm_(params, stage.grad_clip)
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
-                history.steps += 1
-                bar.update(1)
-                bar.set_postfix(loss=f"{running / seen:.4f}")
-                if history.steps >= total_steps:
-                    break
-        record = {"epoch": epoch + 1, "train_loss": running / max(seen, 1)}
-        if val:
-            record["val_loss"] = evaluate_loss(tlm, stage, val, max(stage.batch_size, 32), val_prefixes)
-            if record["val_loss"] < best_val:
-                best_val, bad_epochs, history.best_epoch = record["val_loss"], 0, epoch + 1
-                best_state = [p.detach().clone() for p in params]
-            else:
-                bad_epochs += 1
-        history.epochs.append(record)
-        if history.steps >= total_steps or (stage.patience is not None and bad_epochs >= stage.patience):
-            break
-    bar.close()
-    if best_state is not None:
-        with torch.no_grad():
-            for p, saved in zip(params, best_state):
-                p.copy_(saved)
+    def val_loss() -> float:
+        return evaluate_loss(tlm, stage, val, max(stage.batch_size, 32), val_prefixes)
+
+    history = optimize(params, len(train), step_loss, stage, val_loss=val_loss if val else None, progress=progress)
     for p in params:
         p.requires_grad_(False)
     return history
