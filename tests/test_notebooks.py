@@ -54,3 +54,15 @@ def test_tags_and_stages_notebook(monkeypatch, data_dir, record_property):
     text = outputs(nb)
     assert "held-out QED R2" in text and "held-out pKd MAE" in text and "same predictions: True" in text
     record_property("stages", [line for line in text.splitlines() if "held-out" in line])
+
+
+def test_notebooks_match_their_sources(tmp_path):
+    """The committed .ipynb files are built from notebooks/src/*.py (so reviews can diff plain text)."""
+    import runpy
+
+    build = runpy.run_path(str(NOTEBOOKS / "src" / "build.py"), run_name="not_main")["build"]
+    for source in sorted((NOTEBOOKS / "src").glob("0*.py")):
+        built = tmp_path / (source.stem + ".ipynb")
+        build(str(source), str(built))
+        fresh, committed = nbformat.read(built, as_version=4), nbformat.read(NOTEBOOKS / built.name, as_version=4)
+        assert [c.source for c in fresh.cells] == [c.source for c in committed.cells], source.name

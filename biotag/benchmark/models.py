@@ -35,6 +35,7 @@ class Settings:
     p: int = 10
     n_jobs: int = 2
     domain_tags: dict[str, str] = field(default_factory=dict)
+    stage1_corpus: int = 0  # molecules the stage-1 <SMILES> tag trained on (0: no stage 1)
     model: str | None = None  # base LLM; None = the default model
 
     def as_dict(self) -> dict[str, Any]:

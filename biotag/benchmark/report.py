@@ -131,7 +131,8 @@ def _plot(summary: pd.DataFrame, board: pd.DataFrame, file: Path) -> None:
         ax.barh(y, means, xerr=stds, color=colors, height=0.7)
         ax.set_yticks(y, labels, fontsize=7)
         lo = min(means) - max(stds + [0]) - 0.02
-        ax.set_xlim(left=max(0.0, lo) if task.metric in ("roc-auc", "pr-auc") else None)
+        if task.metric in ("roc-auc", "pr-auc"):  # bounded scores: zoom in on the range that differs
+            ax.set_xlim(max(0.0, lo), 1.0)
         ax.set_title(f"{task.leaderboard or name}", fontsize=9)
         ax.set_xlabel(f"{task.metric.upper()} ({'higher' if task.higher_is_better else 'lower'} is better)",
                       fontsize=8)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from biotag._memory import peak_rss_mb
 from biotag._version import __version__
 from biotag.benchmark.models import Settings, make_model
 from biotag.benchmark.tasks import SEEDS, evaluate, get_task, load_split
@@ -47,11 +47,6 @@ class Cell:
 
     def __str__(self) -> str:
         return f"{self.task} / {self.model} / seed {self.seed}"
-
-
-def _peak_rss_mb() -> float:
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024  # bytes on macOS, KiB on Linux
 
 
 def run_cell(cell: Cell, settings: Settings, out_dir: str | Path, *, data_path: str | Path | None = None) -> dict:
@@ -84,7 +79,7 @@ def run_cell(cell: Cell, settings: Settings, out_dir: str | Path, *, data_path: 
         record["error"] = f"{type(err).__name__}: {err}"
         record["traceback"] = traceback.format_exc(limit=8)
     record["wall_s"] = round(time.perf_counter() - start, 2)
-    record["peak_rss_mb"] = round(_peak_rss_mb(), 1)
+    record["peak_rss_mb"] = round(peak_rss_mb(), 1)
     return record
 
 

@@ -15,8 +15,8 @@ __all__ = ["benchmark", "select_tasks", "QUICK", "SMALL_LIMIT"]
 
 SMALL_LIMIT = 2100  # "small" ADMET tasks: about 2,000 molecules at most (train_val + test; BBB has 2,030)
 
-# --quick: two small tasks (one regression, one classification), two seeds, two epochs, a small corpus.
-QUICK = {"tasks": ("caco2_wang", "hia_hou"), "seeds": (1, 2), "epochs": 2, "corpus": 160,
+# --quick: two small tasks (one regression, one classification), one seed, two epochs, a small corpus.
+QUICK = {"tasks": ("caco2_wang", "hia_hou"), "seeds": (1,), "epochs": 2, "corpus": 160,
          "models": ("rf_morgan", "catboost_maplight", "tagllm")}
 FULL = {"epochs": 10, "corpus": 2000, "models": ("rf_morgan", "catboost_maplight", "tagllm")}
 
@@ -72,7 +72,7 @@ def benchmark(
         n = corpus or preset["corpus"]
         folder = ensure_domain_tags(cache_root() / "benchmark-domain-tags" / f"smiles-{n}", n=n, path=data_path,
                                     progress=progress)
-        settings.domain_tags = {"smiles": str(folder)}
+        settings.domain_tags, settings.stage1_corpus = {"smiles": str(folder)}, n
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "domain_tags_corpus.json").write_text((folder / "corpus.json").read_text())
     results = run_benchmark(tasks, models, out_dir, seeds=seeds, settings=settings, data_path=data_path,

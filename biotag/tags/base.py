@@ -101,7 +101,8 @@ def _build_cache(gguf: Path, source_sha: str, entry: Path) -> None:
         safetensors.torch.save_model(model, str(tmp / "model.safetensors"), metadata={"format": "pt"})
         tokenizer.save_pretrained(tmp)
         files = {p.name: _sha256(p) for p in sorted(tmp.iterdir()) if p.is_file()}
-        meta = {"source": str(gguf), "source_sha256": source_sha, "files": files, "biotag_version": __version__}
+        meta = {"source": str(gguf), "source_sha256": source_sha, "files": files, "biotag_version": __version__,
+                "transformers_version": transformers.__version__}
         (tmp / _MANIFEST).write_text(json.dumps(meta, indent=2))  # written last: marks the entry complete
         if entry.exists():
             shutil.rmtree(entry)
@@ -111,9 +112,20 @@ def _build_cache(gguf: Path, source_sha: str, entry: Path) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def cache_entry(source_sha: str, cache_dir: Path | None = None) -> Path:
+    """The cache folder of one GGUF file for the running transformers major version.
+
+    Tokenizer files written by one major version need not load in another
+    (transformers 5 writes a ``TokenizersBackend`` class that 4.x lacks), and
+    biotag runs in both (a PyTDC environment pins 4.x), so each keeps its own entry.
+    """
+    major = transformers.__version__.split(".")[0]
+    return (cache_dir or cache_root()) / "models" / f"{source_sha[:16]}-transformers{major}"
+
+
 def _cached_gguf(gguf: Path, cache_dir: Path | None) -> Path:
     source_sha = _sha256(gguf)
-    entry = (cache_dir or cache_root()) / "models" / source_sha[:16]
+    entry = cache_entry(source_sha, cache_dir)
     if not _cache_is_valid(entry, source_sha):
         if entry.exists():
             warnings.warn(f"biotag: model cache {entry} is incomplete or corrupt; rebuilding it", stacklevel=3)

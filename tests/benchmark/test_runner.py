@@ -80,3 +80,19 @@ def test_summary_is_mean_and_population_std_over_seeds(tmp_path):
 def test_unknown_task_fails_before_any_work(tmp_path):
     with pytest.raises(KeyError, match="caco2_wang"):
         run_benchmark(["no_such_task"], ["rf_morgan"], tmp_path, progress=False)
+
+
+def test_peak_memory_of_a_child_process_is_its_own():
+    """A cell process must not report its parent's peak (getrusage's ru_maxrss is inherited at fork)."""
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    ballast = np.ones(400 * 2**20 // 8)  # the parent now holds 400 MiB more than the child ever will
+    code = "from biotag._memory import peak_rss_mb; print(peak_rss_mb())"
+    child = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    from biotag._memory import peak_rss_mb
+
+    assert child < peak_rss_mb() - 300  # with ru_maxrss the child would report at least the parent's peak
+    del ballast

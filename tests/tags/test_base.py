@@ -69,3 +69,15 @@ def test_fingerprint_tracks_embeddings():
         model.get_input_embeddings().weight[0, 0] += 1
     assert embedding_fingerprint(model) != before
     assert freeze(model) is model and not model.training
+
+
+def test_model_cache_entries_are_kept_per_transformers_major_version(tmp_path):
+    """A PyTDC environment (transformers 4) and a current one (5) share ~/.cache/biotag; their tokenizer
+    files are not interchangeable, so each major version has its own entry."""
+    import transformers
+
+    from biotag.tags.base import cache_entry
+
+    entry = cache_entry("ab" * 32, tmp_path)
+    assert entry.parent == tmp_path / "models"
+    assert entry.name == f"{'ab' * 8}-transformers{transformers.__version__.split('.')[0]}"
