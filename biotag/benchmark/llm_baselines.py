@@ -10,6 +10,8 @@ through biotag's one optimization loop (same schedule, early stopping on valid).
 
 from __future__ import annotations
 
+from dataclasses import MISSING, fields
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -142,8 +144,11 @@ class PeftBaseline(BenchmarkModel):
         y_train = torch.tensor((split.y_train - self.mean) / self.std, dtype=torch.float32)
         y_valid = torch.tensor((split.y_valid - self.mean) / self.std, dtype=torch.float32)
         params = [p for p in self.model.parameters() if p.requires_grad]
-        schedule = StageSpec(name=self.name, train_tags=(), loss=self.task.kind, epochs=self.settings.epochs,
-                             batch_size=self.settings.batch_size, lr=self.lr, patience=3, seed=self.seed)
+        # The schedule of biotag's stages (warmup, cosine, clipping...), with this baseline's rate and epochs.
+        defaults = {f.name: f.default for f in fields(StageSpec) if f.default is not MISSING}
+        schedule = SimpleNamespace(**{**defaults, "name": self.name, "epochs": self.settings.epochs,
+                                      "batch_size": self.settings.batch_size, "lr": self.lr, "patience": 3,
+                                      "seed": self.seed})
 
         def batch_loss(idx: np.ndarray) -> torch.Tensor:
             self.model.train()

@@ -178,8 +178,9 @@ def optimize(
 
     ``batch_loss(indices)`` returns the mean loss of those training rows;
     ``val_loss()`` the validation loss after each epoch. ``schedule`` supplies
-    the hyperparameters (a :class:`StageSpec`). With ``val_loss``, the parameters
-    of the best epoch are restored at the end. ``params`` keep ``requires_grad``.
+    the hyperparameters (a :class:`StageSpec`, or any object with its schedule
+    fields). With ``val_loss``, the parameters of the best epoch are restored at
+    the end. ``params`` keep ``requires_grad``.
     """
     optimizer = torch.optim.AdamW(params, lr=schedule.lr, weight_decay=schedule.weight_decay)
     steps_per_epoch = math.ceil(n_train / (schedule.batch_size * schedule.grad_accum))

@@ -52,3 +52,20 @@ def test_tagllm_model_on_a_tiny_lm(task, tiny_model_dir):
 def test_unknown_model_names_the_known_ones():
     with pytest.raises(KeyError, match="rf_morgan"):
         make_model("nope", TOY_REG, 1, Settings())
+
+
+@pytest.mark.parametrize("name", ["linear_probe", "prompt_tuning", "lora"])
+@pytest.mark.parametrize("task", [TOY_REG, TOY_BIN], ids=["regression", "binary"])
+def test_llm_baselines_on_a_tiny_lm(name, task, tiny_model_dir):
+    if name != "linear_probe":
+        pytest.importorskip("peft")
+    split = toy_loader(task, 1, None)
+    model = make_model(name, task, 1, Settings(model=tiny_model_dir, epochs=2, p=2)).fit(split)
+    pred = model.predict(split.X_test)
+    assert pred.shape == (len(split.X_test),) and np.all(np.isfinite(pred))
+    if task.kind == "binary":
+        assert np.all((pred >= 0) & (pred <= 1))
+    assert model.trainable_params > 0
+    if name == "prompt_tuning":  # 2p virtual tokens of width d, plus the one-output head
+        d = model.model.config.hidden_size
+        assert model.trainable_params == 2 * 2 * d + d
