@@ -19,6 +19,7 @@ import torch
 
 from biotag.benchmark.models import BenchmarkModel, standardized_text
 from biotag.benchmark.tasks import Split
+from biotag.tags.prompt import _pad_id  # the pad id biotag's own prompts use
 
 __all__ = ["LinearProbe", "PromptTuning", "LoRA"]
 
@@ -31,13 +32,6 @@ def _pad_left(batch: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.
         ids[b, T - len(row):] = torch.tensor(row)
         mask[b, T - len(row):] = 1
     return ids, mask
-
-
-def _pad_id(tokenizer) -> int:
-    for candidate in (tokenizer.pad_token_id, tokenizer.eos_token_id, tokenizer.unk_token_id):
-        if candidate is not None:
-            return int(candidate)
-    return 0
 
 
 class LinearProbe(BenchmarkModel):
