@@ -204,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench_sub = bench.add_subparsers(dest="benchmark_command", required=True)
     run = bench_sub.add_parser("run", help="run or resume a benchmark; finished cells are skipped")
     run.add_argument("--quick", action="store_true",
-                     help="two small tasks, two seeds, two epochs, a small stage-1 corpus (about 15 min on 2 cores)")
+                     help="two small tasks, one seed, two epochs, a small stage-1 corpus (about 12 min on 2 cores)")
     run.add_argument("--tasks", default=None,
                      help="comma-separated task names, or the groups small / admet / all (default: small)")
     run.add_argument("--models", default=None, help="comma-separated model names (see `biotag benchmark list`)")
