@@ -115,10 +115,10 @@ def measure_peft_prompt_tuning_train(smiles, y, args) -> dict:
     from transformers import AutoModelForSequenceClassification
 
     from biotag.tags import load_base_model
-    from biotag.tags.base import _cached_gguf, default_model_path
+    from biotag.tags.base import model_source
 
     _, tokenizer = load_base_model()
-    source = _cached_gguf(default_model_path(), None)  # the same weights, as a plain HF directory
+    source, _ = model_source()  # the same weights, as a plain HF directory
     model = AutoModelForSequenceClassification.from_pretrained(source, num_labels=1, torch_dtype=torch.float32)
     model.config.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     config = PromptTuningConfig(task_type=TaskType.SEQ_CLS, num_virtual_tokens=2 * P)  # as many as <SMILES> + <Caco2>
