@@ -119,7 +119,11 @@ def test_bad_parameters_are_named():
 
 
 def test_rdkit_logging_is_silenced_locally_only(capfd):
-    from rdkit import Chem
+    from rdkit import Chem, RDLogger
+
+    # Start from RDKit's default (logging on): importing PyTDC, as earlier tests in a PyTDC environment
+    # do, switches RDKit's logs off for the whole process.
+    RDLogger.EnableLog("rdApp.*")
 
     SmilesFeaturizer(errors="nan").transform(["C1CC", "N(C)(C)(C)(C)C"])
     assert capfd.readouterr().err == ""
