@@ -1,4 +1,5 @@
-"""Benchmark tasks: the TDC ADMET group (through PyTDC), and their per-seed splits and metrics."""
+"""Benchmark tasks: the TDC ADMET group (through PyTDC), DAVIS, beta-lactamase fitness, and the Tag-LLM
+paper's QED and Descriptor tasks; their per-seed splits and metrics."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import numpy as np
 from biotag.data import data_dir
 
 __all__ = ["Task", "Split", "TASKS", "ADMET_TASKS", "get_task", "load_split", "evaluate", "metric_value",
-           "register_task", "require_tdc", "SEEDS"]
+           "register_task", "require_tdc", "SEEDS", "OTHER_TASKS"]
 
 SEEDS = (1, 2, 3, 4, 5)  # TDC's benchmark-group seeds
 
@@ -71,7 +72,15 @@ ADMET_TASKS: dict[str, Task] = {t.name: t for t in [
     _admet("ld50_zhu", "regression", "mae", "LD50_Zhu", 7385),
 ]}
 
-TASKS: dict[str, Task] = dict(ADMET_TASKS)
+# The issue's other tasks. ``leaderboard`` names their column in the paper's Table 2 where it has one.
+OTHER_TASKS: dict[str, Task] = {t.name: t for t in [
+    Task("davis", "regression", "mse", ("protein", "smiles"), "dti", None, size=25772),
+    Task("beta_lactamase", "regression", "spearman", ("protein",), "protein", None, size=5198),
+    Task("qed", "regression", "mse", ("smiles",), "qed", "qed_mse", size=5000),
+    Task("descriptor", "regression", "mse", ("protein",), "descriptor", "descriptor_mse", size=379),
+]}
+
+TASKS: dict[str, Task] = {**ADMET_TASKS, **OTHER_TASKS}
 
 
 def get_task(name: str) -> Task:
@@ -155,8 +164,113 @@ def _load_admet(task: Task, seed: int, path: str | Path | None) -> Split:
                  valid["Y"].to_numpy(float), test["Drug"].tolist(), test["Y"].to_numpy(float), notes)
 
 
+# ---- beyond the ADMET group: DTI, protein fitness and the paper's two synthetic tasks --------------------
+
+
+def _frame_split(X, y: str, *, train, valid, test, notes) -> Split:
+    def cols(part):
+        return part[X].tolist() if isinstance(X, str) else list(part[list(X)].itertuples(index=False, name=None))
+
+    return Split(cols(train), train[y].to_numpy(float), cols(valid), valid[y].to_numpy(float),
+                 cols(test), test[y].to_numpy(float), notes)
+
+
+def _load_davis(task: Task, seed: int, path: str | Path | None) -> Split:
+    """DAVIS through PyTDC's DTI loader, pKd (``convert_to_log``), TDC's random split for this seed."""
+    require_tdc()
+    from tdc.multi_pred import DTI
+
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        data = DTI(name="DAVIS", path=str(tdc_dir(path)))
+        data.convert_to_log(form="binding")
+        parts = data.get_split(method="random", seed=seed, frac=[0.7, 0.1, 0.2])
+    # Columns in the task's domain order: protein (Target), then SMILES (Drug).
+    return _frame_split(("Target", "Drug"), "Y", **parts, notes=["TDC random split, this seed"])
+
+
+def _load_beta_lactamase(task: Task, seed: int, path: str | Path | None) -> Split:
+    """TAPE/PEER beta-lactamase fitness: the given train/valid/test files (the same for every seed)."""
+    import pandas as pd
+
+    folder = data_dir(path) / "proteins"
+    parts = {}
+    for part in ("train", "valid", "test"):
+        file = folder / f"beta_lactamase_{part}.csv"
+        if not file.is_file():
+            raise FileNotFoundError(f"beta-lactamase {part} split not found at {file}")
+        parts[part] = pd.read_csv(file)
+    return _frame_split("primary", "scaled_effect1", **parts, notes=["given split"])
+
+
+QED_POOL = 5000  # molecules drawn from the ADMET tables for the QED task
+_TEST_SEED = 42  # fixed test sets, as the ADMET group's (per-seed train/valid within the rest)
+
+
+@functools.lru_cache(maxsize=2)
+def _qed_frame(path: str | None):
+    """QED task data: standardized unique SMILES drawn from the 22 ADMET tables, labelled by RDKit's QED."""
+    import pandas as pd
+    from rdkit import Chem
+    from rdkit.Chem.QED import qed
+
+    from biotag.domains import SmilesFeaturizer
+
+    tables = [data_dir(path) / "tdc" / f"{name}.tab" for name in ADMET_TASKS]
+    missing = [str(t) for t in tables if not t.is_file()]
+    if missing:
+        raise FileNotFoundError(f"the QED task draws from the ADMET tables; missing: {missing[:3]}")
+    raw = pd.unique(pd.concat([pd.read_csv(t, sep="\t")["Drug"] for t in tables]).astype(str))
+    raw = raw[np.random.default_rng(0).permutation(len(raw))[: 2 * QED_POOL]]
+    smiles = [s for s in SmilesFeaturizer(errors="nan").transform(list(raw)) if isinstance(s, str)]
+    smiles = list(dict.fromkeys(smiles))[:QED_POOL]
+    return pd.DataFrame({"Drug": smiles, "Y": [qed(Chem.MolFromSmiles(s)) for s in smiles]})
+
+
+def _load_qed(task: Task, seed: int, path: str | Path | None) -> Split:
+    """QED (the paper's task): a fixed scaffold test split (20 %), then TDC's scaffold train/valid split per seed."""
+    require_tdc()
+    from tdc.utils.split import create_scaffold_split
+
+    frame = _qed_frame(None if path is None else str(path))
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        outer = create_scaffold_split(frame, _TEST_SEED, [0.8, 0.0, 0.2], "Drug")
+        inner = create_scaffold_split(outer["train"], seed, [0.875, 0.125, 0.0], "Drug")
+    return _frame_split("Drug", "Y", train=inner["train"], valid=inner["valid"], test=outer["test"],
+                        notes=[f"{len(frame)} ADMET molecules, RDKit QED labels, scaffold split"])
+
+
+@functools.lru_cache(maxsize=2)
+def _descriptor_frame(path: str | None):
+    """Descriptor task data: DAVIS's distinct kinase sequences, labelled by Biopython's GRAVY (Kyte-Doolittle)."""
+    import pandas as pd
+    from Bio.SeqUtils.ProtParam import ProteinAnalysis
+
+    file = data_dir(path) / "tdc" / "davis.tab"
+    if not file.is_file():
+        raise FileNotFoundError(f"the Descriptor task's sequences come from DAVIS; not found at {file}")
+    sequences = sorted(pd.read_csv(file, sep="\t")["X2"].astype(str).str.upper().unique())
+    # GRAVY's scale has no value for X (unknown residue): average over the standard letters only.
+    values = [ProteinAnalysis("".join(c for c in s if c in "ACDEFGHIKLMNPQRSTVWY")).gravy() for s in sequences]
+    return pd.DataFrame({"Target": sequences, "Y": values})
+
+
+def _load_descriptor(task: Task, seed: int, path: str | Path | None) -> Split:
+    """Descriptor (the paper's task): a fixed random test split (20 %), a per-seed random valid split (1/8 of the rest)."""
+    frame = _descriptor_frame(None if path is None else str(path))
+    order = np.random.default_rng(_TEST_SEED).permutation(len(frame))
+    n_test = int(round(0.2 * len(frame)))
+    rest = order[n_test:][np.random.default_rng(seed).permutation(len(order) - n_test)]
+    n_valid = int(round(0.125 * len(rest)))
+    return _frame_split("Target", "Y", train=frame.iloc[np.sort(rest[n_valid:])],
+                        valid=frame.iloc[np.sort(rest[:n_valid])], test=frame.iloc[np.sort(order[:n_test])],
+                        notes=[f"{len(frame)} DAVIS kinase sequences, Biopython GRAVY labels, random split"])
+
+
 # Task group -> loader(task, seed, path) -> Split. New groups register here.
-LOADERS: dict[str, Callable[[Task, int, Any], Split]] = {"admet": _load_admet}
+LOADERS: dict[str, Callable[[Task, int, Any], Split]] = {
+    "admet": _load_admet, "dti": _load_davis, "protein": _load_beta_lactamase, "qed": _load_qed,
+    "descriptor": _load_descriptor,
+}
 
 
 def register_task(task: Task, loader: Callable[[Task, int, Any], Split] | None = None) -> Task:

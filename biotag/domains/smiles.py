@@ -89,6 +89,11 @@ def _canonicalize(
         if mol is None or mol.GetNumAtoms() == 0:
             raise RowError("no atoms left after standardization")
         out = Chem.MolToSmiles(mol, isomericSmiles=isomeric, canonical=True)
+        # Standardization can leave a structure RDKit writes but cannot read back (e.g. uncharging a
+        # cyclopentadienyl anion leaves a five-atom aromatic ring); never hand such a string on.
+        if Chem.MolFromSmiles(out) is None:
+            raise RowError(f"standardization produced {out!r}, which RDKit cannot read back; "
+                           "pass neutralize=False (or cleanup=False) to keep the input's charges")
     if max_length is not None and len(out) > max_length:
         raise RowError(f"too long: {len(out)} characters after canonicalization, max_length={max_length}")
     return out

@@ -151,3 +151,17 @@ def test_arbitrary_text_raises_only_the_documented_error(text):
     else:
         assert isinstance(out, str) and out
         assert canonicalize_smiles(out) == out  # canonical form is a fixed point
+
+
+def test_standardization_never_returns_an_unreadable_smiles():
+    # Uncharging a cyclopentadienyl anion (a metal complex ligand) leaves a five-atom aromatic ring
+    # that RDKit writes but cannot parse; the row is reported instead of passed on.
+    complex_ = "C[c-]1cccc1.[C-]#[O+].[Mn]"
+    with pytest.raises(InvalidSmilesError, match="cannot read back"):
+        canonicalize_smiles(complex_)
+    kept = canonicalize_smiles(complex_, neutralize=False)
+    from rdkit import Chem
+
+    assert Chem.MolFromSmiles(kept) is not None
+    out = SmilesFeaturizer(errors="nan").transform(["CCO", complex_])
+    assert out[0] == "CCO" and np.isnan(out[1])
