@@ -1,9 +1,10 @@
 """The stage-1 corpus of the benchmark's domain tags: in-domain sequences that no evaluated task tests on.
 
 SMILES come from the 22 ADMET tables (``tdc/<name>.tab``). Every test molecule of
-every task in the registry is removed first, compared after the same
-standardization the estimators apply (so a salt form of a test molecule is
-removed too). The corpus, its provenance and the counts are written next to the
+every task in the registry (every seed's, where the test set varies with the seed)
+is removed first, compared after the same standardization the estimators apply (so
+a salt form of a test molecule is removed too). Protein sequences come from the
+beta-lactamase train/valid files, with every registered task's test sequences removed. The corpus, its provenance and the counts are written next to the
 trained tags (``corpus.json``) and checked by tests/benchmark/test_corpus.py.
 """
 
@@ -17,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from biotag.benchmark.tasks import ADMET_TASKS, TASKS, load_split
+from biotag.benchmark.tasks import ADMET_TASKS, SEEDS, TASKS, load_split
 from biotag.data import data_dir
 
-__all__ = ["test_smiles", "smiles_corpus", "ensure_domain_tags"]
+__all__ = ["test_smiles", "test_sequences", "smiles_corpus", "protein_corpus", "ensure_domain_tags"]
 
 
 def _standardize(smiles: list[str]) -> list[str | None]:
@@ -35,16 +36,53 @@ def test_smiles(path: str | Path | None = None) -> set[str]:
     return set(_test_smiles(None if path is None else str(path), tuple(sorted(TASKS))))
 
 
+def _test_column(domain: str, path: str | None) -> list[str]:
+    """The raw test inputs of ``domain`` over every registered task (every seed where the test set varies)."""
+    out: list[str] = []
+    for task in TASKS.values():
+        if domain not in task.domains:
+            continue
+        for seed in (SEEDS[:1] if task.fixed_test else SEEDS):
+            X = load_split(task, seed, path=path).X_test
+            out += list(X) if len(task.domains) == 1 else [row[task.domains.index(domain)] for row in X]
+    return out
+
+
 @functools.lru_cache(maxsize=2)
 def _test_smiles(path: str | None, _registry: tuple[str, ...]) -> frozenset[str]:  # keyed on the registry too
-    found: set[str] = set()
-    for task in TASKS.values():
-        if "smiles" not in task.domains:
-            continue
-        split = load_split(task, 1, path=path)  # the test set is the same for every seed
-        column = split.X_test if len(task.domains) == 1 else [row[task.domains.index("smiles")] for row in split.X_test]
-        found.update(s for s in _standardize(list(column)) if s)
-    return frozenset(found)
+    return frozenset(s for s in _standardize(list(dict.fromkeys(_test_column("smiles", path)))) if s)
+
+
+def test_sequences(path: str | Path | None = None) -> set[str]:
+    """Standardized sequences of every test protein of every protein task in the registry."""
+    from biotag.domains import ProteinFeaturizer
+
+    raw = list(dict.fromkeys(_test_column("protein", None if path is None else str(path))))
+    return set(ProteinFeaturizer(nonstandard="keep").transform(raw))
+
+
+def protein_corpus(n: int, *, seed: int = 0, path: str | Path | None = None) -> tuple[list[str], dict]:
+    """``n`` sequences from the beta-lactamase train and valid files, none of them a test sequence of any task.
+
+    The only unlabeled protein pool in the offline data: single and multiple mutants of
+    one 286-residue enzyme, so the corpus teaches the protein alphabet and grammar of
+    one family rather than the diversity of DAVIS's kinases.
+    """
+    from biotag.domains import ProteinFeaturizer
+
+    folder = data_dir(path) / "proteins"
+    pool = pd.unique(pd.concat([pd.read_csv(folder / f"beta_lactamase_{part}.csv")["primary"]
+                                for part in ("train", "valid")]).astype(str))
+    pool = ProteinFeaturizer(nonstandard="keep").transform(list(pool))
+    excluded = test_sequences(path)
+    kept = [s for s in dict.fromkeys(pool) if s not in excluded]
+    order = np.random.default_rng(seed).permutation(len(kept))[:n]
+    corpus = [kept[i] for i in order]
+    info = {"source": "proteins/beta_lactamase_{train,valid}.csv, deduplicated",
+            "excluded": "every test sequence of every registered task", "n_test_sequences": len(excluded),
+            "candidates_dropped_as_test": len(set(pool)) - len(kept), "n": len(corpus), "seed": seed,
+            "sha256": hashlib.sha256("\n".join(corpus).encode()).hexdigest()}
+    return corpus, info
 
 
 def smiles_corpus(n: int, *, seed: int = 0, path: str | Path | None = None) -> tuple[list[str], dict]:
@@ -79,25 +117,38 @@ def smiles_corpus(n: int, *, seed: int = 0, path: str | Path | None = None) -> t
     return corpus, info
 
 
-def ensure_domain_tags(out_dir: str | Path, *, n: int, epochs: int = 1, seed: int = 0,
+CORPORA = {"smiles": smiles_corpus, "protein": protein_corpus}
+
+
+def ensure_domain_tags(out_dir: str | Path, sizes: dict[str, int], *, epochs: int = 1, seed: int = 0,
                        path: str | Path | None = None, model: str | None = None, progress: bool = True) -> Path:
-    """Stage-1 ``<SMILES>`` tags for the benchmark, trained once and reused while the corpus is unchanged."""
+    """Stage-1 tags for the benchmark, one per domain in ``sizes`` (domain -> corpus size), in one library.
+
+    Trained once and reused while the corpora are unchanged: reuse is keyed on each
+    corpus's checksum, so registering a task (whose test inputs then leave the
+    corpus) retrains the tags.
+    """
     from biotag.tags import TaggedLM, TagLibrary, load_base_model
     from biotag.training import pretrain_domain_tag
 
     folder = Path(out_dir)
-    wanted = {"n": n, "epochs": epochs, "seed": seed, "model": model}
+    corpora = {domain: CORPORA[domain](n, seed=seed, path=path) for domain, n in sorted(sizes.items())}
+    wanted = {"epochs": epochs, "seed": seed, "model": model,
+              "corpora": {d: {"n": info["n"], "sha256": info["sha256"]} for d, (_, info) in corpora.items()}}
     meta = folder / "corpus.json"
     if meta.is_file() and (folder / "library.json").is_file():
         known = json.loads(meta.read_text())
+        known["corpora"] = {d: {"n": c.get("n"), "sha256": c.get("sha256")}
+                            for d, c in (known.get("corpora") or {}).items()}
         if {k: known.get(k) for k in wanted} == wanted:
             return folder
-    corpus, info = smiles_corpus(n, seed=seed, path=path)
     base, tokenizer = load_base_model(model)
     library = TagLibrary.for_model(base)
     tlm = TaggedLM(base, tokenizer, library)
-    history = pretrain_domain_tag(tlm, corpus, "smiles", epochs=epochs, seed=seed, progress=progress)
+    record = dict(wanted, corpora={})
+    for domain, (corpus, info) in corpora.items():
+        history = pretrain_domain_tag(tlm, corpus, domain, epochs=epochs, seed=seed, progress=progress)
+        record["corpora"][domain] = dict(info, history=history.epochs)
     library.save(folder)
-    info.update(wanted, history=history.epochs)
-    meta.write_text(json.dumps(info, indent=2))
+    meta.write_text(json.dumps(record, indent=2))
     return folder

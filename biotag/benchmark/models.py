@@ -44,13 +44,14 @@ class Settings:
 
 def standardized_columns(X: list, domains: tuple[str, ...]) -> list:
     """Inputs as every LLM model sees them: each column validated and standardized by its domain featurizer
-    (RDKit for SMILES, Biopython rules for proteins), exactly as a user's pipeline would; bad rows raise."""
+    (RDKit for SMILES, Biopython rules for proteins), exactly as a user's pipeline would; bad rows raise.
+    Ambiguous residue codes (X, B, Z, ...; one DAVIS kinase has an X) are kept as given."""
     from biotag.domains import ProteinFeaturizer, SmilesFeaturizer
 
     columns = [list(X)] if len(domains) == 1 else [list(c) for c in zip(*X)]
     out = []
     for domain, column in zip(domains, columns):
-        featurizer = SmilesFeaturizer() if domain == "smiles" else ProteinFeaturizer(too_long="truncate")
+        featurizer = SmilesFeaturizer() if domain == "smiles" else ProteinFeaturizer(nonstandard="keep")
         out.append(featurizer.transform(column))
     return out[0] if len(domains) == 1 else [list(row) for row in zip(*out)]
 
@@ -66,6 +67,11 @@ class BenchmarkModel:
 
     name = "model"
     trainable_params: int = 0
+
+    @classmethod
+    def applies_to(cls, task: Task) -> bool:
+        """Whether the model takes this task's inputs (a run skips the cells where it does not)."""
+        return True
 
     def __init__(self, task: Task, seed: int, settings: Settings):
         self.task, self.seed, self.settings = task, seed, settings
@@ -178,6 +184,40 @@ class CatBoostMapLight(FeatureModel):
         return int(model.tree_count_ * (2**depth + depth))
 
 
+class RidgeProtein(FeatureModel):
+    """The protein tasks' sequence-feature baseline: ridge regression (strength by internal CV) on
+    position-wise one-hot codes when all sequences have one length (mutational scans such as
+    beta-lactamase), else on amino-acid and dipeptide composition with ProtParam descriptors."""
+
+    name = "ridge_protein"
+
+    @classmethod
+    def applies_to(cls, task: Task) -> bool:
+        return task.domains == ("protein",) and task.kind == "regression"
+
+    def protein_features(self, sequences: list[str]) -> np.ndarray:
+        if getattr(self, "length", None) is None:  # decided once, on the training sequences
+            lengths = {len(s) for s in sequences}
+            self.length = lengths.pop() if len(lengths) == 1 else 0
+        if self.length and all(len(s) == self.length for s in sequences):
+            return features.one_hot_aligned(sequences)
+        if self.length:
+            raise ValueError(f"{self.name} was fitted on aligned {self.length}-residue sequences; "
+                             f"got lengths {sorted({len(s) for s in sequences})[:5]}")
+        return features.protein_composition(sequences)
+
+    def make(self):
+        from sklearn.linear_model import RidgeCV
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        return make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-2, 5, 15)))
+
+    def count_params(self) -> int:
+        linear = self.estimator[-1]
+        return int(np.size(linear.coef_) + np.size(linear.intercept_))
+
+
 class TagLLM(BenchmarkModel):
     """biotag's estimators on the default model, with stage-1 domain tags when the run provides them."""
 
@@ -211,9 +251,9 @@ class TagLLM(BenchmarkModel):
 from biotag.benchmark.llm_baselines import LinearProbe, LoRA, PromptTuning  # noqa: E402 - they subclass the above
 
 MODELS: dict[str, Callable[..., BenchmarkModel]] = {
-    m.name: m for m in [RandomForestMorgan, CatBoostMapLight, TagLLM, LinearProbe, PromptTuning, LoRA]
+    m.name: m for m in [RandomForestMorgan, CatBoostMapLight, RidgeProtein, TagLLM, LinearProbe, PromptTuning, LoRA]
 }
-EXPERT_MODELS = ("rf_morgan", "catboost_maplight")
+EXPERT_MODELS = ("rf_morgan", "catboost_maplight", "ridge_protein")
 LLM_MODELS = ("tagllm", "linear_probe", "prompt_tuning", "lora")
 
 

@@ -8,11 +8,12 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from biotag.benchmark.models import EXPERT_MODELS, LLM_MODELS
 from biotag.benchmark.runner import read_results, summarize
 from biotag.benchmark.tasks import get_task
 from biotag.data import data_dir
 
-__all__ = ["leaderboard", "leaderboard_rank", "write_report"]
+__all__ = ["leaderboard", "published", "leaderboard_rank", "write_report"]
 
 LEADERBOARD_FILE = "tdc_leaderboards_2025-02.csv"
 
@@ -23,6 +24,26 @@ def leaderboard(path: str | Path | None = None) -> pd.DataFrame:
     if not file.is_file():
         raise FileNotFoundError(f"leaderboard table not found at {file}")
     return pd.read_csv(file)
+
+
+PAPER_FILE = "tag_llm_paper_table2.csv"
+
+
+def published(task, board: pd.DataFrame, path: str | Path | None = None) -> pd.DataFrame:
+    """The published rows to compare ``task`` with: TDC leaderboard rows, or the Tag-LLM paper's Table 2
+    (LLaMA-7B backbone and the paper's own data: context, not a like-for-like comparison)."""
+    if task.leaderboard:
+        return board[board["benchmark"] == task.leaderboard].assign(source="TDC leaderboard")
+    if task.paper_column:
+        file = data_dir(path) / "reference" / PAPER_FILE
+        if not file.is_file():
+            raise FileNotFoundError(f"Tag-LLM paper table not found at {file}")
+        table = pd.read_csv(file).dropna(subset=[task.paper_column])
+        rows = pd.DataFrame({"benchmark": task.paper_column, "model": table["method"] + " (paper)",
+                             "mean": table[task.paper_column].astype(float), "std": np.nan})
+        rows = rows.sort_values("mean", ascending=not task.higher_is_better).reset_index(drop=True)
+        return rows.assign(rank=np.arange(1, len(rows) + 1), source="Tag-LLM paper, Table 2")
+    return board.iloc[:0].assign(source=[])
 
 
 def leaderboard_rank(value: float, board: pd.DataFrame, higher_is_better: bool) -> int:
@@ -64,23 +85,28 @@ def write_report(
               "would take on the published leaderboard (top 10-13 entries shown there). Wall time is per seed "
               "(fit + predict) on this machine.", ""]
 
-    headline = ["| task | metric | " + " | ".join(["tagllm", "best expert", "best LLM baseline", "leaderboard #1"])
+    headline = ["| task | metric | " + " | ".join(["tagllm", "best expert", "best LLM baseline", "published #1"])
                 + " |", "|---|---|---|---|---|---|"]
     sections = []
     for task_name, rows in summary.groupby("task", sort=False):
         task = get_task(task_name)
-        published = board[board["benchmark"] == task.leaderboard] if task.leaderboard else board.iloc[:0]
+        reference = published(task, board, data_path)
         sections += [f"## {task.leaderboard or task.name} ({task.metric.upper()}, "
                      f"{'higher' if task.higher_is_better else 'lower'} is better)", ""]
+        if len(reference) and task.paper_column:
+            sections += ["Published rows are the Tag-LLM paper's Table 2 (LLaMA-7B and its own data): context "
+                         "for scale, not a like-for-like comparison.", ""]
+        elif not len(reference):
+            sections += ["No published leaderboard for this task in the reference data.", ""]
         sections += ["| model | seeds | " + task.metric + " | leaderboard rank | wall s / seed | trainable params "
                      "| peak MB |", "|---|---|---|---|---|---|---|"]
         order = rows.sort_values("mean", ascending=not task.higher_is_better)
         for r in order.itertuples():
-            rank = (f"{leaderboard_rank(r.mean, published, task.higher_is_better)} of {len(published) + 1}"
-                    if len(published) else "-")
+            rank = (f"{leaderboard_rank(r.mean, reference, task.higher_is_better)} of {len(reference) + 1}"
+                    if len(reference) else "-")
             sections.append(f"| **{r.model}** | {r.seeds} | {_fmt(r.mean, r.std)} | {rank} | {r.wall_s:.0f} "
                             f"| {r.trainable_params:,} | {r.peak_rss_mb:.0f} |")
-        for r in published.itertuples():
+        for r in reference.itertuples():
             std = "" if pd.isna(r.std) else f" ± {float(r.std):.3f}"
             sections.append(f"| {r.model} (published #{r.rank}) | | {float(r.mean):.3f}{std} | {r.rank} | | | |")
         sections.append("")
@@ -93,22 +119,23 @@ def write_report(
             return f"{_fmt(row['mean'], row['std'])} ({row['model']})"
 
         tag = rows[rows["model"] == "tagllm"]
-        top = published.sort_values("rank").iloc[0] if len(published) else None
+        top = reference.sort_values("rank").iloc[0] if len(reference) else None
         headline.append(
             f"| {task.leaderboard or task.name} | {task.metric} | "
             + (_fmt(tag['mean'].iloc[0], tag['std'].iloc[0]) if len(tag) else "-") + " | "
-            + best(["rf_morgan", "catboost_maplight", "seqfeat_rf", "onehot_ridge"]) + " | "
-            + best(["linear_probe", "prompt_tuning", "lora"]) + " | "
+            + best(EXPERT_MODELS) + " | "
+            + best([m for m in LLM_MODELS if m != "tagllm"]) + " | "
             + (f"{float(top['mean']):.3f} ({top['model']})" if top is not None else "-") + " |"
         )
     lines += ["## Summary", ""] + headline + [""] + sections
-    _plot(summary, board, out_dir / "report.png")
+    _plot(summary, {t: published(get_task(t), board, data_path) for t in summary["task"].unique()},
+          out_dir / "report.png")
     lines += ["![scores per task beside the leaderboard](report.png)", ""]
     (out_dir / "report.md").write_text("\n".join(lines))
     return out_dir / "report.md"
 
 
-def _plot(summary: pd.DataFrame, board: pd.DataFrame, file: Path) -> None:
+def _plot(summary: pd.DataFrame, references: dict[str, pd.DataFrame], file: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -121,12 +148,11 @@ def _plot(summary: pd.DataFrame, board: pd.DataFrame, file: Path) -> None:
     for ax, name in zip(axes.flat, tasks):
         task = get_task(name)
         ours = summary[summary["task"] == name].sort_values("mean", ascending=not task.higher_is_better)
-        published = board[board["benchmark"] == task.leaderboard].sort_values("rank") if task.leaderboard \
-            else board.iloc[:0]
-        labels = list(ours["model"]) + [f"#{r} {m}"[:22] for r, m in zip(published["rank"], published["model"])]
-        means = list(ours["mean"]) + list(published["mean"].astype(float))
-        stds = list(ours["std"]) + list(published["std"].fillna(0).astype(float))
-        colors = ["tab:red" if m == "tagllm" else "tab:blue" for m in ours["model"]] + ["0.7"] * len(published)
+        reference = references[name].sort_values("rank")
+        labels = list(ours["model"]) + [f"#{r} {m}"[:22] for r, m in zip(reference["rank"], reference["model"])]
+        means = list(ours["mean"]) + list(reference["mean"].astype(float))
+        stds = list(ours["std"]) + list(reference["std"].fillna(0).astype(float))
+        colors = ["tab:red" if m == "tagllm" else "tab:blue" for m in ours["model"]] + ["0.7"] * len(reference)
         y = np.arange(len(labels))[::-1]
         ax.barh(y, means, xerr=stds, color=colors, height=0.7)
         ax.set_yticks(y, labels, fontsize=7)
@@ -139,7 +165,7 @@ def _plot(summary: pd.DataFrame, board: pd.DataFrame, file: Path) -> None:
     for ax in list(axes.flat)[len(tasks):]:
         ax.axis("off")
     fig.suptitle("Test score per task, mean ± std over seeds (red: Tag-LLM, blue: our baselines, "
-                 "grey: published leaderboard)", fontsize=10)
+                 "grey: published figures)", fontsize=10)
     fig.tight_layout()
     fig.savefig(file, dpi=110)
     plt.close(fig)

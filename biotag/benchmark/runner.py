@@ -26,7 +26,7 @@ import pandas as pd
 
 from biotag._memory import peak_rss_mb
 from biotag._version import __version__
-from biotag.benchmark.models import Settings, make_model
+from biotag.benchmark.models import MODELS, Settings, make_model
 from biotag.benchmark.tasks import SEEDS, evaluate, get_task, load_split
 
 __all__ = ["Cell", "run_cell", "run_benchmark", "read_results", "summarize"]
@@ -170,11 +170,16 @@ def run_benchmark(
     _check_run_settings(out_dir, settings)
     for name in tasks:
         get_task(name)  # unknown names fail before any work
+    unknown = [m for m in models if m not in MODELS]
+    if unknown:
+        raise KeyError(f"unknown models {unknown}; known models: {', '.join(MODELS)}")
     done = read_results(out_dir)
     finished = set() if done.empty else {
         (r.task, r.model, int(r.seed)) for r in done.itertuples() if r.status == "ok"
     }
-    cells = [Cell(get_task(t).name, m, s) for t in tasks for m in models for s in seeds]
+    # A model that does not take a task's inputs (a protein baseline on SMILES) has no cells there.
+    cells = [Cell(get_task(t).name, m, s) for t in tasks for m in models for s in seeds
+             if MODELS[m].applies_to(get_task(t))]
     todo = [c for c in cells if c.key not in finished]
     bar = tqdm(todo, disable=not progress, unit="cell", desc="benchmark")
     for cell in bar:

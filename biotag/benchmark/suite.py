@@ -18,7 +18,8 @@ SMALL_LIMIT = 2100  # "small" ADMET tasks: about 2,000 molecules at most (train_
 # --quick: two small tasks (one regression, one classification), one seed, two epochs, a small corpus.
 QUICK = {"tasks": ("caco2_wang", "hia_hou"), "seeds": (1,), "epochs": 2, "corpus": 160,
          "models": ("rf_morgan", "catboost_maplight", "tagllm")}
-FULL = {"epochs": 10, "corpus": 2000, "models": ("rf_morgan", "catboost_maplight", "tagllm")}
+FULL = {"epochs": 10, "corpus": 2000, "models": ("rf_morgan", "catboost_maplight", "ridge_protein", "tagllm")}
+PROTEIN_CORPUS = 200  # stage-1 protein sequences at most: each is ~286 residues, ten times a SMILES
 
 
 def select_tasks(spec: str | Sequence[str]) -> list[str]:
@@ -65,14 +66,18 @@ def benchmark(
     seeds = tuple(seeds if seeds is not None else preset.get("seeds", SEEDS))
     settings = Settings(epochs=epochs or preset["epochs"])
     out_dir = Path(out_dir)
-    if pretrain and any(m == "tagllm" for m in models):
+    if pretrain and "tagllm" in models:
         from biotag.benchmark.corpus import ensure_domain_tags
         from biotag.tags.base import cache_root
 
         n = corpus or preset["corpus"]
-        folder = ensure_domain_tags(cache_root() / "benchmark-domain-tags" / f"smiles-{n}", n=n, path=data_path,
+        domains = sorted({d for t in tasks for d in get_task(t).domains})
+        sizes = {d: (n if d == "smiles" else min(n, PROTEIN_CORPUS)) for d in domains}
+        name = "+".join(f"{d}-{k}" for d, k in sizes.items())
+        folder = ensure_domain_tags(cache_root() / "benchmark-domain-tags" / name, sizes, path=data_path,
                                     progress=progress)
-        settings.domain_tags, settings.stage1_corpus = {"smiles": str(folder)}, n
+        settings.domain_tags = {d: str(folder) for d in domains}
+        settings.stage1_corpus = n
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "domain_tags_corpus.json").write_text((folder / "corpus.json").read_text())
     results = run_benchmark(tasks, models, out_dir, seeds=seeds, settings=settings, data_path=data_path,

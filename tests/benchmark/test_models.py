@@ -69,3 +69,19 @@ def test_llm_baselines_on_a_tiny_lm(name, task, tiny_model_dir):
     if name == "prompt_tuning":  # 2p virtual tokens of width d, plus the one-output head
         d = model.model.config.hidden_size
         assert model.trainable_params == 2 * 2 * d + d
+
+
+def test_protein_baseline_uses_aligned_one_hot_and_applies_only_to_protein_regression():
+    from toy import TOY_PROTEIN, toy_protein_loader
+
+    from biotag.benchmark.models import MODELS
+
+    split = toy_protein_loader(TOY_PROTEIN, 1, None)
+    model = make_model("ridge_protein", TOY_PROTEIN, 1, Settings()).fit(split)
+    pred = model.predict(split.X_test)
+    assert pred.shape == (6,) and np.all(np.isfinite(pred)) and model.length == 10
+    assert model.trainable_params == 10 * 21 + 1
+    with pytest.raises(ValueError, match="aligned 10-residue"):
+        model.predict(["MKTAYIAKQRA"])
+    assert MODELS["ridge_protein"].applies_to(TOY_PROTEIN)
+    assert not MODELS["ridge_protein"].applies_to(TOY_REG) and MODELS["rf_morgan"].applies_to(TOY_PROTEIN)

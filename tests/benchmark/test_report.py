@@ -22,3 +22,17 @@ def test_report_writes_markdown_and_plot(tmp_path, data_dir):
     text = report.read_text()
     assert "| **rf_morgan** | 2 |" in text and "toy_regression" in text
     assert (tmp_path / "report" / "report.png").stat().st_size > 10_000
+
+
+def test_paper_tasks_are_shown_beside_the_papers_table(data_dir):
+    from biotag.benchmark import get_task
+    from biotag.benchmark.report import leaderboard, published
+
+    board = leaderboard(data_dir)
+    rows = published(get_task("qed"), board, data_dir)
+    paper = pd.read_csv(data_dir / "reference" / "tag_llm_paper_table2.csv").dropna(subset=["qed_mse"])
+    assert len(rows) == len(paper) and rows["source"].eq("Tag-LLM paper, Table 2").all()
+    assert list(rows["rank"]) == list(range(1, len(rows) + 1)) and rows["mean"].is_monotonic_increasing
+    caco2 = published(get_task("caco2_wang"), board, data_dir)
+    assert len(caco2) >= 10 and (caco2["benchmark"] == "Caco2_Wang").all()
+    assert published(get_task("beta_lactamase"), board, data_dir).empty

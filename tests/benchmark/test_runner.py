@@ -96,3 +96,15 @@ def test_peak_memory_of_a_child_process_is_its_own():
 
     assert child < peak_rss_mb() - 300  # with ru_maxrss the child would report at least the parent's peak
     del ballast
+
+
+def test_a_model_has_no_cells_on_tasks_whose_inputs_it_does_not_take(tmp_path):
+    import toy  # noqa: F401 - registers toy_protein
+
+    results = run_benchmark(["toy_regression", "toy_protein"], ["rf_morgan", "ridge_protein"], tmp_path,
+                            seeds=(1,), settings=Settings(n_jobs=1), isolate=False, progress=False)
+    assert sorted(zip(results["task"], results["model"])) == [
+        ("toy_protein", "rf_morgan"), ("toy_protein", "ridge_protein"), ("toy_regression", "rf_morgan")]
+    assert set(results["status"]) == {"ok"}
+    with pytest.raises(KeyError, match="unknown models"):
+        run_benchmark(["toy_regression"], ["nope"], tmp_path, settings=Settings(n_jobs=1), progress=False)

@@ -64,3 +64,58 @@ def test_metric_values(metric, expected):
     y = np.array([0.0, 0.0, 1.0, 1.0])
     pred = y + 0.5 if metric in ("mae", "mse") else y * 0.8 + 0.1
     assert metric_value(metric, y, pred) == pytest.approx(expected)
+
+
+def test_descriptor_task_labels_davis_kinases_with_biopython_gravy(data_dir):
+    from Bio.SeqUtils.ProtParam import ProteinAnalysis
+
+    a, b = load_split("descriptor", 1, path=data_dir), load_split("descriptor", 2, path=data_dir)
+    davis = set(pd.read_csv(data_dir / "tdc" / "davis.tab", sep="\t")["X2"])
+    rows = a.X_train + a.X_valid + a.X_test
+    assert len(rows) == len(set(rows)) == 379 and set(rows) <= davis
+    assert a.X_test == b.X_test and set(a.X_valid) != set(b.X_valid)  # fixed test, per-seed valid
+    assert not set(a.X_test) & set(a.X_train + a.X_valid)
+    clean = a.X_train[0]
+    assert set(clean) <= set("ACDEFGHIKLMNPQRSTVWY")
+    assert a.y_train[0] == pytest.approx(ProteinAnalysis(clean).gravy())
+
+
+def test_beta_lactamase_task_is_the_given_split(data_dir):
+    split = load_split("beta_lactamase", 3, path=data_dir)
+    test = pd.read_csv(data_dir / "proteins" / "beta_lactamase_test.csv")
+    assert (len(split.X_train), len(split.X_valid), len(split.X_test)) == (4158, 520, 520)
+    assert split.X_test == test["primary"].tolist() and np.allclose(split.y_test, test["scaled_effect1"])
+    assert get_task("beta_lactamase").metric == "spearman"
+
+
+def test_qed_task_is_rdkit_qed_on_a_scaffold_split(data_dir):
+    pytest.importorskip("tdc")
+    from rdkit import Chem
+    from rdkit.Chem.QED import qed
+    from rdkit.Chem.Scaffolds import MurckoScaffold
+
+    a, b = load_split("qed", 1, path=data_dir), load_split("qed", 2, path=data_dir)
+    assert len(a.X_train) + len(a.X_valid) + len(a.X_test) == 5000
+    assert a.X_test == b.X_test and set(a.X_valid) != set(b.X_valid)
+    assert a.y_test[0] == pytest.approx(qed(Chem.MolFromSmiles(a.X_test[0])))
+
+    def scaffold(s):
+        return MurckoScaffold.MurckoScaffoldSmiles(mol=Chem.MolFromSmiles(s), includeChirality=False)
+
+    assert not {scaffold(s) for s in a.X_test} & {scaffold(s) for s in a.X_train + a.X_valid}
+
+
+def test_davis_task_is_pkd_from_pytdc_with_protein_then_smiles(data_dir):
+    pytest.importorskip("tdc")
+    split = load_split("davis", 1, path=data_dir)
+    assert len(split.X_train) + len(split.X_valid) + len(split.X_test) == 25772
+    protein, smiles = split.X_test[0]
+    assert len(protein) > 200 and _parses(smiles)
+    assert 4.9 < split.y_train.min() and split.y_train.max() < 11  # pKd, not nM
+    assert not get_task("davis").fixed_test and load_split("davis", 2, path=data_dir).X_test != split.X_test
+
+
+def _parses(smiles: str) -> bool:
+    from rdkit import Chem
+
+    return Chem.MolFromSmiles(smiles) is not None

@@ -22,3 +22,21 @@ def toy_loader(task: Task, seed: int, path) -> Split:
 
 TOY_REG = register_task(Task("toy_regression", "regression", "mae", group="toy", size=20), toy_loader)
 TOY_BIN = register_task(Task("toy_binary", "binary", "roc-auc", group="toy", size=20), toy_loader)
+
+PROTEINS = ["MKTAYIAKQR", "MKTAYIAKQK", "MKTAYLAKQR", "MKTGYIAKQR", "MKSAYIAKQR", "MKTAYIAKER", "MKTAYIGKQR",
+            "MRTAYIAKQR", "MKTAYIAKQH", "MKTAWIAKQR", "MKTAYIVKQR", "MKTDYIAKQR", "MKTAYIAKDR", "MKTAYIAEQR",
+            "MKTPYIAKQR", "MKTAYIAKQW", "MKTAYIAMQR", "MKTAYFAKQR", "MKTAYIAKNR", "MKTCYIAKQR"]
+
+
+def toy_protein_loader(task: Task, seed: int, path) -> Split:
+    """Aligned single mutants: the target counts charged residues (a linear function of the one-hot code)."""
+    rng = np.random.default_rng(seed)
+    y = np.array([sum(s.count(a) for a in "KRDEH") + 0.1 * i % 3 for i, s in enumerate(PROTEINS)], dtype=float)
+    order = rng.permutation(14)
+    train, valid = order[:11], order[11:]
+    return Split([PROTEINS[i] for i in train], y[train], [PROTEINS[i] for i in valid], y[valid],
+                 PROTEINS[14:], y[14:], ["toy"])
+
+
+TOY_PROTEIN = register_task(Task("toy_protein", "regression", "mae", ("protein",), group="toy_protein", size=20),
+                            toy_protein_loader)
