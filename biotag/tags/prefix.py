@@ -22,10 +22,11 @@ from typing import Sequence
 import torch
 from transformers import DynamicCache
 
-from biotag.domains.tagging import Tag, TaggedInput
+from biotag.domains.tagging import Tag, TaggedInput, Text
 from biotag.tags.prompt import EncodedBatch
 
-__all__ = ["PrefixKV", "PrefixStore", "available_memory", "cache_layers", "split_function_tag", "compute_prefixes", "forward_from_prefixes"]
+__all__ = ["PrefixKV", "PrefixStore", "available_memory", "cache_layers", "split_function_tag", "batch_order",
+           "compute_prefixes", "forward_from_prefixes"]
 
 
 class PrefixStore:
@@ -111,6 +112,22 @@ def cache_layers(cache) -> list[tuple[torch.Tensor, torch.Tensor]]:
     return [(k, v) for k, v in cache]  # legacy tuple of (k, v)
 
 
+def batch_order(items: Sequence[TaggedInput], lengths: Sequence[int]) -> list[int]:
+    """The order in which to batch ``items``: by length (little padding), with rows that share everything
+    before their last domain sequence kept together.
+
+    For cross-domain inputs (``<Protein> seq <SMILES> smiles <Task>``) the rows of one
+    protein then fall into the same batches, where :func:`~biotag.tags.tagged.shared_lead` computes the
+    long protein part once per batch instead of once per row. Single-domain rows share
+    only the leading tag, so they are ordered by length alone.
+    """
+    def lead(item: TaggedInput) -> tuple[str, ...]:
+        texts = [i for i, seg in enumerate(item.segments) if isinstance(seg, Text) and seg.domain is not None]
+        return tuple(str(seg) for seg in item.segments[: texts[-1]]) if len(texts) > 1 else ()
+
+    return sorted(range(len(items)), key=lambda i: (lead(items[i]), lengths[i]))
+
+
 @torch.no_grad()
 def compute_prefixes(
     tlm,
@@ -120,7 +137,8 @@ def compute_prefixes(
     spill_dir: str | Path | None = None,
     memory_fraction: float = 0.5,
 ) -> list[PrefixKV]:
-    """Keys/values of every prefix, computed in length-sorted batches (little padding), stored unpadded.
+    """Keys/values of every prefix, computed in :func:`batch_order` batches (little padding, shared leads
+    computed once), stored unpadded.
 
     They stay in memory when they take at most ``memory_fraction`` of the available
     memory, and otherwise go to a file-backed store in ``spill_dir`` (default: the
@@ -132,7 +150,7 @@ def compute_prefixes(
     for i in range(1, len(prefixes)):
         offsets[i] = offsets[i - 1] + lengths[i - 1]
     total = sum(lengths)
-    order = sorted(range(len(prefixes)), key=lengths.__getitem__)
+    order = batch_order(prefixes, lengths)
     store: PrefixStore | None = None
     out: list[PrefixKV | None] = [None] * len(prefixes)
     for start in range(0, len(order), batch_size):

@@ -61,3 +61,26 @@ def test_cached_prefixes_with_shared_lead_match_the_full_forward(arch):
             torch.testing.assert_close(x, y, atol=1e-5, rtol=1e-4)
     full = plain_readout(tlm, tlm.encode(items))
     torch.testing.assert_close(forward_from_prefixes(tlm, prefixes, "<QED>"), full, atol=1e-5, rtol=1e-4)
+
+
+def test_cross_domain_rows_of_one_protein_are_batched_together_and_match_the_full_forward():
+    from biotag.tags.prefix import batch_order
+
+    tlm = make_tlm(p=3)
+    template = Template(("protein", "smiles"), function_tag="<QED>")
+    proteins = ["MKTAYIAKQRQISFVKSHFSRQ", "GGLVQPGGSLRLSCAAS"]
+    rows = [(proteins[i % 2], s) for i, s in enumerate(SMILES * 4)]  # 10 rows per protein
+    items = template.build_many(rows)
+    prefixes = [split_function_tag(x)[0] for x in items]
+    order = batch_order(prefixes, [len(tlm.encoder().encode_row(x)[0]) for x in prefixes])
+    groups = [rows[i][0] for i in order]
+    assert groups == sorted(groups, key=groups.index) and groups[0] != groups[-1]  # one protein, then the other
+    # A batch of one protein shares the whole protein part, not just the leading tag.
+    same = [items[i] for i in order[:4]]
+    assert shared_lead(tlm.encode(same)) > 3 + len(proteins[0]) // 2
+    cached = compute_prefixes(tlm, prefixes, batch_size=4)
+    full = plain_readout(tlm, tlm.encode(items))
+    torch.testing.assert_close(forward_from_prefixes(tlm, cached, "<QED>"), full, atol=1e-5, rtol=1e-4)
+    with torch.no_grad():
+        expected = tlm.head("<QED>").predict(full)
+    torch.testing.assert_close(tlm.predict(items, "<QED>", batch_size=4), expected, atol=1e-5, rtol=1e-4)
