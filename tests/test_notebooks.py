@@ -18,7 +18,7 @@ def execute(name: str, monkeypatch) -> "nbformat.NotebookNode":
     monkeypatch.setenv("BIOTAG_NOTEBOOK_SMALL", "1")
     monkeypatch.setenv("MPLBACKEND", "Agg")
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
-    nbclient.NotebookClient(nb, timeout=900, kernel_name="python3",
+    nbclient.NotebookClient(nb, timeout=1800, kernel_name="python3",
                             resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
     return nb
 
