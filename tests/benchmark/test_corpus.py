@@ -38,7 +38,9 @@ def test_protein_corpus_excludes_every_test_sequence(data_dir):
     for seed in (1, 2, 3, 4, 5):
         tests |= {p for p, _ in load_split("davis", seed, path=data_dir).X_test}
     tests |= set(load_split("descriptor", 1, path=data_dir).X_test)
-    assert not set(corpus) & tests and info["n_test_sequences"] == len(tests)
+    assert not set(corpus) & tests
+    # Other registered tasks (the suite's toy tasks, a user's own) may add test sequences of their own.
+    assert info["n_test_sequences"] >= len(tests)
 
 
 def test_stage1_tags_are_reused_only_while_the_corpus_is_unchanged(data_dir, tiny_model_dir, tmp_path, monkeypatch):
