@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from biotag.benchmark.tasks import ADMET_TASKS, SEEDS, TASKS, load_split
+from biotag.benchmark.tasks import ADMET_TASKS, SEEDS, TASKS, first_standardized, load_split
 from biotag.data import data_dir
 
 __all__ = ["test_smiles", "test_sequences", "smiles_corpus", "protein_corpus", "ensure_domain_tags"]
@@ -91,25 +91,8 @@ def smiles_corpus(n: int, *, seed: int = 0, path: str | Path | None = None) -> t
     admet = {f"{name}.tab" for name in ADMET_TASKS}
     pool = pd.unique(pd.concat([pd.read_csv(t, sep="\t")["Drug"] for t in tables if t.name in admet]).astype(str))
     excluded = test_smiles(path)
-    rng = np.random.default_rng(seed)
-    corpus: list[str] = []
-    seen: set[str] = set()
-    dropped = 0
-    order = rng.permutation(len(pool))
-    for start in range(0, len(pool), 4 * n):  # standardize candidates in shuffled chunks until n are found
-        chunk = [pool[i] for i in order[start : start + 4 * n]]
-        for s in _standardize(chunk):
-            if s is None or s in seen:
-                continue
-            if s in excluded:
-                dropped += 1
-                continue
-            seen.add(s)
-            corpus.append(s)
-            if len(corpus) == n:
-                break
-        if len(corpus) == n:
-            break
+    corpus, dropped = first_standardized(pool[np.random.default_rng(seed).permutation(len(pool))], n,
+                                         exclude=excluded)
     info = {"source": "ADMET tables tdc/<name>.tab (22 sets), deduplicated after standardization",
             "excluded": "every test molecule of every registered task", "n_test_molecules": len(excluded),
             "candidates_dropped_as_test": dropped, "n": len(corpus), "seed": seed,

@@ -88,9 +88,10 @@ def write_report(
     headline = ["| task | metric | " + " | ".join(["tagllm", "best expert", "best LLM baseline", "published #1"])
                 + " |", "|---|---|---|---|---|---|"]
     sections = []
+    references = {t: published(get_task(t), board, data_path) for t in summary["task"].unique()}
     for task_name, rows in summary.groupby("task", sort=False):
         task = get_task(task_name)
-        reference = published(task, board, data_path)
+        reference = references[task_name]
         sections += [f"## {task.leaderboard or task.name} ({task.metric.upper()}, "
                      f"{'higher' if task.higher_is_better else 'lower'} is better)", ""]
         if len(reference) and task.paper_column:
@@ -128,8 +129,7 @@ def write_report(
             + (f"{float(top['mean']):.3f} ({top['model']})" if top is not None else "-") + " |"
         )
     lines += ["## Summary", ""] + headline + [""] + sections
-    _plot(summary, {t: published(get_task(t), board, data_path) for t in summary["task"].unique()},
-          out_dir / "report.png")
+    _plot(summary, references, out_dir / "report.png")
     lines += ["![scores per task beside the leaderboard](report.png)", ""]
     (out_dir / "report.md").write_text("\n".join(lines))
     return out_dir / "report.md"

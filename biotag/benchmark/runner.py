@@ -49,6 +49,13 @@ class Cell:
         return f"{self.task} / {self.model} / seed {self.seed}"
 
 
+def check_models(models: Sequence[str]) -> None:
+    """Unknown model names fail before any work, naming the known ones."""
+    unknown = [m for m in models if m not in MODELS]
+    if unknown:
+        raise KeyError(f"unknown models {unknown}; known models: {', '.join(MODELS)}")
+
+
 def run_cell(cell: Cell, settings: Settings, out_dir: str | Path, *, data_path: str | Path | None = None) -> dict:
     """Fit, predict and score one cell in this process; write its test predictions; return its record."""
     task = get_task(cell.task)
@@ -170,9 +177,7 @@ def run_benchmark(
     _check_run_settings(out_dir, settings)
     for name in tasks:
         get_task(name)  # unknown names fail before any work
-    unknown = [m for m in models if m not in MODELS]
-    if unknown:
-        raise KeyError(f"unknown models {unknown}; known models: {', '.join(MODELS)}")
+    check_models(models)
     done = read_results(out_dir)
     finished = set() if done.empty else {
         (r.task, r.model, int(r.seed)) for r in done.itertuples() if r.status == "ok"

@@ -7,8 +7,8 @@ from typing import Sequence
 
 import pandas as pd
 
-from biotag.benchmark.models import MODELS, Settings
-from biotag.benchmark.runner import run_benchmark
+from biotag.benchmark.models import Settings
+from biotag.benchmark.runner import check_models, run_benchmark
 from biotag.benchmark.tasks import SEEDS, TASKS, get_task
 
 __all__ = ["benchmark", "select_tasks", "QUICK", "SMALL_LIMIT"]
@@ -60,9 +60,7 @@ def benchmark(
     preset = QUICK if quick else FULL
     tasks = select_tasks(tasks if tasks is not None else preset.get("tasks", "small"))
     models = list(models if models is not None else preset["models"])
-    unknown = [m for m in models if m not in MODELS]
-    if unknown:
-        raise KeyError(f"unknown models {unknown}; known models: {', '.join(MODELS)}")
+    check_models(models)
     seeds = tuple(seeds if seeds is not None else preset.get("seeds", SEEDS))
     settings = Settings(epochs=epochs or preset["epochs"])
     out_dir = Path(out_dir)

@@ -204,6 +204,31 @@ def _load_beta_lactamase(task: Task, seed: int, path: str | Path | None) -> Spli
     return _frame_split("primary", "scaled_effect1", **parts, notes=["given split"])
 
 
+def first_standardized(raw: Sequence[str], n: int, *, exclude: set[str] | frozenset[str] = frozenset()
+                       ) -> tuple[list[str], int]:
+    """The first ``n`` distinct standardized SMILES of ``raw``, in order, skipping unparsable ones and those
+    in ``exclude``; and how many excluded candidates were met on the way. Candidates are standardized in
+    chunks, so a large pool is standardized only as far as needed."""
+    from biotag.domains import SmilesFeaturizer
+
+    out: list[str] = []
+    seen: set[str] = set()
+    dropped = 0
+    step = max(64, n // 4)
+    for start in range(0, len(raw), step):
+        for s in SmilesFeaturizer(errors="nan").transform(list(raw[start : start + step])):
+            if not isinstance(s, str) or s in seen:
+                continue
+            if s in exclude:
+                dropped += 1
+                continue
+            seen.add(s)
+            out.append(s)
+            if len(out) == n:
+                return out, dropped
+    return out, dropped
+
+
 QED_POOL = 5000  # molecules drawn from the ADMET tables for the QED task
 _TEST_SEED = 42  # fixed test sets, as the ADMET group's (per-seed train/valid within the rest)
 
@@ -215,21 +240,12 @@ def _qed_frame(path: str | None):
     from rdkit import Chem
     from rdkit.Chem.QED import qed
 
-    from biotag.domains import SmilesFeaturizer
-
     tables = [data_dir(path) / "tdc" / f"{name}.tab" for name in ADMET_TASKS]
     missing = [str(t) for t in tables if not t.is_file()]
     if missing:
         raise FileNotFoundError(f"the QED task draws from the ADMET tables; missing: {missing[:3]}")
     raw = pd.unique(pd.concat([pd.read_csv(t, sep="\t")["Drug"] for t in tables]).astype(str))
-    raw = raw[np.random.default_rng(0).permutation(len(raw))]
-    found: dict[str, None] = {}
-    for start in range(0, len(raw), QED_POOL // 4):  # standardize in chunks until the pool is full
-        chunk = SmilesFeaturizer(errors="nan").transform(list(raw[start : start + QED_POOL // 4]))
-        found.update((s, None) for s in chunk if isinstance(s, str))
-        if len(found) >= QED_POOL:
-            break
-    smiles = list(found)[:QED_POOL]
+    smiles, _ = first_standardized(raw[np.random.default_rng(0).permutation(len(raw))], QED_POOL)
     return pd.DataFrame({"Drug": smiles, "Y": [qed(Chem.MolFromSmiles(s)) for s in smiles]})
 
 

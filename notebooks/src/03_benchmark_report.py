@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from biotag.benchmark import get_task, read_results, summarize
-from biotag.benchmark.models import EXPERT_MODELS
+from biotag.benchmark.models import EXPERT_MODELS, LLM_MODELS
 from biotag.benchmark.report import leaderboard, leaderboard_rank, published
 
 here = Path.cwd()
@@ -77,7 +77,7 @@ for name in tasks:
     if "tagllm" not in s.index:
         continue
     experts = s.loc[[m for m in EXPERT_MODELS if m in s.index]]
-    llm = s.loc[[m for m in ("linear_probe", "prompt_tuning", "lora") if m in s.index]]
+    llm = s.loc[[m for m in LLM_MODELS if m != "tagllm" and m in s.index]]
     sign = 1 if task.higher_is_better else -1
     best = experts.loc[(sign * experts["mean"]).idxmax()] if len(experts) else None
     best_llm = llm.loc[(sign * llm["mean"]).idxmax()] if len(llm) else None
