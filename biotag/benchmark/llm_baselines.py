@@ -10,7 +10,11 @@ through biotag's one optimization loop (same schedule, early stopping on valid).
 
 from __future__ import annotations
 
+import hashlib
+import os
+import tempfile
 from dataclasses import MISSING, fields
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -21,7 +25,7 @@ from biotag.benchmark.models import BenchmarkModel, standardized_text
 from biotag.benchmark.tasks import Split
 from biotag.tags.prompt import _pad_id  # the pad id biotag's own prompts use
 
-__all__ = ["LinearProbe", "PromptTuning", "LoRA"]
+__all__ = ["LinearProbe", "PromptTuning", "LoRA", "FeatureCache"]
 
 
 def _pad_left(batch: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -34,14 +38,73 @@ def _pad_left(batch: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.
     return ids, mask
 
 
+def weights_key(model: torch.nn.Module) -> str:
+    """SHA-256 (first 16 hex digits) of every parameter and buffer, by name: the model's identity."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(str(tensor.dtype).encode())
+        digest.update(tensor.detach().to("cpu").contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+class FeatureCache:
+    """A frozen model's features of token sequences, kept on disk across cells and runs.
+
+    The linear probe's features depend only on the frozen weights and the input's
+    token ids, so the five seeds of a task (whose splits reshuffle the same
+    molecules) compute them once. One ``.npz`` of plain arrays per model (no pickle),
+    keyed by the SHA-256 of each input's token ids, and replaced atomically.
+    """
+
+    def __init__(self, model_key: str, directory: str | Path | None = None):
+        from biotag.tags.base import cache_root
+
+        folder = Path(directory) if directory is not None else cache_root() / "probe-features"
+        self.path = folder / f"{model_key}.npz"
+
+    @staticmethod
+    def key(ids: list[int]) -> str:
+        return hashlib.sha256(np.asarray(ids, dtype=np.int64).tobytes()).hexdigest()
+
+    def load(self) -> dict[str, np.ndarray]:
+        if not self.path.is_file():
+            return {}
+        try:
+            with np.load(self.path, allow_pickle=False) as data:
+                return dict(zip(data["keys"].tolist(), data["features"]))
+        except (OSError, ValueError, KeyError):  # a damaged cache is recomputed, never trusted
+            return {}
+
+    def save(self, table: dict[str, np.ndarray]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, suffix=".npz")
+        with os.fdopen(fd, "wb") as handle:
+            np.savez(handle, keys=np.array(list(table), dtype="U64"), features=np.stack(list(table.values())))
+        os.replace(tmp, self.path)
+
+
 class LinearProbe(BenchmarkModel):
-    """Ridge / logistic regression on the frozen LLM's last-token hidden state; strength chosen on valid."""
+    """Ridge / logistic regression on the frozen LLM's last-token hidden state; strength chosen on valid.
+
+    Features are computed once per model and input (:class:`FeatureCache`), so a task's later seeds reuse
+    the first seed's; their wall times are the probe's own cost once features exist.
+    """
 
     name = "linear_probe"
 
-    @torch.no_grad()
     def embed(self, texts: list[str]) -> np.ndarray:
         ids = [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+        keys = [FeatureCache.key(row) for row in ids]
+        table = self.cache.load()
+        missing = sorted({k: i for i, k in enumerate(keys) if k not in table}.values())
+        if missing:
+            table.update(zip((keys[i] for i in missing), self._hidden([ids[i] for i in missing])))
+            self.cache.save(table)
+        return np.stack([table[k] for k in keys]) if keys else np.zeros((0, self.model.config.hidden_size), np.float32)
+
+    @torch.no_grad()
+    def _hidden(self, ids: list[list[int]]) -> np.ndarray:
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))  # length buckets: little padding
         out = np.zeros((len(ids), self.model.config.hidden_size), dtype=np.float32)
         for start in range(0, len(order), 32):
@@ -62,6 +125,7 @@ class LinearProbe(BenchmarkModel):
         from biotag.tags import load_base_model
 
         self.model, self.tokenizer = load_base_model(self.settings.model)
+        self.cache = FeatureCache(weights_key(self.model))
         F_train = self.embed(standardized_text(split.X_train, self.task.domains))
         F_valid = self.embed(standardized_text(split.X_valid, self.task.domains))
         best = None

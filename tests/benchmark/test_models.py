@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from biotag.benchmark import Settings, make_model
-from biotag.benchmark.models import TargetScaler
+from biotag.benchmark.models import TargetScaler, standardized_text
 from toy import TOY_BIN, TOY_REG, toy_loader
 
 
@@ -56,7 +56,8 @@ def test_unknown_model_names_the_known_ones():
 
 @pytest.mark.parametrize("name", ["linear_probe", "prompt_tuning", "lora"])
 @pytest.mark.parametrize("task", [TOY_REG, TOY_BIN], ids=["regression", "binary"])
-def test_llm_baselines_on_a_tiny_lm(name, task, tiny_model_dir):
+def test_llm_baselines_on_a_tiny_lm(name, task, tiny_model_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("BIOTAG_CACHE_DIR", str(tmp_path))  # the probe's feature cache
     if name != "linear_probe":
         pytest.importorskip("peft")
     split = toy_loader(task, 1, None)
@@ -85,3 +86,42 @@ def test_protein_baseline_uses_aligned_one_hot_and_applies_only_to_protein_regre
         model.predict(["MKTAYIAKQRA"])
     assert MODELS["ridge_protein"].applies_to(TOY_PROTEIN)
     assert not MODELS["ridge_protein"].applies_to(TOY_REG) and MODELS["rf_morgan"].applies_to(TOY_PROTEIN)
+
+
+def test_linear_probe_features_are_computed_once_per_model_and_input(tiny_model_dir, tmp_path, monkeypatch):
+    from biotag.benchmark.llm_baselines import FeatureCache, LinearProbe
+
+    monkeypatch.setenv("BIOTAG_CACHE_DIR", str(tmp_path))
+    split = toy_loader(TOY_REG, 1, None)
+    first = make_model("linear_probe", TOY_REG, 1, Settings(model=tiny_model_dir))
+    first.fit(split)
+    expected = first.predict(split.X_test)  # caches the test set's features too
+    texts = standardized_text(split.X_test, TOY_REG.domains)
+    fresh = first._hidden([first.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts])
+    (cache_file,) = (tmp_path / "probe-features").glob("*.npz")
+    assert cache_file == first.cache.path
+
+    def no_forward(self, ids):  # every feature must now come from the cache
+        raise AssertionError(f"recomputed {len(ids)} features")
+
+    monkeypatch.setattr(LinearProbe, "_hidden", no_forward)
+    second = make_model("linear_probe", TOY_REG, 2, Settings(model=tiny_model_dir))
+    second.fit(toy_loader(TOY_REG, 2, None))
+    np.testing.assert_allclose(second.embed(texts), fresh, atol=1e-5)
+    np.testing.assert_allclose(first.predict(split.X_test), expected, atol=1e-9)
+
+    # Another model (here: one weight changed) has its own cache; a damaged file is recomputed, not trusted.
+    monkeypatch.undo()
+    monkeypatch.setenv("BIOTAG_CACHE_DIR", str(tmp_path))
+    import torch
+
+    from biotag.benchmark.llm_baselines import weights_key
+
+    with torch.no_grad():
+        second.model.model.norm.weight[0] += 1.0
+    assert weights_key(second.model) != weights_key(first.model)
+    cache_file.write_bytes(b"not an npz")
+    assert FeatureCache("x", tmp_path / "probe-features").path.parent == cache_file.parent
+    assert first.cache.load() == {}
+    assert first.embed(texts[:3]).shape == (3, first.model.config.hidden_size)
+    assert len(first.cache.load()) == 3
