@@ -5,7 +5,8 @@ same frozen base model. The probe fits a linear model on the final hidden state
 of the last input token. Prompt tuning and LoRA come from PEFT, trained the
 standard way (full forward and backward over every position, every step) with a
 regression/classification head on the last token, as in the paper's Table 3,
-through biotag's one optimization loop (same schedule, early stopping on valid).
+through biotag's one optimization loop (same schedule, early stopping on valid; batches grouped by
+length, as transformers' ``group_by_length`` does).
 """
 
 from __future__ import annotations
@@ -221,8 +222,10 @@ class PeftBaseline(BenchmarkModel):
                 total += self._loss(self._logits(ids_valid[chunk]), y_valid[chunk]).item() * len(ids_valid[chunk])
             return total / max(len(ids_valid), 1)
 
+        # Batches grouped by length: every step runs the full model over the padded batch, and random
+        # batches of SMILES are about half padding.
         self.history = optimize(params, len(ids_train), batch_loss, schedule, val_loss=val_loss if ids_valid else None,
-                                progress=False)
+                                lengths=[len(r) for r in ids_train], progress=False)
         self.trainable_params = int(sum(p.numel() for p in params))
         return self
 

@@ -18,7 +18,8 @@ from biotag.tags.prefix import PrefixKV, compute_prefixes, forward_from_prefixes
 from biotag.tags.tagged import TaggedLM
 from biotag.training.stages import StageSpec
 
-__all__ = ["Example", "History", "train_stage", "optimize", "get_lr", "evaluate_loss", "can_reuse_prefix"]
+__all__ = ["Example", "History", "train_stage", "optimize", "epoch_batches", "get_lr", "evaluate_loss",
+           "can_reuse_prefix"]
 
 
 @dataclass(frozen=True)
@@ -165,6 +166,27 @@ def _trainable(tlm: TaggedLM, stage: StageSpec) -> list[torch.nn.Parameter]:
     return params
 
 
+def epoch_batches(rng: np.random.Generator, n: int, batch_size: int,
+                  lengths: Sequence[int] | None = None, group: int = 50) -> list[np.ndarray]:
+    """One epoch's batches of row indices: every row once, in a random order.
+
+    With ``lengths``, batches are grouped by length (as ``transformers``' ``group_by_length``): the shuffled
+    rows are cut into megabatches of ``group`` batches, each sorted by length and cut into batches, and the
+    batches are then shuffled. Rows of a batch then have similar lengths, so a padded batch does little
+    wasted work (random batches of SMILES carry about twice their real length in padding).
+    """
+    order = rng.permutation(n)
+    if lengths is None:
+        return [order[i : i + batch_size] for i in range(0, n, batch_size)]
+    lengths = np.asarray(lengths)
+    batches = []
+    for start in range(0, n, group * batch_size):
+        mega = order[start : start + group * batch_size]
+        mega = mega[np.argsort(-lengths[mega], kind="stable")]
+        batches += [mega[i : i + batch_size] for i in range(0, len(mega), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
 def optimize(
     params: Sequence[torch.nn.Parameter],
     n_train: int,
@@ -172,6 +194,7 @@ def optimize(
     schedule: StageSpec,
     *,
     val_loss: Callable[[], float] | None = None,
+    lengths: Sequence[int] | None = None,
     progress: bool = True,
 ) -> History:
     """The one optimization loop: AdamW, warmup + cosine, clipping, accumulation, validation, early stopping.
@@ -180,7 +203,8 @@ def optimize(
     ``val_loss()`` the validation loss after each epoch. ``schedule`` supplies
     the hyperparameters (a :class:`StageSpec`, or any object with its schedule
     fields). With ``val_loss``, the parameters of the best epoch are restored at
-    the end. ``params`` keep ``requires_grad``.
+    the end. ``params`` keep ``requires_grad``. ``lengths`` (one per training row) groups batches by
+    length (:func:`epoch_batches`), for callers whose cost grows with a batch's padded length.
     """
     optimizer = torch.optim.AdamW(params, lr=schedule.lr, weight_decay=schedule.weight_decay)
     steps_per_epoch = math.ceil(n_train / (schedule.batch_size * schedule.grad_accum))
@@ -191,8 +215,7 @@ def optimize(
     bar = tqdm(total=total_steps, desc=schedule.name, disable=not progress, leave=False)
 
     for epoch in range(schedule.epochs):
-        order = order_rng.permutation(n_train)
-        micro = [order[i : i + schedule.batch_size] for i in range(0, n_train, schedule.batch_size)]
+        micro = epoch_batches(order_rng, n_train, schedule.batch_size, lengths)
         running, seen = 0.0, 0
         for i, idx in enumerate(micro):
             if i % schedule.grad_accum == 0:

@@ -237,3 +237,28 @@ def test_head_initialization_follows_the_stage_seed_not_the_global_rng():
         results.append(tlm.library.state_dict())
     for k in results[0]:
         assert torch.equal(results[0][k], results[1][k]), k
+
+
+def test_epoch_batches_cover_every_row_once_and_group_by_length():
+    import numpy as np
+
+    from biotag.training.loop import epoch_batches
+
+    n, size = 1000, 16
+    lengths = np.random.default_rng(0).integers(10, 200, n)
+    plain = epoch_batches(np.random.default_rng(3), n, size)
+    # Without lengths: the batches the loop has always drawn (a permutation cut in order).
+    np.testing.assert_array_equal(np.concatenate(plain), np.random.default_rng(3).permutation(n))
+    grouped = epoch_batches(np.random.default_rng(3), n, size, lengths, group=10)
+    assert sorted(np.concatenate(grouped).tolist()) == list(range(n))
+    assert all(len(b) <= size for b in grouped) and len(grouped) == len(plain)
+
+    def padded(batches):  # positions a left-padded batch runs over
+        return sum(lengths[b].max() * len(b) for b in batches)
+
+    assert padded(grouped) < 0.7 * padded(plain)
+    # The batch order is shuffled (not longest first) and follows the seed.
+    firsts = [lengths[b].max() for b in grouped]
+    assert firsts != sorted(firsts, reverse=True)
+    again = epoch_batches(np.random.default_rng(3), n, size, lengths, group=10)
+    assert all(np.array_equal(a, b) for a, b in zip(grouped, again))
