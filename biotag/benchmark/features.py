@@ -39,9 +39,10 @@ def morgan_counts(smiles: Sequence[str], *, radius: int = 2, n_bits: int = 2048)
     return np.stack([generator.GetCountFingerprintAsNumPy(m) for m in molecules(smiles)]).astype(np.float32)
 
 
-def maplight_features(smiles: Sequence[str]) -> np.ndarray:
+def maplight_features(smiles: Sequence[str], exclude: Sequence[str] = ()) -> np.ndarray:
     """MapLight's feature set (Notwell & Wood, 2023): ECFP4 counts (1024), Avalon counts (1024), ErG (315)
-    and RDKit 2D descriptors (all of RDKit's descriptor list); non-finite descriptors become NaN."""
+    and RDKit 2D descriptors (all of RDKit's descriptor list but the names in ``exclude``); non-finite
+    descriptors become NaN."""
     from rdkit import DataStructs
     from rdkit.Avalon import pyAvalonTools
     from rdkit.Chem import Descriptors, rdReducedGraphs
@@ -53,16 +54,24 @@ def maplight_features(smiles: Sequence[str]) -> np.ndarray:
         DataStructs.ConvertToNumpyArray(pyAvalonTools.GetAvalonCountFP(mol, nBits=1024), avalon[i])
     erg = np.stack([rdReducedGraphs.GetErGFingerprint(m) for m in mols]).astype(np.float32)
     with quiet_rdkit():
-        desc = np.array([[fn(m) for _, fn in Descriptors._descList] for m in mols], dtype=np.float64)
+        _check_names(exclude, [name for name, _ in Descriptors._descList], "RDKit descriptor")
+        functions = [fn for name, fn in Descriptors._descList if name not in exclude]
+        desc = np.array([[fn(m) for fn in functions] for m in mols], dtype=np.float64).reshape(len(mols), -1)
     desc[~np.isfinite(desc)] = np.nan
     desc = np.clip(desc, -1e30, 1e30).astype(np.float32)  # Ipc overflows float32 otherwise
     return np.concatenate([ecfp, avalon, erg, desc], axis=1)
 
 
-def protein_composition(sequences: Sequence[str]) -> np.ndarray:
-    """Amino-acid (20) and dipeptide (400) composition plus Biopython's ProtParam summary, (N, 427)."""
+PROTPARAM = ("length", "molecular_weight", "isoelectric_point", "aromaticity", "instability_index", "gravy",
+             "charge_at_pH7.4")
+
+
+def protein_composition(sequences: Sequence[str], exclude: Sequence[str] = ()) -> np.ndarray:
+    """Amino-acid (20) and dipeptide (400) composition plus Biopython's ProtParam summary (:data:`PROTPARAM`
+    but the names in ``exclude``), (N, 427 - excluded)."""
     from Bio.SeqUtils.ProtParam import ProteinAnalysis
 
+    _check_names(exclude, PROTPARAM, "ProtParam feature")
     dipeptides = {"".join(p): i for i, p in enumerate(product(AMINO_ACIDS, repeat=2))}
     rows = []
     for seq in sequences:
@@ -75,10 +84,19 @@ def protein_composition(sequences: Sequence[str]) -> np.ndarray:
         dpc /= max(len(seq) - 1, 1)
         clean = "".join(c for c in seq if c in AMINO_ACIDS)
         analysis = ProteinAnalysis(clean)
-        summary = [len(seq), analysis.molecular_weight(), analysis.isoelectric_point(), analysis.aromaticity(),
-                   analysis.instability_index(), analysis.gravy(), analysis.charge_at_pH(7.4)]
-        rows.append(np.concatenate([aac, dpc, summary]))
+        summary = {"length": len(seq), "molecular_weight": analysis.molecular_weight,
+                   "isoelectric_point": analysis.isoelectric_point, "aromaticity": analysis.aromaticity,
+                   "instability_index": analysis.instability_index, "gravy": analysis.gravy,
+                   "charge_at_pH7.4": lambda: analysis.charge_at_pH(7.4)}
+        values = [summary[name] if name == "length" else summary[name]() for name in PROTPARAM if name not in exclude]
+        rows.append(np.concatenate([aac, dpc, values]))
     return np.asarray(rows, dtype=np.float32)
+
+
+def _check_names(exclude: Sequence[str], known: Sequence[str], what: str) -> None:
+    unknown = sorted(set(exclude) - set(known))
+    if unknown:  # a misspelt exclusion would silently leave the label among the features
+        raise ValueError(f"no {what} named {unknown}; known: {', '.join(known)}")
 
 
 def one_hot_aligned(sequences: Sequence[str]) -> np.ndarray:

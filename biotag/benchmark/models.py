@@ -122,7 +122,7 @@ class FeatureModel(BenchmarkModel):
         return features.morgan_counts(smiles)
 
     def protein_features(self, sequences: list[str]) -> np.ndarray:
-        return features.protein_composition(sequences)
+        return features.protein_composition(sequences, exclude=self.task.label_features)
 
     def make(self):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -167,7 +167,7 @@ class CatBoostMapLight(FeatureModel):
     name = "catboost_maplight"
 
     def smiles_features(self, smiles: list[str]) -> np.ndarray:
-        return features.maplight_features(smiles)
+        return features.maplight_features(smiles, exclude=self.task.label_features)
 
     def make(self):
         try:
@@ -204,7 +204,7 @@ class RidgeProtein(FeatureModel):
         if self.length:
             raise ValueError(f"{self.name} was fitted on aligned {self.length}-residue sequences; "
                              f"got lengths {sorted({len(s) for s in sequences})[:5]}")
-        return features.protein_composition(sequences)
+        return features.protein_composition(sequences, exclude=self.task.label_features)
 
     def make(self):
         from sklearn.linear_model import RidgeCV

@@ -38,6 +38,9 @@ class Task:
     size: int = 0  # train_val + test rows, for ordering and selection
     fixed_test: bool = True  # False: the test set changes with the seed (DAVIS: TDC's random split)
     paper_column: str | None = None  # column of the Tag-LLM paper's Table 2 (reference/tag_llm_paper_table2.csv)
+    # Features that are the label's own formula (RDKit's qed descriptor on QED, ProtParam's gravy on
+    # Descriptor): the feature-based baselines leave them out, or they would read the answer off their input.
+    label_features: tuple[str, ...] = ()
 
     @property
     def higher_is_better(self) -> bool:
@@ -78,8 +81,10 @@ ADMET_TASKS: dict[str, Task] = {t.name: t for t in [
 OTHER_TASKS: dict[str, Task] = {t.name: t for t in [
     Task("davis", "regression", "mse", ("protein", "smiles"), "dti", None, size=25772, fixed_test=False),
     Task("beta_lactamase", "regression", "spearman", ("protein",), "protein", None, size=5198),
-    Task("qed", "regression", "mse", ("smiles",), "qed", size=5000, paper_column="qed_mse"),
-    Task("descriptor", "regression", "mse", ("protein",), "descriptor", size=379, paper_column="descriptor_mse"),
+    Task("qed", "regression", "mse", ("smiles",), "qed", size=5000, paper_column="qed_mse",
+         label_features=("qed",)),
+    Task("descriptor", "regression", "mse", ("protein",), "descriptor", size=379, paper_column="descriptor_mse",
+         label_features=("gravy",)),
 ]}
 
 TASKS: dict[str, Task] = {**ADMET_TASKS, **OTHER_TASKS}

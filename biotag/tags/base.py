@@ -34,6 +34,9 @@ __all__ = ["load_base_model", "model_source", "default_model_path", "freeze", "e
 DEFAULT_MODEL_ID = "biotag-default:SmolLM2-135M-Instruct.Q4_1"
 _GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _MANIFEST = "biotag-cache.json"
+# 2: tied weights are written under the input embedding's name (format 1 kept only ``lm_head.weight``,
+# so a model class without an LM head, such as the PEFT baselines' sequence classifier, lost its embeddings).
+_CACHE_FORMAT = 2
 # transformers renamed `torch_dtype` to `dtype` in 4.56; PyTDC pins <4.51.
 _DTYPE_KW = "dtype" if Version(transformers.__version__) >= Version("4.56") else "torch_dtype"
 
@@ -78,11 +81,31 @@ def _cache_is_valid(entry: Path, source_sha: str) -> bool:
     manifest = entry / _MANIFEST
     try:
         meta = json.loads(manifest.read_text())
-        if meta["source_sha256"] != source_sha or not meta["files"]:
+        if meta["source_sha256"] != source_sha or not meta["files"] or meta.get("format") != _CACHE_FORMAT:
             return False
         return all(_sha256(entry / name) == digest for name, digest in meta["files"].items())
     except (OSError, ValueError, KeyError, TypeError):
         return False
+
+
+def write_weights(model: PreTrainedModel, path: Path) -> None:
+    """The model's weights as one safetensors file, as ``save_pretrained`` names them.
+
+    A tensor shared by several names (tied input and output embeddings) is written once,
+    under the input embedding's name: every model class of the architecture (causal LM,
+    sequence classifier, bare backbone) has that one, while only a causal LM has ``lm_head``.
+    """
+    embedding = model.get_input_embeddings().weight
+    embedding_name = next(n for n, p in model.named_parameters(remove_duplicate=False) if p is embedding)
+    state, seen = {}, set()
+    for name, tensor in model.state_dict().items():
+        key = (tensor.data_ptr(), tuple(tensor.shape), tensor.dtype)
+        if key in seen:
+            continue
+        seen.add(key)
+        shared = key == (embedding.data_ptr(), tuple(embedding.shape), embedding.dtype)
+        state[embedding_name if shared else name] = tensor.detach().contiguous()
+    safetensors.torch.save_file(state, str(path), metadata={"format": "pt"})
 
 
 def _build_cache(gguf: Path, source_sha: str, entry: Path) -> None:
@@ -98,10 +121,10 @@ def _build_cache(gguf: Path, source_sha: str, entry: Path) -> None:
         if hasattr(config, "quantization_config"):
             delattr(config, "quantization_config")
         config.save_pretrained(tmp)
-        safetensors.torch.save_model(model, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+        write_weights(model, tmp / "model.safetensors")
         tokenizer.save_pretrained(tmp)
         files = {p.name: _sha256(p) for p in sorted(tmp.iterdir()) if p.is_file()}
-        meta = {"source": str(gguf), "source_sha256": source_sha, "files": files, "biotag_version": __version__,
+        meta = {"format": _CACHE_FORMAT, "source": str(gguf), "source_sha256": source_sha, "files": files, "biotag_version": __version__,
                 "transformers_version": transformers.__version__}
         (tmp / _MANIFEST).write_text(json.dumps(meta, indent=2))  # written last: marks the entry complete
         if entry.exists():
@@ -128,7 +151,7 @@ def _cached_gguf(gguf: Path, cache_dir: Path | None) -> Path:
     entry = cache_entry(source_sha, cache_dir)
     if not _cache_is_valid(entry, source_sha):
         if entry.exists():
-            warnings.warn(f"biotag: model cache {entry} is incomplete or corrupt; rebuilding it", stacklevel=3)
+            warnings.warn(f"biotag: model cache {entry} is incomplete, corrupt or from an older biotag; rebuilding it", stacklevel=3)
         _build_cache(gguf, source_sha, entry)
     return entry
 

@@ -125,3 +125,32 @@ def test_linear_probe_features_are_computed_once_per_model_and_input(tiny_model_
     assert first.cache.load() == {}
     assert first.embed(texts[:3]).shape == (3, first.model.config.hidden_size)
     assert len(first.cache.load()) == 3
+
+
+def test_feature_baselines_never_see_the_label_formula_of_the_paper_tasks():
+    from rdkit import Chem
+    from rdkit.Chem import QED, Descriptors
+
+    from biotag.benchmark import features
+    from biotag.benchmark.models import MODELS
+    from biotag.benchmark.tasks import TASKS
+
+    assert TASKS["qed"].label_features == ("qed",) and TASKS["descriptor"].label_features == ("gravy",)
+    smiles = ["CCO", "c1ccccc1O", "CC(=O)Nc1ccc(O)cc1"]
+    full, without = features.maplight_features(smiles), features.maplight_features(smiles, exclude=("qed",))
+    assert full.shape[1] == without.shape[1] + 1
+    qed = np.array([QED.qed(Chem.MolFromSmiles(s)) for s in smiles], dtype=np.float32)
+    column = 2048 + 315 + [n for n, _ in Descriptors._descList].index("qed")
+    np.testing.assert_allclose(full[:, column], qed, rtol=1e-6)  # where the label sat
+    assert not any(np.allclose(without[:, j], qed) for j in range(without.shape[1]))
+    model = MODELS["catboost_maplight"](TASKS["qed"], 1, Settings())
+    assert model.smiles_features(smiles).shape == without.shape
+
+    seqs = ["MKTAYIAKQR", "GAVLIPFWMGSTE"]  # unequal lengths: composition features, not one-hot
+    assert features.protein_composition(seqs).shape[1] == features.protein_composition(seqs, ("gravy",)).shape[1] + 1
+    for name in ("ridge_protein", "rf_morgan"):
+        assert MODELS[name](TASKS["descriptor"], 1, Settings()).protein_features(seqs).shape[1] == 426
+    with pytest.raises(ValueError, match="no RDKit descriptor named \\['QED'\\]"):
+        features.maplight_features(smiles, exclude=("QED",))
+    with pytest.raises(ValueError, match="ProtParam"):
+        features.protein_composition(seqs, exclude=("hydropathy",))

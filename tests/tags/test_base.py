@@ -14,7 +14,8 @@ def _entry(tmp_path, payload=b"weights"):
     entry.mkdir()
     (entry / "model.safetensors").write_bytes(payload)
     files = {"model.safetensors": hashlib.sha256(payload).hexdigest()}
-    (entry / "biotag-cache.json").write_text(json.dumps({"source_sha256": "abc", "files": files}))
+    (entry / "biotag-cache.json").write_text(json.dumps({"format": base._CACHE_FORMAT, "source_sha256": "abc",
+                                                         "files": files}))
     return entry
 
 
@@ -30,6 +31,39 @@ def test_truncated_cache_file_is_invalid(tmp_path):
     entry = _entry(tmp_path)
     (entry / "model.safetensors").write_bytes(b"weig")
     assert not _cache_is_valid(entry, "abc")
+
+
+def test_cache_of_an_older_format_is_invalid(tmp_path):
+    entry = _entry(tmp_path)
+    meta = json.loads((entry / "biotag-cache.json").read_text())
+    del meta["format"]  # format 1 wrote tied embeddings as lm_head.weight only
+    (entry / "biotag-cache.json").write_text(json.dumps(meta))
+    assert not _cache_is_valid(entry, "abc")
+
+
+@pytest.mark.parametrize("tied", [True, False])
+def test_cached_weights_load_into_every_model_class_of_the_architecture(tmp_path, tied):
+    """Tied embeddings are written under the input embedding's name, so a sequence classifier (the PEFT
+    baselines' view of the model), which has no lm_head, gets the real embeddings and not fresh ones."""
+    from safetensors import safe_open
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+
+    model, tok = make_tiny_lm()
+    model.config.tie_word_embeddings = tied
+    if tied:
+        model.tie_weights()
+    else:
+        model.lm_head.weight = torch.nn.Parameter(model.lm_head.weight.detach().clone() + 1)
+    model.config.save_pretrained(tmp_path)
+    base.write_weights(model, tmp_path / "model.safetensors")
+    with safe_open(tmp_path / "model.safetensors", "pt") as handle:
+        keys = set(handle.keys())
+    assert "model.embed_tokens.weight" in keys and ("lm_head.weight" in keys) == (not tied)
+    classifier = AutoModelForSequenceClassification.from_pretrained(tmp_path, num_labels=1)
+    torch.testing.assert_close(classifier.model.embed_tokens.weight, model.model.embed_tokens.weight)
+    causal = AutoModelForCausalLM.from_pretrained(tmp_path)
+    for name, tensor in model.state_dict().items():
+        torch.testing.assert_close(causal.state_dict()[name], tensor, msg=name)
 
 
 def test_partial_cache_without_manifest_is_invalid(tmp_path):
