@@ -2,7 +2,8 @@
 
 Fits the benchmark's ``tagllm`` configuration on one task and seed (TDC's train/valid split, test
 scored with TDC's metric, exactly as ``biotag benchmark run`` does), then again with one setting
-changed per variant: learning rate, epochs, tag length, tokenization, stage-1 corpus, enrichment.
+changed per variant: learning rate, epochs, tag length, tokenization, stage-1 corpus, enrichment, and
+the head's start (random, or the linear probe's solution: LP-FT).
 Results append to a JSON-lines file; a rerun skips the variants already recorded.
 
     python benchmarks/levers.py --task caco2_wang --seed 1 --domain-tags <stage-1 library> \\
@@ -21,7 +22,8 @@ from biotag.benchmark import get_task, load_split
 from biotag.benchmark.models import standardized_columns
 from biotag.benchmark.tasks import evaluate
 
-BASE = {"epochs": 3, "lr": 3e-3, "p": 10, "batch_size": 16, "tokenization": "model", "enrich": False}
+BASE = {"epochs": 3, "lr": 3e-3, "p": 10, "batch_size": 16, "tokenization": "model", "enrich": False,
+        "head_init": "random"}
 # name -> the one change from BASE ("domain_tags": None drops the stage-1 tag)
 VARIANTS = {
     "base": {},
@@ -33,6 +35,7 @@ VARIANTS = {
     "char_tokens": {"tokenization": "char"},
     "no_stage1": {"domain_tags": None},
     "enrich": {"enrich": True},
+    "probe_head": {"head_init": "probe"},
 }
 
 

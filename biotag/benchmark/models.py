@@ -37,6 +37,7 @@ class Settings:
     domain_tags: dict[str, str] = field(default_factory=dict)
     stage1_corpus: int = 0  # molecules the stage-1 <SMILES> tag trained on (0: no stage 1)
     model: str | None = None  # base LLM; None = the default model
+    head_init: str = "random"  # tagllm's head start: "random", or "probe" (LP-FT)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(vars(self))
@@ -233,7 +234,8 @@ class TagLLM(BenchmarkModel):
         s = self.settings
         self.estimator = cls(
             model=s.model, domains=self.task.domains, p=s.p, epochs=s.epochs, batch_size=s.batch_size, lr=s.lr,
-            domain_tags=libraries.pop() if libraries else None, random_state=self.seed, verbose=0,
+            domain_tags=libraries.pop() if libraries else None, head_init=s.head_init, random_state=self.seed,
+            verbose=0,
         )
         X_train = standardized_columns(split.X_train, self.task.domains)
         X_valid = standardized_columns(split.X_valid, self.task.domains)

@@ -142,8 +142,10 @@ def _check_run_settings(out_dir: Path, settings: Settings) -> None:
     if run_file.is_file():
         previous = json.loads(run_file.read_text()).get("settings")
         # Where the stage-1 tags live depends on the machine's cache; their corpus is recorded separately.
-        changed = {k: (previous.get(k), v) for k, v in wanted.items()
-                   if k != "domain_tags" and previous is not None and previous.get(k) != v}
+        # A setting added after the run began counts as its default there.
+        defaults = Settings().as_dict()
+        changed = {k: (previous.get(k, defaults[k]), v) for k, v in wanted.items()
+                   if k != "domain_tags" and previous is not None and previous.get(k, defaults[k]) != v}
         if changed:
             raise ValueError(
                 f"{out_dir} holds results made with other settings {changed} (old, new); "

@@ -48,6 +48,7 @@ def benchmark(
     epochs: int | None = None,
     corpus: int | None = None,
     pretrain: bool = True,
+    head_init: str = "random",
     data_path: str | Path | None = None,
     report: bool = True,
     progress: bool = True,
@@ -62,7 +63,7 @@ def benchmark(
     models = list(models if models is not None else preset["models"])
     check_models(models)
     seeds = tuple(seeds if seeds is not None else preset.get("seeds", SEEDS))
-    settings = Settings(epochs=epochs or preset["epochs"])
+    settings = Settings(epochs=epochs or preset["epochs"], head_init=head_init)
     out_dir = Path(out_dir)
     if pretrain and "tagllm" in models:
         from biotag.benchmark.corpus import ensure_domain_tags

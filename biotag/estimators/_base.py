@@ -44,6 +44,7 @@ class TagLLMBase(BaseEstimator):
         "p": [Interval(Integral, 1, None, closed="left")],
         "domain_tags": [str, os.PathLike, None],
         "enrich": ["boolean"],
+        "head_init": [StrOptions({"random", "probe"})],
         "epochs": [Interval(Integral, 1, None, closed="left")],
         "max_steps": [Interval(Integral, 1, None, closed="left"), None],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -196,7 +197,7 @@ class TagLLMBase(BaseEstimator):
         function_tag = self._function_tag()
         schedule = dict(epochs=self.epochs, max_steps=self.max_steps, batch_size=self.batch_size, lr=self.lr,
                         weight_decay=self.weight_decay, warmup_ratio=self.warmup_ratio, patience=self.patience,
-                        seed=seed)
+                        seed=seed, head_init=self.head_init)
         domain_tags = template.domain_tags
         if len(set(domain_tags)) == 1:
             return stage2(function_tag, domain_tags[0], task=self._task, enrich=self.enrich, **schedule)

@@ -54,6 +54,7 @@ class TagLLMClassifier(ClassifierMixin, TagLLMBase):
         p: int = 10,
         domain_tags: str | None = None,
         enrich: bool = False,
+        head_init: str = "random",
         epochs: int = 10,
         max_steps: int | None = None,
         batch_size: int = 16,
@@ -77,6 +78,7 @@ class TagLLMClassifier(ClassifierMixin, TagLLMBase):
         self.p = p
         self.domain_tags = domain_tags
         self.enrich = enrich
+        self.head_init = head_init
         self.epochs = epochs
         self.max_steps = max_steps
         self.batch_size = batch_size

@@ -47,6 +47,10 @@ class TagLLMRegressor(RegressorMixin, TagLLMBase):
         A tag library with pretrained domain tags (stage 1) to start from.
     enrich : bool, default=False
         Also train the domain tags (the paper's "enriched" variant).
+    head_init : {"random", "probe"}, default="random"
+        How the head starts. ``"probe"`` starts it at the ridge / logistic-regression fit on the
+        untrained tags' readouts (strength chosen on the validation rows), then trains tags and head
+        together (LP-FT: linear probe, then fine-tune).
     epochs, max_steps, batch_size, lr, weight_decay, warmup_ratio
         Training budget and AdamW schedule (linear warmup, cosine decay).
         Defaults: 10 epochs, batch 16, lr 3e-3 (1e-2 was unstable on Caco2), no weight decay.
@@ -101,6 +105,7 @@ class TagLLMRegressor(RegressorMixin, TagLLMBase):
         p: int = 10,
         domain_tags: str | None = None,
         enrich: bool = False,
+        head_init: str = "random",
         epochs: int = 10,
         max_steps: int | None = None,
         batch_size: int = 16,
@@ -123,6 +128,7 @@ class TagLLMRegressor(RegressorMixin, TagLLMBase):
         self.p = p
         self.domain_tags = domain_tags
         self.enrich = enrich
+        self.head_init = head_init
         self.epochs = epochs
         self.max_steps = max_steps
         self.batch_size = batch_size

@@ -13,7 +13,7 @@ import torch
 from tqdm.auto import tqdm
 
 from biotag.domains.tagging import TaggedInput
-from biotag.tags.heads import RegressionHead
+from biotag.tags.heads import RegressionHead, probe_init
 from biotag.tags.prefix import PrefixKV, compute_prefixes, forward_from_prefixes, split_function_tag
 from biotag.tags.tagged import TaggedLM
 from biotag.training.stages import StageSpec
@@ -32,11 +32,16 @@ class Example:
 
 @dataclass
 class History:
-    """Per-epoch losses (for plotting) and what the early stopping chose."""
+    """Per-epoch losses (for plotting) and what the early stopping chose.
+
+    ``best_epoch`` 0 means no epoch beat the starting point (validated only when the stage
+    starts from a fitted head), which was restored; ``start_val_loss`` is that starting loss.
+    """
 
     epochs: list[dict[str, float]] = field(default_factory=list)
     best_epoch: int | None = None
     steps: int = 0
+    start_val_loss: float | None = None
 
     @property
     def train_loss(self) -> list[float]:
@@ -128,7 +133,8 @@ def initial_readouts(
     batch_size: int,
     limit: int = 1024,
 ) -> torch.Tensor:
-    """Readouts (N, d) of up to ``limit`` training examples before training, to fit the head's input scaler."""
+    """Readouts (N, d) of up to ``limit`` examples before training: for the head's input scaler (and its
+    linear-probe start)."""
     n = min(len(examples), limit)
     out = []
     for start in range(0, n, batch_size):
@@ -195,6 +201,7 @@ def optimize(
     *,
     val_loss: Callable[[], float] | None = None,
     lengths: Sequence[int] | None = None,
+    validate_start: bool = False,
     progress: bool = True,
 ) -> History:
     """The one optimization loop: AdamW, warmup + cosine, clipping, accumulation, validation, early stopping.
@@ -205,6 +212,8 @@ def optimize(
     fields). With ``val_loss``, the parameters of the best epoch are restored at
     the end. ``params`` keep ``requires_grad``. ``lengths`` (one per training row) groups batches by
     length (:func:`epoch_batches`), for callers whose cost grows with a batch's padded length.
+    ``validate_start`` also scores the starting parameters (epoch 0), so they are kept if no epoch
+    beats them: for a start that is already a fitted solution (a linear-probe head).
     """
     optimizer = torch.optim.AdamW(params, lr=schedule.lr, weight_decay=schedule.weight_decay)
     steps_per_epoch = math.ceil(n_train / (schedule.batch_size * schedule.grad_accum))
@@ -212,6 +221,9 @@ def optimize(
     order_rng = np.random.default_rng(schedule.seed)
     history = History()
     best_val, best_state, bad_epochs = math.inf, None, 0
+    if validate_start and val_loss is not None:
+        best_val = history.start_val_loss = val_loss()
+        best_state, history.best_epoch = [p.detach().clone() for p in params], 0
     bar = tqdm(total=total_steps, desc=schedule.name, disable=not progress, leave=False)
 
     for epoch in range(schedule.epochs):
@@ -293,7 +305,14 @@ def train_stage(
         # A fresh head: initialize it from the stage's seed (its constructor drew from whatever the
         # global RNG held), then fit its input standardization on the initial readouts.
         head.linear.reset_parameters()
-        head.scaler.fit(initial_readouts(tlm, stage, train, train_prefixes, max(stage.batch_size, 32)))
+        probe = stage.head_init == "probe"
+        size = max(stage.batch_size, 32)
+        readouts = initial_readouts(tlm, stage, train, train_prefixes, size, limit=len(train) if probe else 1024)
+        head.scaler.fit(readouts[:1024])
+        if probe:  # LP-FT: start the head at the linear probe's solution on these readouts
+            val_readouts = initial_readouts(tlm, stage, val, val_prefixes, size, limit=len(val)) if val else None
+            probe_init(head, readouts, _targets(train, stage.loss), val_readouts,
+                       _targets(val, stage.loss) if val else None)
 
     def step_loss(idx: np.ndarray) -> torch.Tensor:
         batch = [train[j] for j in idx]
@@ -303,7 +322,8 @@ def train_stage(
     def val_loss() -> float:
         return evaluate_loss(tlm, stage, val, max(stage.batch_size, 32), val_prefixes)
 
-    history = optimize(params, len(train), step_loss, stage, val_loss=val_loss if val else None, progress=progress)
+    history = optimize(params, len(train), step_loss, stage, val_loss=val_loss if val else None,
+                       validate_start=stage.head_init == "probe", progress=progress)
     for p in params:
         p.requires_grad_(False)
     return history

@@ -11,9 +11,10 @@ from typing import Any
 
 from biotag.domains.tagging import check_tag_name
 
-__all__ = ["StageSpec", "stage1", "stage2", "stage3", "LOSSES"]
+__all__ = ["StageSpec", "stage1", "stage2", "stage3", "LOSSES", "HEAD_INITS"]
 
 LOSSES = ("lm", "regression", "classification", "text")
+HEAD_INITS = ("random", "probe")
 
 
 @dataclass
@@ -54,6 +55,9 @@ class StageSpec:
     # positions only. Exact; used when every input ends with the trained function tag and
     # nothing before it trains (not with enrich, stage 1 or text tasks).
     reuse_prefix: bool = True
+    # How a fresh head starts: "random" (nn.Linear's init), or "probe": the ridge / logistic-regression
+    # fit on the initial readouts, strength chosen on the validation set (LP-FT's linear-probe step).
+    head_init: str = "random"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -63,6 +67,8 @@ class StageSpec:
             check_tag_name(tag)
         if self.loss not in LOSSES:
             raise ValueError(f"StageSpec.loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.head_init not in HEAD_INITS:
+            raise ValueError(f"StageSpec.head_init must be one of {HEAD_INITS}, got {self.head_init!r}")
         if overlap := set(self.train_tags) & set(self.frozen_tags):
             raise ValueError(f"StageSpec: tags {sorted(overlap)} are both trained and frozen")
         if not self.train_tags and self.head is None:

@@ -61,6 +61,17 @@ def test_fit_predict_learns_and_keeps_every_row(tiny_model_dir):
     assert est.n_features_in_ == 1
 
 
+def test_probe_head_init_learns_and_keeps_the_sklearn_contract(tiny_model_dir):
+    X, y = toy(80)
+    X_test, y_test = toy(30, seed=1)
+    est = fast(tiny_model_dir, head_init="probe").fit(X, y)
+    assert est.get_params()["head_init"] == "probe" and clone(est).head_init == "probe"
+    pred = est.predict(X_test)
+    assert np.mean(np.abs(pred - y_test)) < np.mean(np.abs(y.mean() - y_test))
+    with pytest.raises(ValueError, match="'head_init' parameter"):
+        fast(tiny_model_dir, head_init="ridge").fit(X, y)
+
+
 def test_same_random_state_same_predictions(tiny_model_dir):
     X, y = toy(40)
     a = fast(tiny_model_dir).fit(X, y).predict(X[:10])
