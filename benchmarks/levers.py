@@ -36,6 +36,8 @@ VARIANTS = {
     "no_stage1": {"domain_tags": None},
     "enrich": {"enrich": True},
     "probe_head": {"head_init": "probe"},
+    # a follow-up, two changes: the probe start, then gentler fine-tuning (LP-FT fine-tunes at a low rate)
+    "probe_head_lr_3e-4": {"head_init": "probe", "lr": 3e-4},
 }
 
 

@@ -17,7 +17,7 @@ import numpy as np
 from biotag.benchmark import features
 from biotag.benchmark.tasks import Split, Task
 
-__all__ = ["Settings", "MODELS", "EXPERT_MODELS", "LLM_MODELS", "make_model",
+__all__ = ["Settings", "MODELS", "EXPERT_MODELS", "TAGLLM_MODELS", "LLM_MODELS", "make_model",
            "standardized_columns", "standardized_text"]
 
 
@@ -37,7 +37,6 @@ class Settings:
     domain_tags: dict[str, str] = field(default_factory=dict)
     stage1_corpus: int = 0  # molecules the stage-1 <SMILES> tag trained on (0: no stage 1)
     model: str | None = None  # base LLM; None = the default model
-    head_init: str = "random"  # tagllm's head start: "random", or "probe" (LP-FT)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(vars(self))
@@ -223,6 +222,7 @@ class TagLLM(BenchmarkModel):
     """biotag's estimators on the default model, with stage-1 domain tags when the run provides them."""
 
     name = "tagllm"
+    head_init = "random"
 
     def fit(self, split: Split) -> "TagLLM":
         from biotag import TagLLMClassifier, TagLLMRegressor
@@ -234,7 +234,7 @@ class TagLLM(BenchmarkModel):
         s = self.settings
         self.estimator = cls(
             model=s.model, domains=self.task.domains, p=s.p, epochs=s.epochs, batch_size=s.batch_size, lr=s.lr,
-            domain_tags=libraries.pop() if libraries else None, head_init=s.head_init, random_state=self.seed,
+            domain_tags=libraries.pop() if libraries else None, head_init=self.head_init, random_state=self.seed,
             verbose=0,
         )
         X_train = standardized_columns(split.X_train, self.task.domains)
@@ -250,13 +250,23 @@ class TagLLM(BenchmarkModel):
         return self.estimator.predict(X)
 
 
+class TagLLMProbe(TagLLM):
+    """``tagllm`` with the head started at the linear probe's solution on the untrained tags' readouts
+    (``head_init="probe"``, LP-FT), kept if no epoch of tag training beats it on validation."""
+
+    name = "tagllm_probe"
+    head_init = "probe"
+
+
 from biotag.benchmark.llm_baselines import LinearProbe, LoRA, PromptTuning  # noqa: E402 - they subclass the above
 
 MODELS: dict[str, Callable[..., BenchmarkModel]] = {
-    m.name: m for m in [RandomForestMorgan, CatBoostMapLight, RidgeProtein, TagLLM, LinearProbe, PromptTuning, LoRA]
+    m.name: m for m in [RandomForestMorgan, CatBoostMapLight, RidgeProtein, TagLLM, TagLLMProbe, LinearProbe,
+                        PromptTuning, LoRA]
 }
 EXPERT_MODELS = ("rf_morgan", "catboost_maplight", "ridge_protein")
-LLM_MODELS = ("tagllm", "linear_probe", "prompt_tuning", "lora")
+TAGLLM_MODELS = ("tagllm", "tagllm_probe")  # Tag-LLM itself, in its variants
+LLM_MODELS = (*TAGLLM_MODELS, "linear_probe", "prompt_tuning", "lora")
 
 
 def make_model(name: str, task: Task, seed: int, settings: Settings) -> BenchmarkModel:

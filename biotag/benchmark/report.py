@@ -8,7 +8,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from biotag.benchmark.models import EXPERT_MODELS, LLM_MODELS
+from biotag.benchmark.models import EXPERT_MODELS, LLM_MODELS, TAGLLM_MODELS
 from biotag.benchmark.runner import read_results, summarize
 from biotag.benchmark.tasks import get_task
 from biotag.data import data_dir
@@ -85,7 +85,7 @@ def write_report(
               "would take on the published leaderboard (top 10-13 entries shown there). Wall time is per seed "
               "(fit + predict) on this machine.", ""]
 
-    headline = ["| task | metric | " + " | ".join(["tagllm", "best expert", "best LLM baseline", "published #1"])
+    headline = ["| task | metric | " + " | ".join(["best Tag-LLM", "best expert", "best LLM baseline", "published #1"])
                 + " |", "|---|---|---|---|---|---|"]
     sections = []
     references = {t: published(get_task(t), board, data_path) for t in summary["task"].unique()}
@@ -119,13 +119,12 @@ def write_report(
             row = pick.sort_values("mean", ascending=not task.higher_is_better).iloc[0]
             return f"{_fmt(row['mean'], row['std'])} ({row['model']})"
 
-        tag = rows[rows["model"] == "tagllm"]
         top = reference.sort_values("rank").iloc[0] if len(reference) else None
         headline.append(
             f"| {task.leaderboard or task.name} | {task.metric} | "
-            + (_fmt(tag['mean'].iloc[0], tag['std'].iloc[0]) if len(tag) else "-") + " | "
+            + best(TAGLLM_MODELS) + " | "
             + best(EXPERT_MODELS) + " | "
-            + best([m for m in LLM_MODELS if m != "tagllm"]) + " | "
+            + best([m for m in LLM_MODELS if m not in TAGLLM_MODELS]) + " | "
             + (f"{float(top['mean']):.3f} ({top['model']})" if top is not None else "-") + " |"
         )
     lines += ["## Summary", ""] + headline + [""] + sections
@@ -152,7 +151,7 @@ def _plot(summary: pd.DataFrame, references: dict[str, pd.DataFrame], file: Path
         labels = list(ours["model"]) + [f"#{r} {m}"[:22] for r, m in zip(reference["rank"], reference["model"])]
         means = list(ours["mean"]) + list(reference["mean"].astype(float))
         stds = list(ours["std"]) + list(reference["std"].fillna(0).astype(float))
-        colors = ["tab:red" if m == "tagllm" else "tab:blue" for m in ours["model"]] + ["0.7"] * len(reference)
+        colors = ["tab:red" if m in TAGLLM_MODELS else "tab:blue" for m in ours["model"]] + ["0.7"] * len(reference)
         y = np.arange(len(labels))[::-1]
         ax.barh(y, means, xerr=stds, color=colors, height=0.7)
         ax.set_yticks(y, labels, fontsize=7)

@@ -7,7 +7,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from biotag.benchmark.models import Settings
+from biotag.benchmark.models import TAGLLM_MODELS, Settings
 from biotag.benchmark.runner import check_models, run_benchmark
 from biotag.benchmark.tasks import SEEDS, TASKS, get_task
 
@@ -48,7 +48,6 @@ def benchmark(
     epochs: int | None = None,
     corpus: int | None = None,
     pretrain: bool = True,
-    head_init: str = "random",
     data_path: str | Path | None = None,
     report: bool = True,
     progress: bool = True,
@@ -63,9 +62,9 @@ def benchmark(
     models = list(models if models is not None else preset["models"])
     check_models(models)
     seeds = tuple(seeds if seeds is not None else preset.get("seeds", SEEDS))
-    settings = Settings(epochs=epochs or preset["epochs"], head_init=head_init)
+    settings = Settings(epochs=epochs or preset["epochs"])
     out_dir = Path(out_dir)
-    if pretrain and "tagllm" in models:
+    if pretrain and any(m in TAGLLM_MODELS for m in models):
         from biotag.benchmark.corpus import ensure_domain_tags
         from biotag.tags.base import cache_root
 

@@ -40,10 +40,12 @@ def test_expert_models_are_seeded():
     assert not np.array_equal(a, c)
 
 
+@pytest.mark.parametrize("name", ["tagllm", "tagllm_probe"])
 @pytest.mark.parametrize("task", [TOY_REG, TOY_BIN], ids=["regression", "binary"])
-def test_tagllm_model_on_a_tiny_lm(task, tiny_model_dir):
+def test_tagllm_model_on_a_tiny_lm(task, name, tiny_model_dir):
     split = toy_loader(task, 1, None)
-    model = make_model("tagllm", task, 1, Settings(model=tiny_model_dir, epochs=1, p=2)).fit(split)
+    model = make_model(name, task, 1, Settings(model=tiny_model_dir, epochs=1, p=2)).fit(split)
+    assert model.estimator.head_init == ("probe" if name == "tagllm_probe" else "random")
     pred = model.predict(split.X_test)
     assert pred.shape == (len(split.X_test),) and np.all(np.isfinite(pred))
     assert model.trainable_params > 0

@@ -71,12 +71,12 @@ def test_resuming_with_other_settings_is_refused(tmp_path):
 def test_a_setting_added_later_counts_as_its_default_in_older_runs(tmp_path):
     run(tmp_path, seeds=(1,))
     meta = json.loads((tmp_path / "run.json").read_text())
-    del meta["settings"]["head_init"]  # a run begun before the setting existed
+    del meta["settings"]["model"]  # as if the run began before the setting existed
     (tmp_path / "run.json").write_text(json.dumps(meta))
     run(tmp_path, seeds=(1, 2))  # resumes: the default is what that run used
-    with pytest.raises(ValueError, match="head_init"):
+    with pytest.raises(ValueError, match="'model'"):
         run_benchmark(["toy_regression"], ["rf_morgan"], tmp_path, seeds=(1,),
-                      settings=Settings(n_jobs=1, head_init="probe"), isolate=False, progress=False)
+                      settings=Settings(n_jobs=1, model="another/model"), isolate=False, progress=False)
 
 
 def test_summary_is_mean_and_population_std_over_seeds(tmp_path):
