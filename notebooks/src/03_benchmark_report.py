@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from biotag.benchmark import get_task, read_results, summarize
-from biotag.benchmark.models import EXPERT_MODELS, LLM_MODELS
+from biotag.benchmark.models import EXPERT_MODELS, LLM_MODELS, TAGLLM_MODELS
 from biotag.benchmark.report import leaderboard, leaderboard_rank, published
 
 here = Path.cwd()
@@ -50,7 +50,7 @@ for ax, name in zip(axes.flat, tasks):
     labels = list(ours["model"]) + [f"#{r} {m}"[:20] for r, m in zip(pub["rank"], pub["model"])]
     means = np.r_[ours["mean"].to_numpy(float), pub["mean"].to_numpy(float)]
     stds = np.r_[ours["std"].to_numpy(float), pub["std"].fillna(0).to_numpy(float)]
-    colors = ["tab:red" if m == "tagllm" else "tab:blue" for m in ours["model"]] + ["0.7"] * len(pub)
+    colors = ["tab:red" if m in TAGLLM_MODELS else "tab:blue" for m in ours["model"]] + ["0.7"] * len(pub)
     y = np.arange(len(labels))[::-1]
     ax.barh(y, means, xerr=stds, color=colors)
     ax.set_yticks(y, labels, fontsize=7)
@@ -65,34 +65,34 @@ plt.show()
 # %% [markdown]
 # ## Where Tag-LLM stands
 #
-# For each task: Tag-LLM's score, the best of our expert baselines and of the LLM baselines run there,
-# the leaderboard rank Tag-LLM's mean would take, and whether it beats the best expert baseline by more
-# than the seeds' spread.
+# For each task and Tag-LLM variant (`tagllm`; `tagllm_probe`, whose head starts at the linear probe's
+# solution): its score, the best of our expert baselines and of the other LLM baselines run there, the
+# leaderboard rank its mean would take, and whether it beats the best expert baseline by more than the
+# seeds' spread.
 
 # %%
 rows = []
 for name in tasks:
     task = get_task(name)
     s = summary[summary["task"] == name].set_index("model")
-    if "tagllm" not in s.index:
-        continue
     experts = s.loc[[m for m in EXPERT_MODELS if m in s.index]]
-    llm = s.loc[[m for m in LLM_MODELS if m != "tagllm" and m in s.index]]
+    llm = s.loc[[m for m in LLM_MODELS if m not in TAGLLM_MODELS and m in s.index]]
     sign = 1 if task.higher_is_better else -1
     best = experts.loc[(sign * experts["mean"]).idxmax()] if len(experts) else None
     best_llm = llm.loc[(sign * llm["mean"]).idxmax()] if len(llm) else None
-    tag = s.loc["tagllm"]
     pub = published(task, board)
-    margin = sign * (tag["mean"] - best["mean"]) if best is not None else np.nan
-    rows.append({
-        "task": name, "metric": task.metric, "tagllm": f"{tag['mean']:.3f} ± {tag['std']:.3f}",
-        "best expert": f"{best['mean']:.3f} ± {best['std']:.3f} ({best.name})" if best is not None else "-",
-        "best LLM baseline": (f"{best_llm['mean']:.3f} ± {best_llm['std']:.3f} ({best_llm.name})"
-                              if best_llm is not None else "-"),
-        "tagllm rank": leaderboard_rank(tag["mean"], pub, task.higher_is_better) if len(pub) else None,
-        "verdict": "-" if best is None else ("wins" if margin > tag["std"] + best["std"] else
-                                             "loses" if margin < -(tag["std"] + best["std"]) else "within noise"),
-    })
+    for variant in [m for m in TAGLLM_MODELS if m in s.index]:  # tagllm, and tagllm_probe (LP-FT head)
+        tag = s.loc[variant]
+        margin = sign * (tag["mean"] - best["mean"]) if best is not None else np.nan
+        rows.append({
+            "task": name, "metric": task.metric, "Tag-LLM": f"{tag['mean']:.3f} ± {tag['std']:.3f} ({variant})",
+            "best expert": f"{best['mean']:.3f} ± {best['std']:.3f} ({best.name})" if best is not None else "-",
+            "best LLM baseline": (f"{best_llm['mean']:.3f} ± {best_llm['std']:.3f} ({best_llm.name})"
+                                  if best_llm is not None else "-"),
+            "rank": leaderboard_rank(tag["mean"], pub, task.higher_is_better) if len(pub) else None,
+            "verdict": "-" if best is None else ("wins" if margin > tag["std"] + best["std"] else
+                                                 "loses" if margin < -(tag["std"] + best["std"]) else "within noise"),
+        })
 standing = pd.DataFrame(rows)
 standing
 
@@ -101,7 +101,7 @@ if standing.empty:
     print("Tag-LLM against the best expert baseline: no task has Tag-LLM results yet")
 else:
     counts = standing["verdict"].value_counts()
-    print(f"Tag-LLM against the best expert baseline on {len(standing)} tasks: "
+    print(f"Tag-LLM against the best expert baseline on {len(standing)} (task, variant) pairs: "
           + ", ".join(f"{k} {v}" for k, v in counts.items()))
 
 # %% [markdown]
