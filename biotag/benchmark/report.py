@@ -76,7 +76,7 @@ def write_report(
     out_dir.mkdir(parents=True, exist_ok=True)
 
     lines = [f"# {title}", ""]
-    notes = sorted({n for n in summary["notes"] if n})
+    notes = sorted({n for n, t in zip(summary["notes"], summary["task"]) if n and get_task(t).group == "admet"})
     if notes:
         lines += [f"ADMET figures are {', '.join(notes)}: the offline ADMET-group folder is a faithful "
                   "reconstruction of TDC's scaffold split, whose test sets may differ from the official ones "
@@ -94,6 +94,9 @@ def write_report(
         reference = references[task_name]
         sections += [f"## {task.leaderboard or task.name} ({task.metric.upper()}, "
                      f"{'higher' if task.higher_is_better else 'lower'} is better)", ""]
+        task_notes = sorted({n for n in rows["notes"] if n})
+        if task.group != "admet" and task_notes:
+            sections += [f"Data: {'; '.join(task_notes)}.", ""]
         if len(reference) and task.paper_column:
             sections += ["Published rows are the Tag-LLM paper's Table 2 (LLaMA-7B and its own data): context "
                          "for scale, not a like-for-like comparison.", ""]

@@ -36,3 +36,18 @@ def test_paper_tasks_are_shown_beside_the_papers_table(data_dir):
     caco2 = published(get_task("caco2_wang"), board, data_dir)
     assert len(caco2) >= 10 and (caco2["benchmark"] == "Caco2_Wang").all()
     assert published(get_task("beta_lactamase"), board, data_dir).empty
+
+
+def test_split_notes_go_with_their_tasks(tmp_path, data_dir):
+    import json
+
+    base = {"metric": "mae", "higher_is_better": False, "status": "ok", "wall_s": 1.0, "trainable_params": 1,
+            "peak_rss_mb": 1.0, "model": "rf_morgan"}
+    records = [{**base, "task": "caco2_wang", "seed": 1, "value": 0.3, "notes": "on the reconstructed split"},
+               {**base, "task": "descriptor", "seed": 1, "metric": "mse", "value": 0.01,
+                "notes": "379 DAVIS kinase sequences, Biopython GRAVY labels"}]
+    (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    text = write_report([tmp_path], tmp_path / "report", data_path=data_dir).read_text()
+    header = text.split("## Summary")[0]
+    assert "on the reconstructed split" in header and "GRAVY" not in header
+    assert "Data: 379 DAVIS kinase sequences, Biopython GRAVY labels." in text.split("## descriptor")[1]
