@@ -58,7 +58,11 @@ for ax, name in zip(axes.flat, tasks):
     ax.set_xlabel(f"{task.metric.upper()} ({'higher' if task.higher_is_better else 'lower'} is better)", fontsize=8)
 for ax in list(axes.flat)[len(tasks):]:
     ax.axis("off")
-fig.suptitle("Test scores: Tag-LLM (red), our baselines (blue), published leaderboard (grey)")
+from matplotlib.patches import Patch
+
+fig.legend(handles=[Patch(color="tab:red", label="Tag-LLM (ours)"), Patch(color="tab:blue", label="baselines (ours)"),
+                    Patch(color="0.7", label="published")], loc="lower right", fontsize=8)
+fig.suptitle("Test scores per task: mean ± std over seeds, beside the published leaderboard")
 fig.tight_layout()
 plt.show()
 
