@@ -25,6 +25,13 @@ def test_default_model_loads_offline_and_reuses_a_verified_cache(tmp_path, monke
     assert not model.training and not any(p.requires_grad for p in model.parameters())
     (entry,) = (tmp_path / "models").iterdir()
     assert (entry / "biotag-cache.json").is_file() and (entry / "model.safetensors").is_file()
+    # The tied embeddings are stored under the input embedding's name, so a model class without an LM
+    # head (the PEFT baselines' sequence classifier) loads the real embeddings, not fresh random ones.
+    from transformers import AutoModelForSequenceClassification
+
+    classifier = AutoModelForSequenceClassification.from_pretrained(entry, num_labels=1)
+    assert torch.equal(classifier.get_input_embeddings().weight, model.get_input_embeddings().weight)
+    del classifier
 
     start = time.perf_counter()
     with warnings.catch_warnings():
@@ -43,7 +50,7 @@ def test_default_model_loads_offline_and_reuses_a_verified_cache(tmp_path, monke
     gc.collect()
     weights = entry / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[: 1 << 20])
-    with pytest.warns(UserWarning, match="incomplete or corrupt; rebuilding"):
+    with pytest.warns(UserWarning, match="incomplete, corrupt or from an older biotag; rebuilding"):
         rebuilt, _ = load_base_model(cache_dir=tmp_path)
     assert embedding_fingerprint(rebuilt) == expected
     record_property("first_load_s", round(first, 1))
