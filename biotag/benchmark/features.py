@@ -47,6 +47,8 @@ def maplight_features(smiles: Sequence[str], exclude: Sequence[str] = ()) -> np.
     from rdkit.Avalon import pyAvalonTools
     from rdkit.Chem import Descriptors, rdReducedGraphs
 
+    _check_names(exclude, [name for name, _ in Descriptors._descList], "RDKit descriptor")  # before any work
+    functions = [fn for name, fn in Descriptors._descList if name not in exclude]
     mols = molecules(smiles)
     ecfp = morgan_counts(smiles, radius=2, n_bits=1024)
     avalon = np.zeros((len(mols), 1024), dtype=np.float32)
@@ -54,8 +56,6 @@ def maplight_features(smiles: Sequence[str], exclude: Sequence[str] = ()) -> np.
         DataStructs.ConvertToNumpyArray(pyAvalonTools.GetAvalonCountFP(mol, nBits=1024), avalon[i])
     erg = np.stack([rdReducedGraphs.GetErGFingerprint(m) for m in mols]).astype(np.float32)
     with quiet_rdkit():
-        _check_names(exclude, [name for name, _ in Descriptors._descList], "RDKit descriptor")
-        functions = [fn for name, fn in Descriptors._descList if name not in exclude]
         desc = np.array([[fn(m) for fn in functions] for m in mols], dtype=np.float64).reshape(len(mols), -1)
     desc[~np.isfinite(desc)] = np.nan
     desc = np.clip(desc, -1e30, 1e30).astype(np.float32)  # Ipc overflows float32 otherwise
@@ -72,6 +72,7 @@ def protein_composition(sequences: Sequence[str], exclude: Sequence[str] = ()) -
     from Bio.SeqUtils.ProtParam import ProteinAnalysis
 
     _check_names(exclude, PROTPARAM, "ProtParam feature")
+    keep = [name not in exclude for name in PROTPARAM]
     dipeptides = {"".join(p): i for i, p in enumerate(product(AMINO_ACIDS, repeat=2))}
     rows = []
     for seq in sequences:
@@ -84,12 +85,9 @@ def protein_composition(sequences: Sequence[str], exclude: Sequence[str] = ()) -
         dpc /= max(len(seq) - 1, 1)
         clean = "".join(c for c in seq if c in AMINO_ACIDS)
         analysis = ProteinAnalysis(clean)
-        summary = {"length": len(seq), "molecular_weight": analysis.molecular_weight,
-                   "isoelectric_point": analysis.isoelectric_point, "aromaticity": analysis.aromaticity,
-                   "instability_index": analysis.instability_index, "gravy": analysis.gravy,
-                   "charge_at_pH7.4": lambda: analysis.charge_at_pH(7.4)}
-        values = [summary[name] if name == "length" else summary[name]() for name in PROTPARAM if name not in exclude]
-        rows.append(np.concatenate([aac, dpc, values]))
+        summary = [len(seq), analysis.molecular_weight(), analysis.isoelectric_point(), analysis.aromaticity(),
+                   analysis.instability_index(), analysis.gravy(), analysis.charge_at_pH(7.4)]  # PROTPARAM order
+        rows.append(np.concatenate([aac, dpc, [v for v, k in zip(summary, keep) if k]]))
     return np.asarray(rows, dtype=np.float32)
 
 
