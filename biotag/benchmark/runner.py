@@ -194,14 +194,20 @@ def run_benchmark(
         record = (_run_isolated(cell, settings, out_dir, data_path) if isolate
                   else run_cell(cell, settings, out_dir, data_path=data_path))
         _append(out_dir / RESULTS, record)
+        write_csv(out_dir)  # kept in step cell by cell, so an interrupted run leaves no stale table
         if progress:
             what = (f"{record['metric']} {record['value']:.3f}  ({record['wall_s']:.0f} s)"
                     if record["status"] == "ok" else f"FAILED: {record.get('error', '')[:200]}")
             bar.write(f"{cell}: {what}")
+    return write_csv(out_dir)
+
+
+def write_csv(out_dir: str | Path) -> pd.DataFrame:
+    """Rewrite ``results.csv`` (the tidy table, tracebacks left out) from ``results.jsonl``; return all records."""
     results = read_results(out_dir)
     if not results.empty:
         columns = [c for c in results.columns if c != "traceback"]
-        results[columns].to_csv(out_dir / "results.csv", index=False)
+        results[columns].to_csv(Path(out_dir) / "results.csv", index=False)
     return results
 
 

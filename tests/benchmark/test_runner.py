@@ -61,6 +61,22 @@ def test_a_failing_cell_is_recorded_and_the_rest_go_on(tmp_path, exploding):
     assert len((tmp_path / RESULTS).read_text().splitlines()) == 6 and len(again) == 4
 
 
+class Interrupting(models_module.BenchmarkModel):
+    name = "interrupting"
+
+    def fit(self, split):
+        raise KeyboardInterrupt  # Ctrl-C mid-run: not recorded as a failure, the run stops
+
+
+def test_an_interrupted_run_leaves_the_table_in_step_with_the_finished_cells(tmp_path, monkeypatch):
+    monkeypatch.setitem(models_module.MODELS, "interrupting", Interrupting)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, models=("rf_morgan", "interrupting"), seeds=(1,))
+    table = pd.read_csv(tmp_path / "results.csv")
+    assert list(zip(table["task"], table["model"])) == [("toy_regression", "rf_morgan")]
+    assert table["status"].tolist() == ["ok"] and "traceback" not in table.columns
+
+
 def test_resuming_with_other_settings_is_refused(tmp_path):
     run(tmp_path, seeds=(1,))
     with pytest.raises(ValueError, match="other settings"):
