@@ -10,10 +10,10 @@ import pandas as pd
 
 from biotag.benchmark.models import EXPERT_MODELS, LLM_MODELS, TAGLLM_MODELS
 from biotag.benchmark.runner import read_results, summarize
-from biotag.benchmark.tasks import get_task
+from biotag.benchmark.tasks import SEEDS, get_task
 from biotag.data import data_dir
 
-__all__ = ["leaderboard", "published", "leaderboard_rank", "write_report"]
+__all__ = ["leaderboard", "published", "leaderboard_rank", "format_score", "write_report"]
 
 LEADERBOARD_FILE = "tdc_leaderboards_2025-02.csv"
 
@@ -53,8 +53,12 @@ def leaderboard_rank(value: float, board: pd.DataFrame, higher_is_better: bool) 
     return int(better.sum()) + 1
 
 
-def _fmt(mean: float, std: float) -> str:
-    return f"{mean:.3f} ± {std:.3f}"
+def format_score(mean: float, std: float, seeds: int = len(SEEDS)) -> str:
+    """``mean ± std``; a figure from fewer seeds than the protocol's says how many (one seed has no spread)."""
+    seeds = int(seeds)
+    if seeds == 1:
+        return f"{mean:.3f} (1 seed)"
+    return f"{mean:.3f} ± {std:.3f}" + ("" if seeds >= len(SEEDS) else f" ({seeds} seeds)")
 
 
 def write_report(
@@ -108,8 +112,8 @@ def write_report(
         for r in order.itertuples():
             rank = (f"{leaderboard_rank(r.mean, reference, task.higher_is_better)} of {len(reference) + 1}"
                     if len(reference) else "-")
-            sections.append(f"| **{r.model}** | {r.seeds} | {_fmt(r.mean, r.std)} | {rank} | {r.wall_s:.0f} "
-                            f"| {r.trainable_params:,} | {r.peak_rss_mb:.0f} |")
+            sections.append(f"| **{r.model}** | {r.seeds} | {format_score(r.mean, r.std, r.seeds)} | {rank} "
+                            f"| {r.wall_s:.0f} | {r.trainable_params:,} | {r.peak_rss_mb:.0f} |")
         for r in reference.itertuples():
             std = "" if pd.isna(r.std) else f" ± {float(r.std):.3f}"
             sections.append(f"| {r.model} (published #{r.rank}) | | {float(r.mean):.3f}{std} | {r.rank} | | | |")
@@ -120,7 +124,7 @@ def write_report(
             if pick.empty:
                 return "-"
             row = pick.sort_values("mean", ascending=not task.higher_is_better).iloc[0]
-            return f"{_fmt(row['mean'], row['std'])} ({row['model']})"
+            return f"{format_score(row['mean'], row['std'], row['seeds'])} ({row['model']})"
 
         top = reference.sort_values("rank").iloc[0] if len(reference) else None
         headline.append(

@@ -19,7 +19,7 @@ import pandas as pd
 
 from biotag.benchmark import get_task, read_results, summarize
 from biotag.benchmark.models import EXPERT_MODELS, LLM_MODELS, TAGLLM_MODELS
-from biotag.benchmark.report import leaderboard, leaderboard_rank, published
+from biotag.benchmark.report import format_score, leaderboard, leaderboard_rank, published
 
 here = Path.cwd()
 root = next(p for p in [here, *here.parents] if (p / "benchmarks" / "results").is_dir()) / "benchmarks" / "results"
@@ -75,6 +75,10 @@ plt.show()
 # seeds' spread.
 
 # %%
+def score(row):  # mean ± std (with the number of seeds where fewer than five) and the model
+    return f"{format_score(row['mean'], row['std'], row['seeds'])} ({row.name})"
+
+
 rows = []
 for name in tasks:
     task = get_task(name)
@@ -89,10 +93,9 @@ for name in tasks:
         tag = s.loc[variant]
         margin = sign * (tag["mean"] - best["mean"]) if best is not None else np.nan
         rows.append({
-            "task": name, "metric": task.metric, "Tag-LLM": f"{tag['mean']:.3f} ± {tag['std']:.3f} ({variant})",
-            "best expert": f"{best['mean']:.3f} ± {best['std']:.3f} ({best.name})" if best is not None else "-",
-            "best LLM baseline": (f"{best_llm['mean']:.3f} ± {best_llm['std']:.3f} ({best_llm.name})"
-                                  if best_llm is not None else "-"),
+            "task": name, "metric": task.metric, "Tag-LLM": score(tag),
+            "best expert": score(best) if best is not None else "-",
+            "best LLM baseline": score(best_llm) if best_llm is not None else "-",
             "rank": leaderboard_rank(tag["mean"], pub, task.higher_is_better) if len(pub) else None,
             "verdict": "-" if best is None else ("wins" if margin > tag["std"] + best["std"] else
                                                  "loses" if margin < -(tag["std"] + best["std"]) else "within noise"),

@@ -51,3 +51,19 @@ def test_split_notes_go_with_their_tasks(tmp_path, data_dir):
     header = text.split("## Summary")[0]
     assert "on the reconstructed split" in header and "GRAVY" not in header
     assert "Data: 379 DAVIS kinase sequences, Biopython GRAVY labels." in text.split("## descriptor")[1]
+
+
+def test_a_figure_from_fewer_seeds_says_so(tmp_path, data_dir):
+    import json
+
+    base = {"task": "caco2_wang", "metric": "mae", "higher_is_better": False, "status": "ok", "wall_s": 1.0,
+            "trainable_params": 1, "peak_rss_mb": 1.0, "notes": ""}
+    records = ([{**base, "model": "lora", "seed": 1, "value": 0.475}]
+               + [{**base, "model": "rf_morgan", "seed": s, "value": 0.3 + s / 100} for s in (1, 2)]
+               + [{**base, "model": "catboost_maplight", "seed": s, "value": 0.28} for s in range(1, 6)])
+    (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    text = write_report([tmp_path], tmp_path / "report", data_path=data_dir).read_text()
+    assert "| **lora** | 1 | 0.475 (1 seed) |" in text  # no "± 0.000" for a single seed
+    assert "| **rf_morgan** | 2 | 0.315 ± 0.005 (2 seeds) |" in text
+    assert "| **catboost_maplight** | 5 | 0.280 ± 0.000 |" in text
+    assert "0.475 (1 seed) (lora)" in text.split("## Summary")[1].split("##")[0]  # the headline too
