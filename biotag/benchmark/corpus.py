@@ -104,16 +104,16 @@ CORPORA = {"smiles": smiles_corpus, "protein": protein_corpus}
 
 
 def ensure_domain_tags(out_dir: str | Path, sizes: dict[str, int], *, epochs: int = 1, seed: int = 0,
-                       path: str | Path | None = None, model: str | None = None, progress: bool = True) -> Path:
+                       path: str | Path | None = None, model: str | None = None, progress: bool = True,
+                       isolate: bool = False) -> Path:
     """Stage-1 tags for the benchmark, one per domain in ``sizes`` (domain -> corpus size), in one library.
 
     Trained once and reused while the corpora are unchanged: reuse is keyed on each
     corpus's checksum, so registering a task (whose test inputs then leave the
-    corpus) retrains the tags.
+    corpus) retrains the tags. The corpora are drawn here, against this process's task
+    registry; with ``isolate`` the training runs in a fresh process, so the model it
+    loads (gigabytes, on a GPU too) is freed before anything else runs.
     """
-    from biotag.tags import TaggedLM, TagLibrary, load_base_model
-    from biotag.training import pretrain_domain_tag
-
     folder = Path(out_dir)
     corpora = {domain: CORPORA[domain](n, seed=seed, path=path) for domain, n in sorted(sizes.items())}
     wanted = {"epochs": epochs, "seed": seed, "model": model,
@@ -125,13 +125,34 @@ def ensure_domain_tags(out_dir: str | Path, sizes: dict[str, int], *, epochs: in
                             for d, c in (known.get("corpora") or {}).items()}
         if {k: known.get(k) for k in wanted} == wanted:
             return folder
-    base, tokenizer = load_base_model(model)
+    train = functools.partial(_train_domain_tags, folder, corpora, wanted, progress=progress)
+    if isolate:
+        _in_child_process(train)
+    else:
+        train()
+    return folder
+
+
+def _train_domain_tags(folder: Path, corpora: dict, wanted: dict, *, progress: bool) -> None:
+    from biotag.tags import TaggedLM, TagLibrary, load_base_model
+    from biotag.training import pretrain_domain_tag
+
+    base, tokenizer = load_base_model(wanted["model"])
     library = TagLibrary.for_model(base)
     tlm = TaggedLM(base, tokenizer, library)
     record = dict(wanted, corpora={})
     for domain, (corpus, info) in corpora.items():
-        history = pretrain_domain_tag(tlm, corpus, domain, epochs=epochs, seed=seed, progress=progress)
+        history = pretrain_domain_tag(tlm, corpus, domain, epochs=wanted["epochs"], seed=wanted["seed"],
+                                      progress=progress)
         record["corpora"][domain] = dict(info, history=history.epochs)
     library.save(folder)
-    meta.write_text(json.dumps(record, indent=2))
-    return folder
+    (folder / "corpus.json").write_text(json.dumps(record, indent=2))
+
+
+def _in_child_process(fn, /, *args, **kwargs):
+    """``fn(*args, **kwargs)`` in a fresh (spawned) Python process; its result, or its exception, comes back."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(fn, *args, **kwargs).result()

@@ -73,7 +73,7 @@ def benchmark(
         sizes = {d: (n if d == "smiles" else min(n, PROTEIN_CORPUS)) for d in domains}
         name = "+".join(f"{d}-{k}" for d, k in sizes.items())
         folder = ensure_domain_tags(cache_root() / "benchmark-domain-tags" / name, sizes, path=data_path,
-                                    progress=progress)
+                                    progress=progress, isolate=True)  # its model is freed before the cells
         settings.domain_tags = {d: str(folder) for d in domains}
         settings.stage1_corpus = n
         out_dir.mkdir(parents=True, exist_ok=True)
