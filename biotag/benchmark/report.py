@@ -8,12 +8,12 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from biotag.benchmark.models import EXPERT_MODELS, LLM_MODELS, TAGLLM_MODELS
+from biotag.benchmark.models import EXPERT_MODELS, LLM_MODELS, MODELS, TAGLLM_MODELS
 from biotag.benchmark.runner import read_results, summarize
 from biotag.benchmark.tasks import SEEDS, get_task
 from biotag.data import data_dir
 
-__all__ = ["leaderboard", "published", "leaderboard_rank", "format_score", "write_report"]
+__all__ = ["leaderboard", "published", "leaderboard_rank", "format_score", "coverage", "write_report"]
 
 LEADERBOARD_FILE = "tdc_leaderboards_2025-02.csv"
 
@@ -59,6 +59,37 @@ def format_score(mean: float, std: float, seeds: int = len(SEEDS)) -> str:
     if seeds == 1:
         return f"{mean:.3f} (1 seed)"
     return f"{mean:.3f} ± {std:.3f}" + ("" if seeds >= len(SEEDS) else f" ({seeds} seeds)")
+
+
+def coverage(results: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """What ran: a markdown table of finished seeds per task and model, and one line per failed cell.
+
+    A cell counts once (a rerun's record replaces the earlier one), so a failure that a rerun
+    fixed is no longer listed.
+    """
+    if results.empty:
+        return [], []
+    models = [m for m in MODELS if m in set(results["model"])] + sorted(set(results["model"]) - set(MODELS))
+    tasks = list(dict.fromkeys(results["task"]))
+    ok = results[results["status"] == "ok"].groupby(["task", "model"]).size()
+    failed = results[results["status"] != "ok"]
+    n_failed = failed.groupby(["task", "model"]).size()
+    table = ["| task | " + " | ".join(models) + " |", "|---" * (len(models) + 1) + "|"]
+    for task in tasks:
+        cells = []
+        for model in models:
+            done, bad = int(ok.get((task, model), 0)), int(n_failed.get((task, model), 0))
+            cell = "-" if not done and not bad else (str(done) if done >= len(SEEDS) else f"{done} of {len(SEEDS)}")
+            cells.append(cell + (f" ({bad} failed)" if bad else ""))
+        name = get_task(task).leaderboard or task
+        table.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines = []
+    for r in failed.sort_values(["task", "model", "seed"]).itertuples():
+        error = str(getattr(r, "error", "") or "no error recorded").strip().splitlines()
+        message = error[0] if error else "no error recorded"
+        lines.append(f"- {r.task} / {r.model} / seed {int(r.seed)}: "
+                     + (message if len(message) <= 200 else message[:197] + "..."))
+    return table, lines
 
 
 def write_report(
@@ -134,7 +165,13 @@ def write_report(
             + best([m for m in LLM_MODELS if m not in TAGLLM_MODELS]) + " | "
             + (f"{float(top['mean']):.3f} ({top['model']})" if top is not None else "-") + " |"
         )
-    lines += ["## Summary", ""] + headline + [""] + sections
+    lines += ["## Summary", ""] + headline + [""]
+    table, failures = coverage(results)
+    lines += ["## Coverage", "", f"Finished seeds per task and model (the protocol runs {len(SEEDS)}); "
+              "\"-\": not run. A rerun of the same command resumes the missing cells.", ""] + table + [""]
+    if failures:
+        lines += ["Failed cells (recorded with their error; a rerun tries them again):", ""] + failures + [""]
+    lines += sections
     _plot(summary, references, out_dir / "report.png")
     lines += ["![scores per task beside the leaderboard](report.png)", ""]
     (out_dir / "report.md").write_text("\n".join(lines))

@@ -67,3 +67,34 @@ def test_a_figure_from_fewer_seeds_says_so(tmp_path, data_dir):
     assert "| **rf_morgan** | 2 | 0.315 ± 0.005 (2 seeds) |" in text
     assert "| **catboost_maplight** | 5 | 0.280 ± 0.000 |" in text
     assert "0.475 (1 seed) (lora)" in text.split("## Summary")[1].split("##")[0]  # the headline too
+
+
+def test_coverage_shows_what_ran_and_lists_failed_cells(tmp_path, data_dir):
+    import json
+
+    base = {"metric": "mae", "higher_is_better": False, "wall_s": 1.0, "trainable_params": 1, "peak_rss_mb": 1.0,
+            "notes": ""}
+    records = ([{**base, "task": "caco2_wang", "model": "catboost_maplight", "seed": s, "status": "ok",
+                 "value": 0.28} for s in range(1, 6)]
+               + [{**base, "task": "caco2_wang", "model": "tagllm", "seed": s, "status": "ok", "value": 0.45}
+                  for s in (1, 2)]
+               + [{**base, "task": "caco2_wang", "model": "tagllm", "seed": 3, "status": "failed",
+                   "error": "MemoryError: out of memory\nsecond line"},
+                  # failed, then fixed by a rerun: the later record of the cell replaces the earlier one
+                  {**base, "task": "hia_hou", "model": "rf_morgan", "seed": 1, "status": "failed",
+                   "error": "ValueError: flaky"},
+                  {**base, "task": "hia_hou", "model": "rf_morgan", "seed": 1, "status": "ok", "value": 0.95,
+                   "metric": "roc-auc", "higher_is_better": True},
+                  # a task whose only cell failed still shows up
+                  {**base, "task": "dili", "model": "lora", "seed": 2, "status": "failed",
+                   "error": "RuntimeError: " + "x" * 300}])
+    (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    text = write_report([tmp_path], tmp_path / "report", data_path=data_dir).read_text()
+    section = text.split("## Coverage")[1].split("\n## ")[0]
+    assert "| task | rf_morgan | catboost_maplight | tagllm | lora |" in section
+    assert "| Caco2_Wang | - | 5 | 2 of 5 (1 failed) | - |" in section
+    assert "| HIA_Hou | 1 of 5 | - | - | - |" in section
+    assert "| DILI | - | - | - | 0 of 5 (1 failed) |" in section
+    assert "- caco2_wang / tagllm / seed 3: MemoryError: out of memory\n" in section
+    assert "flaky" not in section and "second line" not in section
+    assert "- dili / lora / seed 2: RuntimeError: " + "x" * 183 + "..." in section
