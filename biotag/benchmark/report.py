@@ -100,11 +100,21 @@ def write_report(
     title: str = "biotag benchmark report",
 ) -> Path:
     """Write ``report.md`` and ``report.png`` into ``out_dir`` from the results in ``results_dirs``."""
-    frames = [read_results(d) for d in results_dirs]
-    frames = [f for f in frames if not f.empty]
+    frames = [read_results(d).assign(run=str(d)) for d in results_dirs]
+    frames = [f for f in frames if len(f.columns) > 1]
     if not frames:
         raise FileNotFoundError(f"no results in {', '.join(map(str, results_dirs))}")
     results = pd.concat(frames, ignore_index=True)
+    # One cell in two runs would count twice in the mean, and two runs may differ in their settings.
+    twice = results[results.duplicated(["task", "model", "seed"], keep=False)]
+    if not twice.empty:
+        first = twice.iloc[0]
+        runs = sorted(set(twice[(twice["task"] == first["task"]) & (twice["model"] == first["model"])]["run"]))
+        raise ValueError(
+            f"{len(twice.drop_duplicates(['task', 'model', 'seed']))} cells appear in more than one results "
+            f"directory, e.g. {first['task']} / {first['model']} / seed {int(first['seed'])} in {' and '.join(runs)}; "
+            "report each run on its own, or give the runs' cells distinct tasks or models"
+        )
     summary = summarize(results)
     board = leaderboard(data_path)
     out_dir = Path(out_dir)

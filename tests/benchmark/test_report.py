@@ -98,3 +98,19 @@ def test_coverage_shows_what_ran_and_lists_failed_cells(tmp_path, data_dir):
     assert "- caco2_wang / tagllm / seed 3: MemoryError: out of memory\n" in section
     assert "flaky" not in section and "second line" not in section
     assert "- dili / lora / seed 2: RuntimeError: " + "x" * 183 + "..." in section
+
+
+def test_a_cell_in_two_results_directories_is_refused(tmp_path, data_dir):
+    import json
+
+    import pytest
+
+    record = {"task": "caco2_wang", "model": "tagllm", "seed": 1, "metric": "mae", "higher_is_better": False,
+              "status": "ok", "value": 0.45, "wall_s": 1.0, "trainable_params": 1, "peak_rss_mb": 1.0, "notes": ""}
+    for run, value in (("base", 0.45), ("lr-1e-2", 0.52)):
+        (tmp_path / run).mkdir()
+        (tmp_path / run / "results.jsonl").write_text(json.dumps({**record, "value": value}) + "\n")
+    with pytest.raises(ValueError, match=r"caco2_wang / tagllm / seed 1 in .*base and .*lr-1e-2"):
+        write_report([tmp_path / "base", tmp_path / "lr-1e-2"], tmp_path / "report", data_path=data_dir)
+    # each on its own is fine
+    assert "0.520 (1 seed)" in write_report([tmp_path / "lr-1e-2"], tmp_path / "r2", data_path=data_dir).read_text()
