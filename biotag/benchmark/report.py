@@ -13,7 +13,7 @@ from biotag.benchmark.runner import read_results, summarize
 from biotag.benchmark.tasks import SEEDS, get_task
 from biotag.data import data_dir
 
-__all__ = ["leaderboard", "published", "leaderboard_rank", "format_score", "coverage", "write_report"]
+__all__ = ["leaderboard", "published", "leaderboard_rank", "format_score", "coverage", "read_runs", "write_report"]
 
 LEADERBOARD_FILE = "tdc_leaderboards_2025-02.csv"
 
@@ -92,20 +92,17 @@ def coverage(results: pd.DataFrame) -> tuple[list[str], list[str]]:
     return table, lines
 
 
-def write_report(
-    results_dirs: Sequence[str | Path],
-    out_dir: str | Path,
-    *,
-    data_path: str | Path | None = None,
-    title: str = "biotag benchmark report",
-) -> Path:
-    """Write ``report.md`` and ``report.png`` into ``out_dir`` from the results in ``results_dirs``."""
+def read_runs(results_dirs: Sequence[str | Path]) -> pd.DataFrame:
+    """The records of several results directories in one table, with a ``run`` column (the directory).
+
+    A cell found in two directories is refused: it would count twice in the mean, and the two runs
+    may differ in their settings.
+    """
     frames = [read_results(d).assign(run=str(d)) for d in results_dirs]
     frames = [f for f in frames if len(f.columns) > 1]
     if not frames:
         raise FileNotFoundError(f"no results in {', '.join(map(str, results_dirs))}")
     results = pd.concat(frames, ignore_index=True)
-    # One cell in two runs would count twice in the mean, and two runs may differ in their settings.
     twice = results[results.duplicated(["task", "model", "seed"], keep=False)]
     if not twice.empty:
         first = twice.iloc[0]
@@ -115,6 +112,18 @@ def write_report(
             f"directory, e.g. {first['task']} / {first['model']} / seed {int(first['seed'])} in {' and '.join(runs)}; "
             "report each run on its own, or give the runs' cells distinct tasks or models"
         )
+    return results
+
+
+def write_report(
+    results_dirs: Sequence[str | Path],
+    out_dir: str | Path,
+    *,
+    data_path: str | Path | None = None,
+    title: str = "biotag benchmark report",
+) -> Path:
+    """Write ``report.md`` and ``report.png`` into ``out_dir`` from the results in ``results_dirs``."""
+    results = read_runs(results_dirs)
     summary = summarize(results)
     board = leaderboard(data_path)
     out_dir = Path(out_dir)

@@ -17,14 +17,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from biotag.benchmark import get_task, read_results, summarize
+from biotag.benchmark import get_task, summarize
 from biotag.benchmark.models import EXPERT_MODELS, LLM_MODELS, TAGLLM_MODELS
-from biotag.benchmark.report import format_score, leaderboard, leaderboard_rank, published
+from biotag.benchmark.report import format_score, leaderboard, leaderboard_rank, published, read_runs
 
 here = Path.cwd()
 root = next(p for p in [here, *here.parents] if (p / "benchmarks" / "results").is_dir()) / "benchmarks" / "results"
 dirs = sorted(d for d in root.iterdir() if (d / "results.jsonl").is_file())
-results = pd.concat([read_results(d).assign(run=d.name) for d in dirs], ignore_index=True)
+results = read_runs(dirs)  # refuses a cell found in two result sets (it would count twice)
 summary = summarize(results)
 print("result sets:", [d.name for d in dirs])
 print(f"{len(results)} cells, {int((results['status'] == 'ok').sum())} finished")
