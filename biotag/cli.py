@@ -212,6 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--epochs", type=int, default=None, help="epochs of the LLM models (default 10; quick 2)")
     run.add_argument("--corpus", type=int, default=None, help="stage-1 corpus size (default 2000; quick 160)")
     run.add_argument("--no-pretrain", action="store_true", help="no stage-1 domain tags (fresh tags per task)")
+    run.add_argument("--no-prefix-cache", action="store_true",
+                     help="recompute Tag-LLM's frozen prefixes for every seed (default: kept on disk for the run)")
     run.add_argument("--out", default="benchmark-results", help="results directory (resumed if it exists)")
     run.add_argument("--data", default=None, help="data directory (default: $BIOTAG_DATA_DIR; else PyTDC downloads)")
     run.set_defaults(func=cmd_benchmark_run)
@@ -233,6 +235,7 @@ def cmd_benchmark_run(args: argparse.Namespace) -> int:
         args.out, tasks=args.tasks, models=args.models.split(",") if args.models else None,
         seeds=[int(s) for s in args.seeds.split(",")] if args.seeds else None, quick=args.quick,
         epochs=args.epochs, corpus=args.corpus, pretrain=not args.no_pretrain, data_path=args.data,
+        prefix_cache=not args.no_prefix_cache,
     )
     failed = results[results["status"] != "ok"] if not results.empty else results
     print(f"{len(results) - len(failed)} cells done, {len(failed)} failed; results in {args.out}")

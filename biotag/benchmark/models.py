@@ -37,6 +37,9 @@ class Settings:
     domain_tags: dict[str, str] = field(default_factory=dict)
     stage1_corpus: int = 0  # molecules the stage-1 <SMILES> tag trained on (0: no stage 1)
     model: str | None = None  # base LLM; None = the default model
+    # Where Tag-LLM cells keep their frozen prefixes between seeds (one folder per task; the runner removes
+    # a task's folder after its cells). A speed setting only: not compared on resume, not recorded.
+    prefix_cache: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return dict(vars(self))
@@ -235,7 +238,7 @@ class TagLLM(BenchmarkModel):
         self.estimator = cls(
             model=s.model, domains=self.task.domains, p=s.p, epochs=s.epochs, batch_size=s.batch_size, lr=s.lr,
             domain_tags=libraries.pop() if libraries else None, head_init=self.head_init, random_state=self.seed,
-            verbose=0,
+            prefix_cache=str(Path(s.prefix_cache) / self.task.name) if s.prefix_cache else None, verbose=0,
         )
         X_train = standardized_columns(split.X_train, self.task.domains)
         X_valid = standardized_columns(split.X_valid, self.task.domains)

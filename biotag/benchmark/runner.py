@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -136,9 +137,12 @@ def read_results(out_dir: str | Path) -> pd.DataFrame:
     return pd.DataFrame(list(records.values()))
 
 
+UNRECORDED = ("prefix_cache",)  # settings that change speed, never results
+
+
 def _check_run_settings(out_dir: Path, settings: Settings) -> None:
     run_file = out_dir / RUN
-    wanted = settings.as_dict()
+    wanted = {k: v for k, v in settings.as_dict().items() if k not in UNRECORDED}
     if run_file.is_file():
         previous = json.loads(run_file.read_text()).get("settings")
         # Where the stage-1 tags live depends on the machine's cache; their corpus is recorded separately.
@@ -189,10 +193,12 @@ def run_benchmark(
              if MODELS[m].applies_to(get_task(t))]
     todo = [c for c in cells if c.key not in finished]
     bar = tqdm(todo, disable=not progress, unit="cell", desc="benchmark")
-    for cell in bar:
+    for n, cell in enumerate(bar):
         bar.set_postfix_str(str(cell))
         record = (_run_isolated(cell, settings, out_dir, data_path) if isolate
                   else run_cell(cell, settings, out_dir, data_path=data_path))
+        if settings.prefix_cache and (n + 1 == len(todo) or todo[n + 1].task != cell.task):
+            shutil.rmtree(Path(settings.prefix_cache) / cell.task, ignore_errors=True)  # the task is done
         _append(out_dir / RESULTS, record)
         write_csv(out_dir)  # kept in step cell by cell, so an interrupted run leaves no stale table
         if progress:

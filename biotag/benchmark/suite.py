@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+
 from pathlib import Path
 from typing import Sequence
 
@@ -51,11 +54,14 @@ def benchmark(
     data_path: str | Path | None = None,
     report: bool = True,
     progress: bool = True,
+    prefix_cache: bool = True,
 ) -> pd.DataFrame:
     """Run (or resume) a benchmark into ``out_dir`` and write its report there.
 
     With ``quick``, the defaults shrink to :data:`QUICK` (minutes on a laptop CPU);
-    anything passed explicitly wins over the preset.
+    anything passed explicitly wins over the preset. With ``prefix_cache``, Tag-LLM cells keep
+    their frozen prefixes in a temporary folder, so a task's later seeds skip the sequences' forward
+    passes; each task's part is removed once its cells are done, the folder when the run ends.
     """
     preset = QUICK if quick else FULL
     tasks = select_tasks(tasks if tasks is not None else preset.get("tasks", "small"))
@@ -78,8 +84,16 @@ def benchmark(
         settings.stage1_corpus = n
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "domain_tags_corpus.json").write_text((folder / "corpus.json").read_text())
-    results = run_benchmark(tasks, models, out_dir, seeds=seeds, settings=settings, data_path=data_path,
-                            progress=progress)
+    scratch = None
+    if prefix_cache and any(m in TAGLLM_MODELS for m in models):
+        scratch = tempfile.mkdtemp(prefix="biotag-prefixes-")
+        settings.prefix_cache = scratch
+    try:
+        results = run_benchmark(tasks, models, out_dir, seeds=seeds, settings=settings, data_path=data_path,
+                                progress=progress)
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
     if report and not results.empty and (results["status"] == "ok").any():
         from biotag.benchmark.report import write_report
 

@@ -20,6 +20,7 @@ from biotag.domains.tagging import DOMAIN_TAGS, Template, check_tag_name
 from biotag.estimators._inputs import check_X
 from biotag.exceptions import CorruptFileError
 from biotag.tags import TaggedLM, TagLibrary, TagSpec, load_base_model
+from biotag.tags.prefix import PrefixCache, predict_from_cache
 from biotag.training import Example, History, stage2, stage3, train_stage
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -57,6 +58,7 @@ class TagLLMBase(BaseEstimator):
         "max_length": [Interval(Integral, 1, None, closed="left"), None],
         "device": [str],
         "dtype": [StrOptions(set(_DTYPES))],
+        "prefix_cache": [str, os.PathLike, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -163,7 +165,8 @@ class TagLLMBase(BaseEstimator):
         train = [Example(template.build(*rows[i]), y_arr[i]) for i in train_idx]
         val = [Example(template.build(*r), t) for r, t in zip(val_rows, y_val_arr)]
         spec = self._stage(template, seed)
-        self.history_ = train_stage(tlm, spec, train, val or None, progress=bool(self.verbose))
+        self.history_ = train_stage(tlm, spec, train, val or None, progress=bool(self.verbose),
+                                    prefix_store=self._prefix_store())
         self.library_ = library
         self._tlm = tlm
         self.n_features_in_ = len(self._domains())
@@ -206,13 +209,21 @@ class TagLLMBase(BaseEstimator):
 
     # ---- prediction ------------------------------------------------------------------------------------
 
+    def _prefix_store(self) -> PrefixCache | None:
+        return None if getattr(self, "prefix_cache", None) is None else PrefixCache(self.prefix_cache)
+
     def _head_outputs(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "library_")
         rows, _ = check_X(X, self._domains(), self.columns)
         tlm = self._tagged_lm()
         template = self._template(self._domain_tag_names())
-        out = tlm.predict([template.build(*r) for r in rows], self._function_tag(),
-                          batch_size=max(self.batch_size, 32))
+        items = [template.build(*r) for r in rows]
+        size = max(self.batch_size, 32)
+        store = self._prefix_store()
+        if store is None:
+            out = tlm.predict(items, self._function_tag(), batch_size=size)
+        else:  # the frozen prefixes from the cache: only the function tag's positions run
+            out = predict_from_cache(tlm, store, items, self._function_tag(), size)
         return out.numpy().astype(np.float64)
 
     # ---- saving, loading, pickling ----------------------------------------------------------------------

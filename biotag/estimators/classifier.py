@@ -67,6 +67,7 @@ class TagLLMClassifier(ClassifierMixin, TagLLMBase):
         max_length: int | None = None,
         device: str = "auto",
         dtype: str = "float32",
+        prefix_cache: str | None = None,
         class_weight: str | dict | None = None,
         random_state: Any = None,
         verbose: int = 1,
@@ -91,6 +92,7 @@ class TagLLMClassifier(ClassifierMixin, TagLLMBase):
         self.max_length = max_length
         self.device = device
         self.dtype = dtype
+        self.prefix_cache = prefix_cache
         self.class_weight = class_weight
         self.random_state = random_state
         self.verbose = verbose

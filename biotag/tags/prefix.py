@@ -10,6 +10,7 @@ are those of the full forward, to float tolerance (tests/tags/test_prefix.py).
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import shutil
@@ -25,8 +26,8 @@ from transformers import DynamicCache
 from biotag.domains.tagging import Tag, TaggedInput, Text
 from biotag.tags.prompt import EncodedBatch
 
-__all__ = ["PrefixKV", "PrefixStore", "available_memory", "cache_layers", "split_function_tag", "batch_order",
-           "compute_prefixes", "forward_from_prefixes"]
+__all__ = ["PrefixKV", "PrefixStore", "PrefixCache", "available_memory", "cache_layers", "split_function_tag",
+           "batch_order", "compute_prefixes", "forward_from_prefixes", "predict_from_cache"]
 
 
 class PrefixStore:
@@ -227,3 +228,167 @@ def forward_from_prefixes(tlm, prefixes: Sequence[PrefixKV], tag: str) -> torch.
         use_cache=True,
     )
     return out.last_hidden_state[:, -1].to(torch.float32)
+
+
+class PrefixCache:
+    """Frozen prefixes kept on disk between fits: each input's keys/values are computed once.
+
+    Fits and predictions on the same inputs, model and frozen tags (a grid search, cross-validation,
+    benchmark seeds, a prediction after training) load them instead of running the model over the
+    sequences again. One safetensors file per prefix, under a folder named by a hash of everything
+    that determines the keys/values: the base model (its embedding fingerprint, config and a sample of
+    every weight), the frozen tags' vectors, tokenization, length limit, dtype and the torch and
+    transformers versions. A file that cannot be read is recomputed (with a warning), never trusted.
+
+    Disk use is ``2 x layers x kv_heads x head_dim`` values per position: about 46 KB per token
+    for the default model in float32, or 3 to 4 MB per SMILES.
+    """
+
+    def __init__(self, directory: str | Path):
+        self.directory = Path(directory)
+
+    # ---- keys ----------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _model_digest(model) -> str:
+        """The config, dtype and the first and last 1,024 values of every weight (cheap even for 7B models)."""
+        h = hashlib.sha256(model.config.to_json_string(use_diff=False).encode())
+        h.update(str(model.dtype).encode())
+        with torch.no_grad():
+            for name, param in model.named_parameters():
+                flat = param.detach().reshape(-1)
+                sample = torch.cat([flat[:1024], flat[-1024:]]).to("cpu", torch.float32).contiguous()
+                h.update(f"{name}{tuple(param.shape)}".encode())
+                h.update(sample.numpy().tobytes())
+        return h.hexdigest()
+
+    def folder(self, tlm, tags: Sequence[str]) -> Path:
+        """The folder of this model, these frozen tags' current vectors and this encoding."""
+        import transformers
+
+        h = hashlib.sha256()
+        for part in (tlm.library.base_fingerprint, self._model_digest(tlm.model), tlm.tokenization,
+                     tlm.max_length, torch.__version__, transformers.__version__,
+                     getattr(tlm.model.config, "_attn_implementation", None)):
+            h.update(f"{part}|".encode())
+        for name in sorted(tags):
+            h.update(name.encode())
+            h.update(tlm.library.tags[name].detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+        return self.directory / h.hexdigest()[:24]
+
+    @staticmethod
+    def _file(folder: Path, prefix: TaggedInput) -> Path:
+        key = hashlib.sha256(repr(prefix).encode()).hexdigest()[:32]
+        return folder / key[:2] / f"{key}.safetensors"
+
+    # ---- reading and writing ------------------------------------------------------------------------
+
+    def _read(self, file: Path, prefix: TaggedInput, length: int) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
+        from safetensors import safe_open
+
+        if not file.is_file():
+            return None
+        try:
+            with safe_open(str(file), framework="pt") as f:
+                if (f.metadata() or {}).get("prefix") != repr(prefix):
+                    raise ValueError("the file holds another input's prefix")
+                n = int(f.metadata()["layers"])
+                layers = [(f.get_tensor(f"k{i}"), f.get_tensor(f"v{i}")) for i in range(n)]
+            if any(k.shape != v.shape or k.dim() != 3 or k.shape[1] != length for k, v in layers) or not layers:
+                raise ValueError(f"its tensors do not hold {length} positions")
+            return layers
+        except Exception as err:  # noqa: BLE001 - any unreadable file is recomputed, never trusted
+            warnings.warn(f"cached prefix {file} is unreadable ({type(err).__name__}: {err}); recomputing it",
+                          stacklevel=4)
+            return None
+
+    @staticmethod
+    def _write(file: Path, prefix: TaggedInput, layers: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+        from safetensors.torch import save_file
+
+        file.parent.mkdir(parents=True, exist_ok=True)
+        tensors = {}
+        for i, (k, v) in enumerate(layers):
+            tensors[f"k{i}"], tensors[f"v{i}"] = k.to("cpu").clone(), v.to("cpu").clone()  # own storage
+        fd, tmp = tempfile.mkstemp(prefix=file.stem, suffix=".tmp", dir=file.parent)
+        os.close(fd)
+        try:
+            save_file(tensors, tmp, metadata={"prefix": repr(prefix), "layers": str(len(layers))})
+            os.replace(tmp, file)  # atomic: a reader never sees half a file
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    # ---- the cache ----------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def prefixes(self, tlm, prefixes: Sequence[TaggedInput], *, batch_size: int = 16,
+                 memory_fraction: float = 0.5) -> list[PrefixKV]:
+        """Like :func:`compute_prefixes`: the cached ones are read, the others computed and written.
+
+        Files are read one at a time into the store (in memory, or spilled to a file-backed store as
+        :func:`compute_prefixes` does), so memory holds the prefixes once.
+        """
+        tags = sorted({t for p in prefixes for t in p.tags})
+        folder = self.folder(tlm, tags)
+        encoder = tlm.encoder()
+        lengths = [len(encoder.encode_row(p)[0]) for p in prefixes]
+        files = [self._file(folder, p) for p in prefixes]
+        try:
+            self._compute_and_write(tlm, [i for i, f in enumerate(files) if not f.is_file()], prefixes, files,
+                                    batch_size, memory_fraction)
+        except OSError as err:  # a full or read-only disk: the cache is an optimization, not a requirement
+            warnings.warn(f"cannot write cached prefixes to {folder} ({err}); computing them without the cache",
+                          stacklevel=3)
+            return compute_prefixes(tlm, prefixes, batch_size=batch_size, memory_fraction=memory_fraction)
+        store, out, offset = None, [], 0
+        for i, (prefix, file, n) in enumerate(zip(prefixes, files, lengths)):
+            layers = self._read(file, prefix, n)
+            if layers is None:  # unreadable: recompute it alone (and replace the file if the disk lets us)
+                kv = compute_prefixes(tlm, [prefix], batch_size=1)[0]
+                layers = [(k.clone(), v.clone()) for k, v in zip(kv.keys, kv.values)]
+                try:
+                    self._write(file, prefix, layers)
+                except OSError:
+                    pass
+            if store is None:
+                like = [(k.unsqueeze(0).to(tlm.device), v.unsqueeze(0).to(tlm.device)) for k, v in layers]
+                total = sum(lengths)
+                store = PrefixStore.allocate(like, total, _where(PrefixStore.bytes_per_position(like) * total, None,
+                                                                 memory_fraction))
+            for (k, v), sk, sv in zip(layers, store.keys, store.values):
+                sk[:, offset : offset + n] = k
+                sv[:, offset : offset + n] = v
+            out.append(PrefixKV(store, offset, n))
+            offset += n
+        return out
+
+    def _compute_and_write(self, tlm, which: list[int], prefixes, files, batch_size: int, memory_fraction: float):
+        if not which:
+            return
+        computed = compute_prefixes(tlm, [prefixes[i] for i in which], batch_size=batch_size,
+                                    memory_fraction=memory_fraction)
+        for i, kv in zip(which, computed):
+            self._write(files[i], prefixes[i], list(zip(kv.keys, kv.values)))
+
+
+@torch.no_grad()
+def predict_from_cache(tlm, cache: PrefixCache, items: Sequence[TaggedInput], head: str,
+                       batch_size: int = 32) -> torch.Tensor:
+    """``TaggedLM.predict`` with the frozen prefixes read from (or written to) ``cache``: (N, k)."""
+    split = [split_function_tag(item) for item in items]
+    if any(s is None or s[1] != head for s in split):
+        return tlm.predict(items, head, batch_size=batch_size)
+    unique: dict[TaggedInput, int] = {}
+    for s in split:
+        unique.setdefault(s[0], len(unique))
+    computed = cache.prefixes(tlm, list(unique), batch_size=batch_size)
+    prefixes = [computed[unique[s[0]]] for s in split]
+    order = sorted(range(len(items)), key=lambda i: prefixes[i].length)
+    out: list[torch.Tensor | None] = [None] * len(items)
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        pred = tlm.head(head).predict(forward_from_prefixes(tlm, [prefixes[i] for i in idx], head)).cpu()
+        for row, i in enumerate(idx):
+            out[i] = pred[row]
+    return torch.stack(out)  # type: ignore[arg-type]

@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 from biotag.domains.tagging import TaggedInput
 from biotag.tags.heads import RegressionHead, probe_init
-from biotag.tags.prefix import PrefixKV, compute_prefixes, forward_from_prefixes, split_function_tag
+from biotag.tags.prefix import PrefixCache, PrefixKV, compute_prefixes, forward_from_prefixes, split_function_tag
 from biotag.tags.tagged import TaggedLM
 from biotag.training.stages import StageSpec
 
@@ -146,12 +146,17 @@ def initial_readouts(
     return torch.cat(out).cpu()
 
 
-def prefix_cache(tlm: TaggedLM, examples: Sequence[Example], batch_size: int) -> list[PrefixKV]:
-    """Keys/values of each example's frozen prefix; identical prefixes are computed once and shared."""
+def prefix_cache(tlm: TaggedLM, examples: Sequence[Example], batch_size: int,
+                 store: PrefixCache | None = None) -> list[PrefixKV]:
+    """Keys/values of each example's frozen prefix; identical prefixes are computed once and shared.
+    With ``store``, prefixes cached on disk by an earlier fit are read, and new ones written there."""
     unique: dict = {}
     for example in examples:
         unique.setdefault(split_function_tag(example.input)[0], len(unique))
-    computed = compute_prefixes(tlm, list(unique), batch_size=batch_size)
+    if store is not None:
+        computed = store.prefixes(tlm, list(unique), batch_size=batch_size)
+    else:
+        computed = compute_prefixes(tlm, list(unique), batch_size=batch_size)
     return [computed[unique[split_function_tag(e.input)[0]]] for e in examples]
 
 
@@ -273,12 +278,14 @@ def train_stage(
     val: Sequence[Example] | None = None,
     *,
     progress: bool = True,
+    prefix_store: PrefixCache | None = None,
 ) -> History:
     """Train what ``stage`` declares on ``train``; validate each epoch on ``val``.
 
     With ``val`` given, the parameters of the epoch with the lowest validation
     loss are restored at the end, and ``stage.patience`` stops training early.
-    The base model never changes.
+    The base model never changes. ``prefix_store`` keeps the frozen prefixes on disk between
+    calls (see :class:`~biotag.tags.prefix.PrefixCache`).
 
     Examples
     --------
@@ -295,8 +302,8 @@ def train_stage(
     train_prefixes = val_prefixes = None
     if can_reuse_prefix(stage, list(train) + list(val or [])):
         try:
-            train_prefixes = prefix_cache(tlm, train, max(stage.batch_size, 16))
-            val_prefixes = prefix_cache(tlm, val, max(stage.batch_size, 16)) if val else None
+            train_prefixes = prefix_cache(tlm, train, max(stage.batch_size, 16), prefix_store)
+            val_prefixes = prefix_cache(tlm, val, max(stage.batch_size, 16), prefix_store) if val else None
         except MemoryError as err:
             warnings.warn(f"{err} Training on the plain path instead (same results, slower).", stacklevel=2)
             train_prefixes = val_prefixes = None

@@ -135,3 +135,38 @@ def test_a_model_has_no_cells_on_tasks_whose_inputs_it_does_not_take(tmp_path):
     assert set(results["status"]) == {"ok"}
     with pytest.raises(KeyError, match="unknown models"):
         run_benchmark(["toy_regression"], ["nope"], tmp_path, settings=Settings(n_jobs=1), progress=False)
+
+
+def test_tagllm_seeds_share_cached_prefixes_and_each_task_cleans_up(tmp_path, tiny_model_dir, monkeypatch):
+    import biotag.tags.prefix as prefix_module
+    import biotag.training.loop as loop_module
+
+    seen = []
+    real = prefix_module.compute_prefixes
+
+    def spy(tlm, prefixes, **kw):
+        seen.extend(prefixes)
+        return real(tlm, prefixes, **kw)
+
+    monkeypatch.setattr(prefix_module, "compute_prefixes", spy)
+    monkeypatch.setattr(loop_module, "compute_prefixes", spy)
+    scratch = tmp_path / "prefixes"
+    settings = Settings(model=tiny_model_dir, epochs=1, p=2, prefix_cache=str(scratch))
+    cached = run_benchmark(["toy_regression"], ["tagllm"], tmp_path / "a", seeds=(1, 2),
+                           settings=settings, isolate=False, progress=False)
+    assert seen and len(seen) == len(set(seen))  # every input's prefix computed once, over both seeds
+    assert not any(scratch.iterdir())  # the task's folder went when its cells were done
+    run_benchmark(["toy_regression", "toy_binary"], ["tagllm"], tmp_path / "a", seeds=(1, 2),
+                  settings=settings, isolate=False, progress=False)
+    assert not any(scratch.iterdir())
+    assert "prefix_cache" not in json.loads((tmp_path / "a" / "run.json").read_text())["settings"]
+    seen.clear()
+    plain = run_benchmark(["toy_regression"], ["tagllm"], tmp_path / "b", seeds=(1, 2),
+                          settings=Settings(model=tiny_model_dir, epochs=1, p=2), isolate=False, progress=False)
+    assert len(seen) > len(set(seen))  # without the cache, seed 2 recomputes seed 1's prefixes
+    cached = read_results(tmp_path / "a").query("task == 'toy_regression'")
+    assert (cached["status"] == "ok").all() and (plain["status"] == "ok").all()
+    assert cached["value"].to_numpy() == pytest.approx(plain["value"].to_numpy(), abs=1e-3)
+    # the cache's folder is a speed setting: resuming with another one (or none) is not "other settings"
+    run_benchmark(["toy_regression"], ["tagllm"], tmp_path / "a", seeds=(1, 2, 3),
+                  settings=Settings(model=tiny_model_dir, epochs=1, p=2), isolate=False, progress=False)
