@@ -41,14 +41,15 @@ VARIANTS = {
 }
 
 
-def run_variant(task_name: str, seed: int, change: dict, domain_tags: str | None, data: str | None) -> dict:
+def run_variant(task_name: str, seed: int, change: dict, domain_tags: str | None, data: str | None,
+                prefix_cache: str | None = None) -> dict:
     from biotag import TagLLMClassifier, TagLLMRegressor
 
     task = get_task(task_name)
     split = load_split(task, seed, path=data)
     params = {**BASE, "domain_tags": domain_tags, **change}
     cls = TagLLMClassifier if task.kind == "binary" else TagLLMRegressor
-    est = cls(domains=task.domains, random_state=seed, verbose=0, **params)
+    est = cls(domains=task.domains, random_state=seed, verbose=0, prefix_cache=prefix_cache, **params)
     start = time.perf_counter()
     est.fit(standardized_columns(split.X_train, task.domains), split.y_train,
             X_val=standardized_columns(split.X_valid, task.domains), y_val=split.y_valid)
@@ -67,6 +68,9 @@ def main() -> None:
     parser.add_argument("--domain-tags", default=None, help="stage-1 tag library (as the benchmark run used)")
     parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated; known: {', '.join(VARIANTS)}")
     parser.add_argument("--data", default=None)
+    parser.add_argument("--prefix-cache", default=None,
+                        help="folder for the frozen prefixes, shared by seeds and by variants that keep them "
+                             "(the learning rate, tag length, head); speed only")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     out = Path(args.out)
@@ -76,7 +80,8 @@ def main() -> None:
     for name in args.variants.split(","):
         if (name, get_task(args.task).name, args.seed) in done:
             continue
-        record = {"variant": name, **run_variant(args.task, args.seed, VARIANTS[name], args.domain_tags, args.data)}
+        record = {"variant": name, **run_variant(args.task, args.seed, VARIANTS[name], args.domain_tags, args.data,
+                                                    args.prefix_cache)}
         print(json.dumps(record), flush=True)
         with out.open("a") as fh:
             fh.write(json.dumps(record) + "\n")
