@@ -59,9 +59,10 @@ def benchmark(
     """Run (or resume) a benchmark into ``out_dir`` and write its report there.
 
     With ``quick``, the defaults shrink to :data:`QUICK` (minutes on a laptop CPU);
-    anything passed explicitly wins over the preset. With ``prefix_cache``, Tag-LLM cells keep
-    their frozen prefixes in a temporary folder, so a task's later seeds skip the sequences' forward
-    passes; each task's part is removed once its cells are done, the folder when the run ends.
+    anything passed explicitly wins over the preset. With ``prefix_cache`` and more than one seed,
+    Tag-LLM cells keep their frozen prefixes in a temporary folder, so a task's later seeds skip the
+    sequences' forward passes; each task's part is removed once its cells are done, the folder when
+    the run ends.
     """
     preset = QUICK if quick else FULL
     tasks = select_tasks(tasks if tasks is not None else preset.get("tasks", "small"))
@@ -85,7 +86,7 @@ def benchmark(
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "domain_tags_corpus.json").write_text((folder / "corpus.json").read_text())
     scratch = None
-    if prefix_cache and any(m in TAGLLM_MODELS for m in models):
+    if prefix_cache and len(seeds) > 1 and any(m in TAGLLM_MODELS for m in models):  # one seed: nothing to share
         scratch = tempfile.mkdtemp(prefix="biotag-prefixes-")
         settings.prefix_cache = scratch
     try:

@@ -170,3 +170,25 @@ def test_tagllm_seeds_share_cached_prefixes_and_each_task_cleans_up(tmp_path, ti
     # the cache's folder is a speed setting: resuming with another one (or none) is not "other settings"
     run_benchmark(["toy_regression"], ["tagllm"], tmp_path / "a", seeds=(1, 2, 3),
                   settings=Settings(model=tiny_model_dir, epochs=1, p=2), isolate=False, progress=False)
+
+
+def test_the_suite_gives_tagllm_a_scratch_prefix_cache_only_when_seeds_can_share_it(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from biotag.benchmark import suite
+
+    seen = []
+
+    def fake_run(tasks, models, out_dir, *, seeds, settings, data_path, progress):
+        seen.append(settings.prefix_cache)
+        assert settings.prefix_cache is None or Path(settings.prefix_cache).is_dir()
+        return pd.DataFrame()
+
+    monkeypatch.setattr(suite, "run_benchmark", fake_run)
+    kw = dict(tasks=["toy_regression"], pretrain=False, report=False, progress=False)
+    suite.benchmark(tmp_path, models=["tagllm"], seeds=[1, 2], **kw)
+    suite.benchmark(tmp_path, models=["tagllm"], seeds=[1], **kw)
+    suite.benchmark(tmp_path, models=["tagllm"], seeds=[1, 2], prefix_cache=False, **kw)
+    suite.benchmark(tmp_path, models=["rf_morgan"], seeds=[1, 2], **kw)
+    assert seen[0] is not None and not Path(seen[0]).exists()  # removed when the run ended
+    assert seen[1:] == [None, None, None]
