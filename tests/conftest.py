@@ -71,6 +71,24 @@ def tiny_lm():
     return make_tiny_lm()
 
 
+@pytest.fixture
+def computed_prefixes(monkeypatch) -> list:
+    """Every prefix the model actually runs over (the cached-prefix path and the training loop's)."""
+    import biotag.tags.prefix as prefix_module
+    import biotag.training.loop as loop_module
+
+    seen: list = []
+    real = prefix_module.compute_prefixes
+
+    def spy(tlm, prefixes, **kw):
+        seen.extend(prefixes)
+        return real(tlm, prefixes, **kw)
+
+    monkeypatch.setattr(prefix_module, "compute_prefixes", spy)
+    monkeypatch.setattr(loop_module, "compute_prefixes", spy)
+    return seen
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     path = Path(os.environ.get("BIOTAG_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))

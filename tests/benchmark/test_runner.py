@@ -137,19 +137,8 @@ def test_a_model_has_no_cells_on_tasks_whose_inputs_it_does_not_take(tmp_path):
         run_benchmark(["toy_regression"], ["nope"], tmp_path, settings=Settings(n_jobs=1), progress=False)
 
 
-def test_tagllm_seeds_share_cached_prefixes_and_each_task_cleans_up(tmp_path, tiny_model_dir, monkeypatch):
-    import biotag.tags.prefix as prefix_module
-    import biotag.training.loop as loop_module
-
-    seen = []
-    real = prefix_module.compute_prefixes
-
-    def spy(tlm, prefixes, **kw):
-        seen.extend(prefixes)
-        return real(tlm, prefixes, **kw)
-
-    monkeypatch.setattr(prefix_module, "compute_prefixes", spy)
-    monkeypatch.setattr(loop_module, "compute_prefixes", spy)
+def test_tagllm_seeds_share_cached_prefixes_and_each_task_cleans_up(tmp_path, tiny_model_dir, computed_prefixes):
+    seen = computed_prefixes
     scratch = tmp_path / "prefixes"
     settings = Settings(model=tiny_model_dir, epochs=1, p=2, prefix_cache=str(scratch))
     cached = run_benchmark(["toy_regression"], ["tagllm"], tmp_path / "a", seeds=(1, 2),

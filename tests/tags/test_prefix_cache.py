@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import torch
 
-import biotag.tags.prefix as prefix_module
 from biotag import TagLLMClassifier, TagLLMRegressor
 from biotag.domains.tagging import Tag, TaggedInput, Text
 from biotag.tags import TaggedLM, TagLibrary, TagSpec
@@ -12,19 +11,6 @@ from biotag.tags.prefix import PrefixCache, compute_prefixes
 
 SMILES = ["CCO", "c1ccccc1O", "CCN(CC)CC", "CC(=O)Oc1ccccc1C(=O)O", "N#CC", "OCCO", "CCCCCCCC", "C1CCNCC1"] * 3
 Y = np.array([len(s) + 0.5 * s.count("O") for s in SMILES], dtype=float)
-
-
-def counting(monkeypatch):
-    """Count the prefixes the model actually runs over."""
-    seen = []
-    real = prefix_module.compute_prefixes
-
-    def spy(tlm, prefixes, **kw):
-        seen.extend(prefixes)
-        return real(tlm, prefixes, **kw)
-
-    monkeypatch.setattr(prefix_module, "compute_prefixes", spy)
-    return seen
 
 
 def fast(cls, tiny_model_dir, **kw):
@@ -51,11 +37,12 @@ def test_cached_prefixes_equal_computed_ones(tiny_lm, tmp_path):
 
 @pytest.mark.parametrize("cls", [TagLLMRegressor, TagLLMClassifier])
 def test_fits_with_the_cache_match_fits_without_and_compute_each_prefix_once(cls, tiny_model_dir, tmp_path,
-                                                                            monkeypatch):
+                                                                            computed_prefixes):
     y = Y if cls is TagLLMRegressor else (Y > np.median(Y)).astype(int)
     X_train, y_train, X_val, y_val, X_test = SMILES[:16], y[:16], SMILES[16:20], y[16:20], SMILES[20:]
     plain = fast(cls, tiny_model_dir).fit(X_train, y_train, X_val=X_val, y_val=y_val)
-    seen = counting(monkeypatch)
+    seen = computed_prefixes
+    seen.clear()  # the plain fit's own
     cached = fast(cls, tiny_model_dir, prefix_cache=str(tmp_path)).fit(X_train, y_train, X_val=X_val, y_val=y_val)
     first = len(seen)
     assert first == len(set(X_train) | set(X_val))  # every distinct molecule once
@@ -72,12 +59,13 @@ def test_fits_with_the_cache_match_fits_without_and_compute_each_prefix_once(cls
     np.testing.assert_allclose(getattr(again, out)(X_test), getattr(reference, out)(X_test), atol=1e-4)
 
 
-def test_an_unreadable_file_is_recomputed_with_a_warning(tiny_model_dir, tmp_path, monkeypatch):
+def test_an_unreadable_file_is_recomputed_with_a_warning(tiny_model_dir, tmp_path, computed_prefixes):
     est = fast(TagLLMRegressor, tiny_model_dir, prefix_cache=str(tmp_path)).fit(SMILES[:12], Y[:12])
     files = sorted(tmp_path.rglob("*.safetensors"))
     files[0].write_bytes(b"not a safetensors file")
     files[1].write_bytes(files[1].read_bytes()[:100])  # cut short
-    seen = counting(monkeypatch)
+    seen = computed_prefixes
+    seen.clear()  # the fit's own
     with pytest.warns(UserWarning, match="unreadable"):
         pred = est.predict(SMILES[:12])
     assert len(seen) == 2
