@@ -49,14 +49,31 @@ def standardized_columns(X: list, domains: tuple[str, ...]) -> list:
     """Inputs as every LLM model sees them: each column validated and standardized by its domain featurizer
     (RDKit for SMILES, Biopython rules for proteins), exactly as a user's pipeline would; bad rows raise.
     Ambiguous residue codes (X, B, Z, ...; one DAVIS kinase has an X) are kept as given."""
-    from biotag.domains import ProteinFeaturizer, SmilesFeaturizer
+    from biotag.domains import ProteinFeaturizer
 
     columns = [list(X)] if len(domains) == 1 else [list(c) for c in zip(*X)]
     out = []
     for domain, column in zip(domains, columns):
-        featurizer = SmilesFeaturizer() if domain == "smiles" else ProteinFeaturizer(nonstandard="keep")
-        out.append(featurizer.transform(column))
+        out.append(standardized_smiles(column) if domain == "smiles"
+                   else ProteinFeaturizer(nonstandard="keep").transform(column))
     return out[0] if len(domains) == 1 else [list(row) for row in zip(*out)]
+
+
+def standardized_smiles(column: list) -> list[str]:
+    """SMILES standardized by :class:`~biotag.domains.SmilesFeaturizer`'s defaults; a valid molecule whose
+    neutralization leaves a SMILES RDKit cannot read back (a stabilized carbanion in VDss_Lombardo) keeps
+    its charges instead, since a benchmark may not drop a row. Invalid SMILES still raise, naming their rows."""
+    from biotag.domains import SmilesFeaturizer
+
+    out = SmilesFeaturizer(errors="nan").transform(column)
+    bad = [i for i, value in enumerate(out) if not isinstance(value, str)]
+    if bad:
+        charged = SmilesFeaturizer(neutralize=False, errors="nan").transform([column[i] for i in bad])
+        if any(not isinstance(value, str) for value in charged):
+            SmilesFeaturizer(neutralize=False).transform(column)  # raises, naming every invalid row
+        for i, value in zip(bad, charged):
+            out[i] = value
+    return out
 
 
 def standardized_text(X: list, domains: tuple[str, ...]) -> list[str]:

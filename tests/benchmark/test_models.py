@@ -156,3 +156,17 @@ def test_feature_baselines_never_see_the_label_formula_of_the_paper_tasks():
         features.maplight_features(smiles, exclude=("QED",))
     with pytest.raises(ValueError, match="ProtParam"):
         features.protein_composition(seqs, exclude=("hydropathy",))
+
+
+def test_a_molecule_that_neutralization_breaks_keeps_its_charges_and_keeps_its_row():
+    from rdkit import Chem
+
+    from biotag.benchmark.models import standardized_columns
+    from biotag.exceptions import InvalidSmilesError
+
+    carbanion = "O=c1[c-](CC[S@](=O)c2ccccc2)c(=O)n(-c2ccccc2)n1-c1ccccc1"  # a VDss_Lombardo molecule
+    out = standardized_columns(["CC(=O)[O-].[Na+]", carbanion, "C[NH3+]"], ("smiles",))
+    assert out[0] == "CC(=O)O" and out[2] == "CN"  # the others are neutralized as before
+    assert "-" in out[1] and Chem.MolFromSmiles(out[1]) is not None
+    with pytest.raises(InvalidSmilesError, match="row 2"):  # a really invalid one still names its row
+        standardized_columns(["CCO", carbanion, "not a smiles"], ("smiles",))
