@@ -41,13 +41,11 @@ VARIANTS = {
 }
 
 
-def run_variant(task_name: str, seed: int, change: dict, domain_tags: str | None, data: str | None,
-                prefix_cache: str | None = None) -> dict:
+def fit_predict(task, split, params: dict, seed: int, prefix_cache: str | None = None):
+    """Fit the estimator with ``params`` on the split's train (early stopping on valid); return it, its test
+    predictions (the positive class's probability for classifiers) and the seconds fit + predict took."""
     from biotag import TagLLMClassifier, TagLLMRegressor
 
-    task = get_task(task_name)
-    split = load_split(task, seed, path=data)
-    params = {**BASE, "domain_tags": domain_tags, **change}
     cls = TagLLMClassifier if task.kind == "binary" else TagLLMRegressor
     est = cls(domains=task.domains, random_state=seed, verbose=0, prefix_cache=prefix_cache, **params)
     start = time.perf_counter()
@@ -55,8 +53,17 @@ def run_variant(task_name: str, seed: int, change: dict, domain_tags: str | None
             X_val=standardized_columns(split.X_valid, task.domains), y_val=split.y_valid)
     X_test = standardized_columns(split.X_test, task.domains)
     pred = est.predict_proba(X_test)[:, 1] if task.kind == "binary" else est.predict(X_test)
+    return est, pred, time.perf_counter() - start
+
+
+def run_variant(task_name: str, seed: int, change: dict, domain_tags: str | None, data: str | None,
+                prefix_cache: str | None = None) -> dict:
+    task = get_task(task_name)
+    split = load_split(task, seed, path=data)
+    params = {**BASE, "domain_tags": domain_tags, **change}
+    est, pred, seconds = fit_predict(task, split, params, seed, prefix_cache)
     return {"task": task.name, "seed": seed, "metric": task.metric, "value": evaluate(task, split, pred, path=data),
-            "wall_s": round(time.perf_counter() - start, 1), "best_epoch": est.history_.best_epoch,
+            "wall_s": round(seconds, 1), "best_epoch": est.history_.best_epoch,
             "trainable_params": int(est.n_trainable_params_), "peak_rss_mb": round(peak_rss_mb()),
             "params": {k: v for k, v in params.items()}}
 

@@ -12,32 +12,27 @@ between the two and the cache's size on disk.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import platform
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from biotag.benchmark import get_task, load_split
-from biotag.benchmark.models import standardized_columns
+from levers import BASE, fit_predict  # benchmarks/levers.py, beside this script
 
 
-def fit_predict(task, seed: int, n: int | None, args, prefix_cache: str | None) -> tuple[float, np.ndarray]:
-    from biotag import TagLLMClassifier, TagLLMRegressor
-
-    s = load_split(task, seed)
-    cls = TagLLMClassifier if task.kind == "binary" else TagLLMRegressor
-    est = cls(domains=task.domains, epochs=args.epochs, p=10, batch_size=16, lr=3e-3, random_state=seed, verbose=0,
-              domain_tags=args.domain_tags, prefix_cache=prefix_cache)
-    X = standardized_columns(s.X_train[:n], task.domains)
-    start = time.perf_counter()
-    est.fit(X, s.y_train[:n], X_val=standardized_columns(s.X_valid, task.domains), y_val=s.y_valid)
-    X_test = standardized_columns(s.X_test, task.domains)
-    pred = est.predict_proba(X_test)[:, 1] if task.kind == "binary" else est.predict(X_test)
-    return time.perf_counter() - start, pred
+def seed_run(task, seed: int, args, prefix_cache: str | None) -> tuple[float, np.ndarray]:
+    """The benchmark's Tag-LLM configuration (``levers.BASE``) on one seed: seconds and test predictions."""
+    split = load_split(task, seed)
+    if args.n is not None:
+        split = dataclasses.replace(split, X_train=split.X_train[: args.n], y_train=split.y_train[: args.n])
+    _, pred, seconds = fit_predict(task, split, {**BASE, "epochs": args.epochs, "domain_tags": args.domain_tags},
+                                   seed, prefix_cache)
+    return seconds, pred
 
 
 def main() -> None:
@@ -50,10 +45,10 @@ def main() -> None:
     args = parser.parse_args()
     task = get_task(args.task)
     with tempfile.TemporaryDirectory(prefix="biotag-prefix-bench-") as cache:
-        baseline, expected = fit_predict(task, 2, args.n, args, None)
-        cold, _ = fit_predict(task, 1, args.n, args, cache)
+        baseline, expected = seed_run(task, 2, args, None)
+        cold, _ = seed_run(task, 1, args, cache)
         size = sum(f.stat().st_size for f in Path(cache).rglob("*.safetensors"))
-        warm, got = fit_predict(task, 2, args.n, args, cache)
+        warm, got = seed_run(task, 2, args, cache)
     result = {
         "args": vars(args), "cpu": platform.processor() or platform.machine(), "torch_threads": torch.get_num_threads(),
         "seconds": {"seed2_no_cache": round(baseline, 1), "seed1_fills_cache": round(cold, 1),

@@ -73,9 +73,8 @@ def tiny_lm():
 
 @pytest.fixture
 def computed_prefixes(monkeypatch) -> list:
-    """Every prefix the model actually runs over (the cached-prefix path and the training loop's)."""
+    """Every prefix the model actually runs over, cached or not."""
     import biotag.tags.prefix as prefix_module
-    import biotag.training.loop as loop_module
 
     seen: list = []
     real = prefix_module.compute_prefixes
@@ -85,7 +84,6 @@ def computed_prefixes(monkeypatch) -> list:
         return real(tlm, prefixes, **kw)
 
     monkeypatch.setattr(prefix_module, "compute_prefixes", spy)
-    monkeypatch.setattr(loop_module, "compute_prefixes", spy)
     return seen
 
 

@@ -85,8 +85,7 @@ def coverage(results: pd.DataFrame) -> tuple[list[str], list[str]]:
         table.append(f"| {name} | " + " | ".join(cells) + " |")
     lines = []
     for r in failed.sort_values(["task", "model", "seed"]).itertuples():
-        error = str(getattr(r, "error", "") or "no error recorded").strip().splitlines()
-        message = error[0] if error else "no error recorded"
+        message = (str(getattr(r, "error", "") or "").strip().splitlines() or ["no error recorded"])[0]
         lines.append(f"- {r.task} / {r.model} / seed {int(r.seed)}: "
                      + (message if len(message) <= 200 else message[:197] + "..."))
     return table, lines
@@ -98,8 +97,8 @@ def read_runs(results_dirs: Sequence[str | Path]) -> pd.DataFrame:
     A cell found in two directories is refused: it would count twice in the mean, and the two runs
     may differ in their settings.
     """
-    frames = [read_results(d).assign(run=str(d)) for d in results_dirs]
-    frames = [f for f in frames if len(f.columns) > 1]
+    frames = [(d, read_results(d)) for d in results_dirs]
+    frames = [f.assign(run=str(d)) for d, f in frames if not f.empty]
     if not frames:
         raise FileNotFoundError(f"no results in {', '.join(map(str, results_dirs))}")
     results = pd.concat(frames, ignore_index=True)

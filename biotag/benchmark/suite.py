@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-
 from pathlib import Path
 from typing import Sequence
 

@@ -27,7 +27,7 @@ from biotag.domains.tagging import Tag, TaggedInput, Text
 from biotag.tags.prompt import EncodedBatch
 
 __all__ = ["PrefixKV", "PrefixStore", "PrefixCache", "available_memory", "cache_layers", "split_function_tag",
-           "batch_order", "compute_prefixes", "forward_from_prefixes", "predict_from_cache"]
+           "batch_order", "compute_prefixes", "shared_prefixes", "forward_from_prefixes", "predict_from_cache"]
 
 
 class PrefixStore:
@@ -372,18 +372,27 @@ class PrefixCache:
             self._write(files[i], prefixes[i], list(zip(kv.keys, kv.values)))
 
 
+def shared_prefixes(tlm, items: Sequence[TaggedInput], *, batch_size: int = 16,
+                    cache: PrefixCache | None = None) -> list[PrefixKV]:
+    """The frozen prefix (before the function tag) of each input; identical prefixes are computed once
+    and shared, and with ``cache`` read from (or written to) disk."""
+    unique: dict[TaggedInput, int] = {}
+    for item in items:
+        unique.setdefault(split_function_tag(item)[0], len(unique))
+    if cache is not None:
+        computed = cache.prefixes(tlm, list(unique), batch_size=batch_size)
+    else:
+        computed = compute_prefixes(tlm, list(unique), batch_size=batch_size)
+    return [computed[unique[split_function_tag(item)[0]]] for item in items]
+
+
 @torch.no_grad()
 def predict_from_cache(tlm, cache: PrefixCache, items: Sequence[TaggedInput], head: str,
                        batch_size: int = 32) -> torch.Tensor:
     """``TaggedLM.predict`` with the frozen prefixes read from (or written to) ``cache``: (N, k)."""
-    split = [split_function_tag(item) for item in items]
-    if any(s is None or s[1] != head for s in split):
+    if any((split_function_tag(item) or (None, None))[1] != head for item in items):
         return tlm.predict(items, head, batch_size=batch_size)
-    unique: dict[TaggedInput, int] = {}
-    for s in split:
-        unique.setdefault(s[0], len(unique))
-    computed = cache.prefixes(tlm, list(unique), batch_size=batch_size)
-    prefixes = [computed[unique[s[0]]] for s in split]
+    prefixes = shared_prefixes(tlm, items, batch_size=batch_size, cache=cache)
     order = sorted(range(len(items)), key=lambda i: prefixes[i].length)
     out: list[torch.Tensor | None] = [None] * len(items)
     for start in range(0, len(order), batch_size):

@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 from biotag.domains.tagging import TaggedInput
 from biotag.tags.heads import RegressionHead, probe_init
-from biotag.tags.prefix import PrefixCache, PrefixKV, compute_prefixes, forward_from_prefixes, split_function_tag
+from biotag.tags.prefix import PrefixCache, PrefixKV, forward_from_prefixes, shared_prefixes, split_function_tag
 from biotag.tags.tagged import TaggedLM
 from biotag.training.stages import StageSpec
 
@@ -150,14 +150,7 @@ def prefix_cache(tlm: TaggedLM, examples: Sequence[Example], batch_size: int,
                  store: PrefixCache | None = None) -> list[PrefixKV]:
     """Keys/values of each example's frozen prefix; identical prefixes are computed once and shared.
     With ``store``, prefixes cached on disk by an earlier fit are read, and new ones written there."""
-    unique: dict = {}
-    for example in examples:
-        unique.setdefault(split_function_tag(example.input)[0], len(unique))
-    if store is not None:
-        computed = store.prefixes(tlm, list(unique), batch_size=batch_size)
-    else:
-        computed = compute_prefixes(tlm, list(unique), batch_size=batch_size)
-    return [computed[unique[split_function_tag(e.input)[0]]] for e in examples]
+    return shared_prefixes(tlm, [e.input for e in examples], batch_size=batch_size, cache=store)
 
 
 def _trainable(tlm: TaggedLM, stage: StageSpec) -> list[torch.nn.Parameter]:
