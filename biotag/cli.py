@@ -212,8 +212,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--epochs", type=int, default=None, help="epochs of the LLM models (default 10; quick 2)")
     run.add_argument("--corpus", type=int, default=None, help="stage-1 corpus size (default 2000; quick 160)")
     run.add_argument("--no-pretrain", action="store_true", help="no stage-1 domain tags (fresh tags per task)")
-    run.add_argument("--no-prefix-cache", action="store_true",
-                     help="recompute Tag-LLM's frozen prefixes for every seed (default: kept on disk for the run)")
+    prefixes = run.add_mutually_exclusive_group()
+    prefixes.add_argument("--no-prefix-cache", action="store_true",
+                          help="recompute Tag-LLM's frozen prefixes for every seed (default: kept on disk for the run)")
+    prefixes.add_argument("--prefix-cache", metavar="DIR", default=None,
+                          help="keep Tag-LLM's frozen prefixes in DIR after the run, so a resumed run reuses them "
+                               "(default: a temporary folder, removed task by task)")
     run.add_argument("--out", default="benchmark-results", help="results directory (resumed if it exists)")
     run.add_argument("--data", default=None, help="data directory (default: $BIOTAG_DATA_DIR; else PyTDC downloads)")
     run.set_defaults(func=cmd_benchmark_run)
@@ -235,7 +239,7 @@ def cmd_benchmark_run(args: argparse.Namespace) -> int:
         args.out, tasks=args.tasks, models=args.models.split(",") if args.models else None,
         seeds=[int(s) for s in args.seeds.split(",")] if args.seeds else None, quick=args.quick,
         epochs=args.epochs, corpus=args.corpus, pretrain=not args.no_pretrain, data_path=args.data,
-        prefix_cache=not args.no_prefix_cache,
+        prefix_cache=args.prefix_cache or not args.no_prefix_cache,
     )
     failed = results[results["status"] != "ok"] if not results.empty else results
     print(f"{len(results) - len(failed)} cells done, {len(failed)} failed; results in {args.out}")

@@ -169,11 +169,13 @@ def run_benchmark(
     data_path: str | Path | None = None,
     isolate: bool = True,
     progress: bool = True,
+    keep_prefixes: bool = False,
 ) -> pd.DataFrame:
     """Run every missing or failed cell of ``tasks x models x seeds``; return all records of the directory.
 
     ``out_dir`` receives ``results.jsonl`` (one record per cell), ``results.csv``
-    (the same, tidy), ``run.json`` (settings) and ``predictions/``.
+    (the same, tidy), ``run.json`` (settings) and ``predictions/``. Each task's part of
+    ``settings.prefix_cache`` is removed once its cells are done, unless ``keep_prefixes``.
     """
     from tqdm.auto import tqdm
 
@@ -197,7 +199,7 @@ def run_benchmark(
         bar.set_postfix_str(str(cell))
         record = (_run_isolated(cell, settings, out_dir, data_path) if isolate
                   else run_cell(cell, settings, out_dir, data_path=data_path))
-        if settings.prefix_cache and (n + 1 == len(todo) or todo[n + 1].task != cell.task):
+        if settings.prefix_cache and not keep_prefixes and (n + 1 == len(todo) or todo[n + 1].task != cell.task):
             shutil.rmtree(Path(settings.prefix_cache) / cell.task, ignore_errors=True)  # the task is done
         _append(out_dir / RESULTS, record)
         write_csv(out_dir)  # kept in step cell by cell, so an interrupted run leaves no stale table

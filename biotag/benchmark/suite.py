@@ -53,7 +53,7 @@ def benchmark(
     data_path: str | Path | None = None,
     report: bool = True,
     progress: bool = True,
-    prefix_cache: bool = True,
+    prefix_cache: bool | str | Path = True,
 ) -> pd.DataFrame:
     """Run (or resume) a benchmark into ``out_dir`` and write its report there.
 
@@ -61,7 +61,8 @@ def benchmark(
     anything passed explicitly wins over the preset. With ``prefix_cache`` and more than one seed,
     Tag-LLM cells keep their frozen prefixes in a temporary folder, so a task's later seeds skip the
     sequences' forward passes; each task's part is removed once its cells are done, the folder when
-    the run ends.
+    the run ends. ``prefix_cache`` may instead name a folder that the prefixes are kept in, across runs
+    and with any number of seeds: a long task interrupted and resumed does not compute them again.
     """
     preset = QUICK if quick else FULL
     tasks = select_tasks(tasks if tasks is not None else preset.get("tasks", "small"))
@@ -85,12 +86,15 @@ def benchmark(
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "domain_tags_corpus.json").write_text((folder / "corpus.json").read_text())
     scratch = None
-    if prefix_cache and len(seeds) > 1 and any(m in TAGLLM_MODELS for m in models):  # one seed: nothing to share
+    kept = not isinstance(prefix_cache, bool)
+    if kept:
+        settings.prefix_cache = str(Path(prefix_cache).expanduser().resolve())
+    elif prefix_cache and len(seeds) > 1 and any(m in TAGLLM_MODELS for m in models):  # one seed: nothing to share
         scratch = tempfile.mkdtemp(prefix="biotag-prefixes-")
         settings.prefix_cache = scratch
     try:
         results = run_benchmark(tasks, models, out_dir, seeds=seeds, settings=settings, data_path=data_path,
-                                progress=progress)
+                                progress=progress, keep_prefixes=kept)
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)

@@ -26,7 +26,7 @@ from transformers import DynamicCache
 from biotag.domains.tagging import Tag, TaggedInput, Text
 from biotag.tags.prompt import EncodedBatch
 
-__all__ = ["PrefixKV", "PrefixStore", "PrefixCache", "available_memory", "cache_layers", "split_function_tag",
+__all__ = ["PrefixKV", "FilePrefixKV", "PrefixStore", "PrefixCache", "available_memory", "cache_layers", "split_function_tag",
            "batch_order", "compute_prefixes", "shared_prefixes", "forward_from_prefixes", "predict_from_cache"]
 
 
@@ -71,16 +71,43 @@ class PrefixKV:
     offset: int
     length: int
 
+    def layers(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        span = slice(self.offset, self.offset + self.length)
+        return [(k[:, span], v[:, span]) for k, v in zip(self.store.keys, self.store.values)]
+
     @property
     def keys(self) -> list[torch.Tensor]:
-        return [k[:, self.offset : self.offset + self.length] for k in self.store.keys]
+        return [k for k, _ in self.layers()]
 
     @property
     def values(self) -> list[torch.Tensor]:
-        return [v[:, self.offset : self.offset + self.length] for v in self.store.values]
+        return [v for _, v in self.layers()]
 
     def nbytes(self) -> int:
         return sum(t.numel() * t.element_size() for t in self.keys + self.values)
+
+
+@dataclass
+class FilePrefixKV:
+    """One input's prefix left in its :class:`PrefixCache` file and read when a batch needs it, for
+    prefixes that together would not fit in memory: the cache is their store, so nothing is copied."""
+
+    file: Path
+    length: int
+
+    def layers(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        from safetensors import safe_open
+
+        with safe_open(str(self.file), framework="pt") as f:
+            return [(f.get_tensor(f"k{i}"), f.get_tensor(f"v{i}")) for i in range(int(f.metadata()["layers"]))]
+
+    @property
+    def keys(self) -> list[torch.Tensor]:
+        return [k for k, _ in self.layers()]
+
+    @property
+    def values(self) -> list[torch.Tensor]:
+        return [v for _, v in self.layers()]
 
 
 def available_memory() -> int:
@@ -204,15 +231,13 @@ def forward_from_prefixes(tlm, prefixes: Sequence[PrefixKV], tag: str) -> torch.
     B, L = len(prefixes), max(p.length for p in prefixes)
     vectors = tlm.library.tags[tag]  # (p, d), trainable
     n = vectors.shape[0]
+    rows = [p.layers() for p in prefixes]  # per row, per layer (kv_heads, length, head_dim)
     kv = []
-    for layer in range(len(prefixes[0].store.keys)):
-        k0, v0 = prefixes[0].store.keys[layer], prefixes[0].store.values[layer]
+    for layer, (k0, v0) in enumerate(rows[0]):
         keys = k0.new_zeros((B, k0.shape[0], L, k0.shape[2]))
         values = v0.new_zeros((B, v0.shape[0], L, v0.shape[2]))
         for b, p in enumerate(prefixes):
-            span = slice(p.offset, p.offset + p.length)
-            keys[b, :, L - p.length :] = p.store.keys[layer][:, span]
-            values[b, :, L - p.length :] = p.store.values[layer][:, span]
+            keys[b, :, L - p.length :], values[b, :, L - p.length :] = rows[b][layer]
         kv.append((keys.to(device), values.to(device)))
     mask = torch.zeros((B, L + n), dtype=torch.long, device=device)
     for b, p in enumerate(prefixes):
@@ -283,20 +308,23 @@ class PrefixCache:
 
     # ---- reading and writing ------------------------------------------------------------------------
 
-    def _read(self, file: Path, prefix: TaggedInput, length: int) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
+    def _read(self, file: Path, prefix: TaggedInput, length: int, *,
+              load: bool = True) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
+        """The file's layers; without ``load``, an empty list once its header checks out (the tensors stay
+        on disk). None, with a warning, if the file is missing pieces, holds another input or cannot be read."""
         from safetensors import safe_open
 
         if not file.is_file():
             return None
         try:
-            with safe_open(str(file), framework="pt") as f:
+            with safe_open(str(file), framework="pt") as f:  # checks that the file holds every tensor it lists
                 if (f.metadata() or {}).get("prefix") != repr(prefix):
                     raise ValueError("the file holds another input's prefix")
                 n = int(f.metadata()["layers"])
-                layers = [(f.get_tensor(f"k{i}"), f.get_tensor(f"v{i}")) for i in range(n)]
-            if any(k.shape != v.shape or k.dim() != 3 or k.shape[1] != length for k, v in layers) or not layers:
-                raise ValueError(f"its tensors do not hold {length} positions")
-            return layers
+                shapes = [(f.get_slice(f"k{i}").get_shape(), f.get_slice(f"v{i}").get_shape()) for i in range(n)]
+                if not shapes or any(k != v or len(k) != 3 or k[1] != length for k, v in shapes):
+                    raise ValueError(f"its tensors do not hold {length} positions")
+                return [(f.get_tensor(f"k{i}"), f.get_tensor(f"v{i}")) for i in range(n)] if load else []
         except Exception as err:  # noqa: BLE001 - any unreadable file is recomputed, never trusted
             warnings.warn(f"cached prefix {file} is unreadable ({type(err).__name__}: {err}); recomputing it",
                           stacklevel=4)
@@ -323,11 +351,12 @@ class PrefixCache:
 
     @torch.no_grad()
     def prefixes(self, tlm, prefixes: Sequence[TaggedInput], *, batch_size: int = 16,
-                 memory_fraction: float = 0.5) -> list[PrefixKV]:
+                 memory_fraction: float = 0.5) -> list[PrefixKV | FilePrefixKV]:
         """Like :func:`compute_prefixes`: the cached ones are read, the others computed and written.
 
-        Files are read one at a time into the store (in memory, or spilled to a file-backed store as
-        :func:`compute_prefixes` does), so memory holds the prefixes once.
+        When they fit in ``memory_fraction`` of the available memory, the files are read one at a time
+        into one store. Otherwise they stay on disk as :class:`FilePrefixKV`, each read when its batch
+        runs: the cache is the store, so a data set's prefixes take their disk space once.
         """
         tags = sorted({t for p in prefixes for t in p.tags})
         folder = self.folder(tlm, tags)
@@ -335,27 +364,24 @@ class PrefixCache:
         lengths = [len(encoder.encode_row(p)[0]) for p in prefixes]
         files = [self._file(folder, p) for p in prefixes]
         try:
-            self._compute_and_write(tlm, [i for i, f in enumerate(files) if not f.is_file()], prefixes, files,
-                                    batch_size, memory_fraction)
+            self._compute_and_write(tlm, [i for i, f in enumerate(files) if not f.is_file()], prefixes, lengths,
+                                    files, batch_size, memory_fraction)
         except OSError as err:  # a full or read-only disk: the cache is an optimization, not a requirement
             warnings.warn(f"cannot write cached prefixes to {folder} ({err}); computing them without the cache",
                           stacklevel=3)
             return compute_prefixes(tlm, prefixes, batch_size=batch_size, memory_fraction=memory_fraction)
-        store, out, offset = None, [], 0
+        if not prefixes:
+            return []
+        first = self._read(files[0], prefixes[0], lengths[0]) or self._recompute(tlm, files[0], prefixes[0])
+        like = [(k.unsqueeze(0), v.unsqueeze(0)) for k, v in first]
+        if PrefixStore.bytes_per_position(like) * sum(lengths) > memory_fraction * available_memory():
+            return [FilePrefixKV(file, n) if self._read(file, prefix, n, load=False) is not None
+                    else self._recompute(tlm, file, prefix, keep=False)
+                    for prefix, file, n in zip(prefixes, files, lengths)]
+        store = PrefixStore.allocate([(k.to(tlm.device), v.to(tlm.device)) for k, v in like], sum(lengths), None)
+        out, offset = [], 0
         for i, (prefix, file, n) in enumerate(zip(prefixes, files, lengths)):
-            layers = self._read(file, prefix, n)
-            if layers is None:  # unreadable: recompute it alone (and replace the file if the disk lets us)
-                kv = compute_prefixes(tlm, [prefix], batch_size=1)[0]
-                layers = [(k.clone(), v.clone()) for k, v in zip(kv.keys, kv.values)]
-                try:
-                    self._write(file, prefix, layers)
-                except OSError:
-                    pass
-            if store is None:
-                like = [(k.unsqueeze(0).to(tlm.device), v.unsqueeze(0).to(tlm.device)) for k, v in layers]
-                total = sum(lengths)
-                store = PrefixStore.allocate(like, total, _where(PrefixStore.bytes_per_position(like) * total, None,
-                                                                 memory_fraction))
+            layers = first if i == 0 else self._read(file, prefix, n) or self._recompute(tlm, file, prefix)
             for (k, v), sk, sv in zip(layers, store.keys, store.values):
                 sk[:, offset : offset + n] = k
                 sv[:, offset : offset + n] = v
@@ -363,13 +389,28 @@ class PrefixCache:
             offset += n
         return out
 
-    def _compute_and_write(self, tlm, which: list[int], prefixes, files, batch_size: int, memory_fraction: float):
-        if not which:
-            return
-        computed = compute_prefixes(tlm, [prefixes[i] for i in which], batch_size=batch_size,
-                                    memory_fraction=memory_fraction)
-        for i, kv in zip(which, computed):
-            self._write(files[i], prefixes[i], list(zip(kv.keys, kv.values)))
+    def _recompute(self, tlm, file: Path, prefix: TaggedInput, *, keep: bool = True):
+        """An unreadable file's prefix, computed alone and written back if the disk lets us: its layers,
+        or (``keep=False``) the prefix as a :class:`FilePrefixKV`, in memory if it could not be written."""
+        kv = compute_prefixes(tlm, [prefix], batch_size=1)[0]
+        layers = [(k.clone(), v.clone()) for k, v in kv.layers()]
+        try:
+            self._write(file, prefix, layers)
+        except OSError:
+            return layers if keep else kv
+        return layers if keep else FilePrefixKV(file, kv.length)
+
+    def _compute_and_write(self, tlm, which: list[int], prefixes, lengths, files, batch_size: int,
+                           memory_fraction: float, chunk: int = 256):
+        """Compute and write the prefixes ``which``, ``chunk`` at a time (in :func:`batch_order`), so
+        memory holds a chunk, never the whole data set."""
+        order = [which[j] for j in batch_order([prefixes[i] for i in which], [lengths[i] for i in which])]
+        for start in range(0, len(order), chunk):
+            part = order[start : start + chunk]
+            computed = compute_prefixes(tlm, [prefixes[i] for i in part], batch_size=batch_size,
+                                        memory_fraction=memory_fraction)
+            for i, kv in zip(part, computed):
+                self._write(files[i], prefixes[i], kv.layers())
 
 
 def shared_prefixes(tlm, items: Sequence[TaggedInput], *, batch_size: int = 16,

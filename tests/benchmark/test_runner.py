@@ -168,10 +168,13 @@ def test_the_suite_gives_tagllm_a_scratch_prefix_cache_only_when_seeds_can_share
 
     seen = []
 
-    def fake_run(tasks, models, out_dir, *, seeds, settings, data_path, progress):
+    def fake_run(tasks, models, out_dir, *, seeds, settings, data_path, progress, keep_prefixes):
         seen.append(settings.prefix_cache)
-        assert settings.prefix_cache is None or Path(settings.prefix_cache).is_dir()
+        kept.append(keep_prefixes)
+        assert settings.prefix_cache is None or keep_prefixes or Path(settings.prefix_cache).is_dir()
         return pd.DataFrame()
+
+    kept: list = []
 
     monkeypatch.setattr(suite, "run_benchmark", fake_run)
     kw = dict(tasks=["toy_regression"], pretrain=False, report=False, progress=False)
@@ -181,3 +184,20 @@ def test_the_suite_gives_tagllm_a_scratch_prefix_cache_only_when_seeds_can_share
     suite.benchmark(tmp_path, models=["rf_morgan"], seeds=[1, 2], **kw)
     assert seen[0] is not None and not Path(seen[0]).exists()  # removed when the run ended
     assert seen[1:] == [None, None, None]
+    # a folder the user names is used with any number of seeds, kept task by task and after the run
+    (tmp_path / "mine").mkdir()
+    suite.benchmark(tmp_path, models=["tagllm"], seeds=[1], prefix_cache=tmp_path / "mine", **kw)
+    assert seen[-1] == str((tmp_path / "mine").resolve()) and kept == [False] * 4 + [True]
+    assert (tmp_path / "mine").is_dir()
+
+
+def test_a_kept_prefix_cache_serves_a_resumed_run(tmp_path, tiny_model_dir, computed_prefixes):
+    folder = tmp_path / "prefixes"
+    settings = Settings(model=tiny_model_dir, epochs=1, p=2, prefix_cache=str(folder))
+    run_benchmark(["toy_regression"], ["tagllm"], tmp_path / "a", seeds=(1,), settings=settings, isolate=False,
+                  progress=False, keep_prefixes=True)
+    assert any(folder.rglob("*.safetensors"))
+    computed_prefixes.clear()
+    resumed = run_benchmark(["toy_regression"], ["tagllm"], tmp_path / "a", seeds=(1, 2), settings=settings,
+                            isolate=False, progress=False, keep_prefixes=True)
+    assert computed_prefixes == [] and (resumed["status"] == "ok").all()

@@ -7,7 +7,7 @@ import torch
 from biotag import TagLLMClassifier, TagLLMRegressor
 from biotag.domains.tagging import Tag, TaggedInput, Text
 from biotag.tags import TaggedLM, TagLibrary, TagSpec
-from biotag.tags.prefix import PrefixCache, compute_prefixes
+from biotag.tags.prefix import FilePrefixKV, PrefixCache, PrefixStore, compute_prefixes
 
 SMILES = ["CCO", "c1ccccc1O", "CCN(CC)CC", "CC(=O)Oc1ccccc1C(=O)O", "N#CC", "OCCO", "CCCCCCCC", "C1CCNCC1"] * 3
 Y = np.array([len(s) + 0.5 * s.count("O") for s in SMILES], dtype=float)
@@ -71,6 +71,51 @@ def test_an_unreadable_file_is_recomputed_with_a_warning(tiny_model_dir, tmp_pat
     assert len(seen) == 2
     np.testing.assert_allclose(pred, fast(TagLLMRegressor, tiny_model_dir).fit(SMILES[:12], Y[:12]).predict(SMILES[:12]),
                                atol=1e-4)
+
+
+def test_prefixes_too_large_for_memory_stay_in_their_files(tiny_model_dir, tmp_path, monkeypatch):
+    import biotag.tags.prefix as prefix_module
+
+    X, X_test = SMILES[:16], SMILES[16:]
+    filled = fast(TagLLMRegressor, tiny_model_dir, prefix_cache=str(tmp_path)).fit(X, Y[:16])
+    files = sorted(tmp_path.rglob("*.safetensors"))
+    files[0].write_bytes(files[0].read_bytes()[:100])  # cut short: recomputed, not trusted
+
+    stores: list = []
+    real_allocate = PrefixStore.allocate
+    monkeypatch.setattr(PrefixStore, "allocate", lambda *a: stores.append(a) or real_allocate(*a))
+    monkeypatch.setattr(prefix_module, "available_memory", lambda: 1)  # nothing fits in memory
+    read: list = []
+    real = FilePrefixKV.layers
+    monkeypatch.setattr(FilePrefixKV, "layers", lambda self: read.append(self.file) or real(self))
+    with pytest.warns(UserWarning, match="unreadable"):
+        from_files = fast(TagLLMRegressor, tiny_model_dir, prefix_cache=str(tmp_path)).fit(X, Y[:16])
+    assert set(read) == set(files)  # every prefix was read from its file when its batch ran
+    assert len(stores) == 1  # only the recomputed prefix was held outside its file, for a moment
+    np.testing.assert_allclose(from_files.predict(X_test), filled.predict(X_test), atol=1e-5)
+    assert np.allclose(from_files.history_.train_loss, filled.history_.train_loss, atol=1e-6)
+
+
+def test_the_cache_is_filled_a_chunk_at_a_time(tiny_lm, tmp_path, monkeypatch):
+    model, tok = tiny_lm
+    lib = TagLibrary.for_model(model)
+    lib.ensure_tag(TagSpec("<SMILES>", "domain", p=3), model)
+    tlm = TaggedLM(model, tok, lib)
+    items = [TaggedInput((Tag("<SMILES>"), Text(s, "smiles"))) for s in dict.fromkeys(SMILES)]
+    cache, calls = PrefixCache(tmp_path), []
+    real = PrefixCache._compute_and_write
+    monkeypatch.setattr(PrefixCache, "_compute_and_write",
+                        lambda self, *a, **kw: real(self, *a, **{**kw, "chunk": 3}))
+    import biotag.tags.prefix as prefix_module
+
+    real_compute = prefix_module.compute_prefixes
+    monkeypatch.setattr(prefix_module, "compute_prefixes", lambda tlm, p, **kw: calls.append(len(p)) or
+                        real_compute(tlm, p, **kw))
+    got = cache.prefixes(tlm, items)
+    assert calls == [3, 3, 2]
+    for a, b in zip(compute_prefixes(tlm, items), got):
+        for ka, kb in zip(a.keys + a.values, b.keys + b.values):
+            torch.testing.assert_close(ka, kb, atol=1e-5, rtol=1e-5)
 
 
 def test_other_domain_tags_or_tokenization_get_their_own_folder(tiny_lm, tmp_path):
