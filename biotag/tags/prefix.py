@@ -63,8 +63,23 @@ class PrefixStore:
         return sum(2 * k.shape[1] * k.shape[3] * k.element_size() for k, _ in like)
 
 
+class _Layers:
+    """Per-layer keys and values of one prefix, from its ``layers()``: (kv_heads, length, head_dim) each."""
+
+    def layers(self) -> list[tuple[torch.Tensor, torch.Tensor]]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @property
+    def keys(self) -> list[torch.Tensor]:
+        return [k for k, _ in self.layers()]
+
+    @property
+    def values(self) -> list[torch.Tensor]:
+        return [v for _, v in self.layers()]
+
+
 @dataclass
-class PrefixKV:
+class PrefixKV(_Layers):
     """One input's prefix: ``length`` positions of a store from ``offset``; per layer (kv_heads, L, head_dim)."""
 
     store: PrefixStore
@@ -75,20 +90,12 @@ class PrefixKV:
         span = slice(self.offset, self.offset + self.length)
         return [(k[:, span], v[:, span]) for k, v in zip(self.store.keys, self.store.values)]
 
-    @property
-    def keys(self) -> list[torch.Tensor]:
-        return [k for k, _ in self.layers()]
-
-    @property
-    def values(self) -> list[torch.Tensor]:
-        return [v for _, v in self.layers()]
-
     def nbytes(self) -> int:
         return sum(t.numel() * t.element_size() for t in self.keys + self.values)
 
 
 @dataclass
-class FilePrefixKV:
+class FilePrefixKV(_Layers):
     """One input's prefix left in its :class:`PrefixCache` file and read when a batch needs it, for
     prefixes that together would not fit in memory: the cache is their store, so nothing is copied."""
 
@@ -100,14 +107,6 @@ class FilePrefixKV:
 
         with safe_open(str(self.file), framework="pt") as f:
             return [(f.get_tensor(f"k{i}"), f.get_tensor(f"v{i}")) for i in range(int(f.metadata()["layers"]))]
-
-    @property
-    def keys(self) -> list[torch.Tensor]:
-        return [k for k, _ in self.layers()]
-
-    @property
-    def values(self) -> list[torch.Tensor]:
-        return [v for _, v in self.layers()]
 
 
 def available_memory() -> int:
