@@ -26,8 +26,8 @@ from transformers import DynamicCache
 from biotag.domains.tagging import Tag, TaggedInput, Text
 from biotag.tags.prompt import EncodedBatch
 
-__all__ = ["PrefixKV", "FilePrefixKV", "PrefixStore", "PrefixCache", "available_memory", "cache_layers", "split_function_tag",
-           "batch_order", "compute_prefixes", "shared_prefixes", "forward_from_prefixes", "predict_from_cache"]
+__all__ = ["PrefixKV", "FilePrefixKV", "PrefixStore", "PrefixCache", "available_memory", "cache_layers",
+           "split_function_tag", "batch_order", "compute_prefixes", "shared_prefixes", "forward_from_prefixes", "predict_from_cache"]
 
 
 class PrefixStore:
@@ -89,9 +89,6 @@ class PrefixKV(_Layers):
     def layers(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         span = slice(self.offset, self.offset + self.length)
         return [(k[:, span], v[:, span]) for k, v in zip(self.store.keys, self.store.values)]
-
-    def nbytes(self) -> int:
-        return sum(t.numel() * t.element_size() for t in self.keys + self.values)
 
 
 @dataclass
@@ -220,7 +217,7 @@ def _where(nbytes: int, spill_dir: str | Path | None, memory_fraction: float) ->
     return directory
 
 
-def forward_from_prefixes(tlm, prefixes: Sequence[PrefixKV], tag: str) -> torch.Tensor:
+def forward_from_prefixes(tlm, prefixes: Sequence[PrefixKV | FilePrefixKV], tag: str) -> torch.Tensor:
     """Final hidden state at the last vector of ``tag`` after each cached prefix: (B, d) float32.
 
     Prefixes are left-padded to a common length; padding is masked out and
@@ -413,7 +410,7 @@ class PrefixCache:
 
 
 def shared_prefixes(tlm, items: Sequence[TaggedInput], *, batch_size: int = 16,
-                    cache: PrefixCache | None = None) -> list[PrefixKV]:
+                    cache: PrefixCache | None = None) -> list[PrefixKV | FilePrefixKV]:
     """The frozen prefix (before the function tag) of each input; identical prefixes are computed once
     and shared, and with ``cache`` read from (or written to) disk."""
     unique: dict[TaggedInput, int] = {}
