@@ -170,3 +170,31 @@ def test_a_molecule_that_neutralization_breaks_keeps_its_charges_and_keeps_its_r
     assert "-" in out[1] and Chem.MolFromSmiles(out[1]) is not None
     with pytest.raises(InvalidSmilesError, match="row 2"):  # a really invalid one still names its row
         standardized_columns(["CCO", carbanion, "not a smiles"], ("smiles",))
+
+
+def test_feature_baselines_featurize_each_distinct_input_once_in_row_order(monkeypatch):
+    """A drug-target task repeats drugs and proteins across rows (DAVIS: 68 drugs x 379 kinases); the
+    features are computed once per distinct value and land on the right rows."""
+    from biotag.benchmark import features
+    from biotag.benchmark.tasks import Task
+    from biotag.exceptions import InvalidSmilesError
+    from toy import PROTEINS, SMILES
+
+    task = Task("toy_pairs", "regression", "mse", ("protein", "smiles"), group="toy", size=12)
+    X = [(PROTEINS[i % 3], SMILES[i % 4]) for i in range(12)]
+    model = make_model("rf_morgan", task, 1, Settings(n_jobs=1))
+    calls = []
+    originals = {name: getattr(features, name) for name in ("morgan_counts", "protein_composition")}
+    for name, original in originals.items():
+        monkeypatch.setattr(features, name, lambda values, *a, _f=original, **k: calls.append(len(values)) or
+                            _f(values, *a, **k))
+    F = model.featurize(X)
+    assert sorted(calls) == [3, 4]
+    row_by_row = [np.concatenate([originals["protein_composition"]([p]), originals["morgan_counts"]([s])], axis=1)
+                  for p, s in X]
+    np.testing.assert_array_equal(F, np.concatenate(row_by_row))
+
+    bad = [(p, "not-a-smiles" if i in (2, 7) else s) for i, (p, s) in enumerate(X)]
+    with pytest.raises(InvalidSmilesError) as err:
+        model.featurize(bad)
+    assert err.value.indices == [2, 7] and "row 7: 'not-a-smiles'" in str(err.value)
