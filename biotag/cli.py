@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import pandas as pd
 
@@ -231,16 +234,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextmanager
+def _sigterm_exits() -> Iterator[None]:
+    """SIGTERM (``kill``, a batch scheduler's time limit) exits like Ctrl-C does, through ``finally``: a long
+    benchmark stopped that way still removes its scratch prefix cache (gigabytes) and the running cell's
+    temporary folder. Python's default would end the process on the spot. The main thread only."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def cmd_benchmark_run(args: argparse.Namespace) -> int:
     """Run or resume a benchmark (see biotag/benchmark/suite.py) and write its report."""
     from biotag.benchmark.suite import benchmark
 
-    results = benchmark(
-        args.out, tasks=args.tasks, models=args.models.split(",") if args.models else None,
-        seeds=[int(s) for s in args.seeds.split(",")] if args.seeds else None, quick=args.quick,
-        epochs=args.epochs, corpus=args.corpus, pretrain=not args.no_pretrain, data_path=args.data,
-        prefix_cache=args.prefix_cache or not args.no_prefix_cache,
-    )
+    with _sigterm_exits():
+        results = benchmark(
+            args.out, tasks=args.tasks, models=args.models.split(",") if args.models else None,
+            seeds=[int(s) for s in args.seeds.split(",")] if args.seeds else None, quick=args.quick,
+            epochs=args.epochs, corpus=args.corpus, pretrain=not args.no_pretrain, data_path=args.data,
+            prefix_cache=args.prefix_cache or not args.no_prefix_cache,
+        )
     failed = results[results["status"] != "ok"] if not results.empty else results
     print(f"{len(results) - len(failed)} cells done, {len(failed)} failed; results in {args.out}")
     for row in failed.itertuples():

@@ -201,3 +201,36 @@ def test_a_kept_prefix_cache_serves_a_resumed_run(tmp_path, tiny_model_dir, comp
     resumed = run_benchmark(["toy_regression"], ["tagllm"], tmp_path / "a", seeds=(1, 2), settings=settings,
                             isolate=False, progress=False, keep_prefixes=True)
     assert computed_prefixes == [] and (resumed["status"] == "ok").all()
+
+
+def test_a_terminated_benchmark_command_removes_its_scratch_prefix_cache(tmp_path):
+    """`kill` (SIGTERM, as batch schedulers send at a time limit) exits through the cleanup, as Ctrl-C does."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    script = tmp_path / "run.py"
+    script.write_text(f"""
+import sys, time
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+import toy  # registers the toy tasks
+from biotag import cli
+from biotag.benchmark import suite
+
+def slow_run(tasks, models, out_dir, *, settings, **kw):
+    print(settings.prefix_cache, flush=True)
+    time.sleep(60)
+
+suite.run_benchmark = slow_run
+cli.main(["benchmark", "run", "--tasks", "toy_regression", "--models", "tagllm", "--seeds", "1,2",
+          "--no-pretrain", "--out", {str(tmp_path / "out")!r}])
+""")
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    scratch = Path(proc.stdout.readline().strip())
+    assert scratch.name.startswith("biotag-prefixes-") and scratch.is_dir()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 128 + signal.SIGTERM
+    time.sleep(0.1)
+    assert not scratch.exists()
