@@ -27,7 +27,8 @@ from biotag.domains.tagging import Tag, TaggedInput, Text
 from biotag.tags.prompt import EncodedBatch
 
 __all__ = ["PrefixKV", "FilePrefixKV", "PrefixStore", "PrefixCache", "available_memory", "cache_layers",
-           "split_function_tag", "batch_order", "compute_prefixes", "shared_prefixes", "forward_from_prefixes", "predict_from_cache"]
+           "split_function_tag", "batch_order", "compute_prefixes", "shared_prefixes", "forward_from_prefixes",
+           "predict_from_cache"]
 
 
 class PrefixStore:
