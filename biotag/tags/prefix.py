@@ -24,11 +24,10 @@ import torch
 from transformers import DynamicCache
 
 from biotag.domains.tagging import Tag, TaggedInput, Text
-from biotag.tags.prompt import EncodedBatch
 
-__all__ = ["PrefixKV", "FilePrefixKV", "PrefixStore", "PrefixCache", "available_memory", "cache_layers",
-           "split_function_tag", "batch_order", "compute_prefixes", "shared_prefixes", "forward_from_prefixes",
-           "predict_from_cache"]
+__all__ = ["PrefixKV", "FilePrefixKV", "JoinedPrefixKV", "PrefixStore", "PrefixCache", "available_memory",
+           "cache_layers", "split_function_tag", "split_lead", "batch_order", "compute_prefixes", "shared_prefixes",
+           "forward_from_prefixes", "predict_from_cache"]
 
 
 class PrefixStore:
@@ -107,6 +106,28 @@ class FilePrefixKV(_Layers):
             return [(f.get_tensor(f"k{i}"), f.get_tensor(f"v{i}")) for i in range(int(f.metadata()["layers"]))]
 
 
+@dataclass(eq=False)
+class JoinedPrefixKV(_Layers):
+    """A cross-domain prefix kept in two parts: its lead (``<Protein> sequence <SMILES>``), stored once and
+    shared by every prefix with the same lead, and the rest (the molecule), stored per prefix.
+
+    DAVIS pairs 379 kinases of about 460 tokens with 68 molecules of about 55: stored whole, its
+    prefixes would take 633 GB on the default model; stored this way, 72 GB
+    (``benchmarks/joined_prefixes.py``).
+    """
+
+    lead: PrefixKV | FilePrefixKV
+    rest: PrefixKV | FilePrefixKV
+
+    @property
+    def length(self) -> int:
+        return self.lead.length + self.rest.length
+
+    def layers(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        return [(torch.cat([lk, rk], dim=1), torch.cat([lv, rv], dim=1))
+                for (lk, lv), (rk, rv) in zip(self.lead.layers(), self.rest.layers())]
+
+
 def available_memory() -> int:
     """Bytes of memory available to new allocations (``MemAvailable``), or a large number if unknown."""
     try:
@@ -137,6 +158,18 @@ def cache_layers(cache) -> list[tuple[torch.Tensor, torch.Tensor]]:
     return [(k, v) for k, v in cache]  # legacy tuple of (k, v)
 
 
+def split_lead(prefix: TaggedInput) -> tuple[TaggedInput, TaggedInput] | None:
+    """``(lead, rest)`` of a cross-domain input: everything before its last domain sequence, and the rest.
+
+    None for an input with fewer than two domain sequences (single-domain rows share only their tag).
+    Segments are tokenized one by one, so the lead's positions are the first positions of the input's.
+    """
+    texts = [i for i, seg in enumerate(prefix.segments) if isinstance(seg, Text) and seg.domain is not None]
+    if len(texts) < 2:
+        return None
+    return TaggedInput(prefix.segments[: texts[-1]]), TaggedInput(prefix.segments[texts[-1] :])
+
+
 def batch_order(items: Sequence[TaggedInput], lengths: Sequence[int]) -> list[int]:
     """The order in which to batch ``items``: by length (little padding), with rows that share everything
     before their last domain sequence kept together.
@@ -147,8 +180,8 @@ def batch_order(items: Sequence[TaggedInput], lengths: Sequence[int]) -> list[in
     only the leading tag, so they are ordered by length alone.
     """
     def lead(item: TaggedInput) -> tuple[str, ...]:
-        texts = [i for i, seg in enumerate(item.segments) if isinstance(seg, Text) and seg.domain is not None]
-        return tuple(str(seg) for seg in item.segments[: texts[-1]]) if len(texts) > 1 else ()
+        split = split_lead(item)
+        return () if split is None else tuple(str(seg) for seg in split[0].segments)
 
     return sorted(range(len(items)), key=lambda i: (lead(items[i]), lengths[i]))
 
@@ -161,27 +194,47 @@ def compute_prefixes(
     batch_size: int = 16,
     spill_dir: str | Path | None = None,
     memory_fraction: float = 0.5,
-) -> list[PrefixKV]:
+) -> list[PrefixKV | JoinedPrefixKV]:
     """Keys/values of every prefix, computed in :func:`batch_order` batches (little padding, shared leads
     computed once), stored unpadded.
 
-    They stay in memory when they take at most ``memory_fraction`` of the available
-    memory, and otherwise go to a file-backed store in ``spill_dir`` (default: the
-    system's temporary directory). ``MemoryError`` if the disk cannot hold them either.
+    A cross-domain prefix comes back as a :class:`JoinedPrefixKV`: its lead (see :func:`split_lead`)
+    is stored once for all the prefixes that share it. They stay in memory when they take at most
+    ``memory_fraction`` of the available memory, and otherwise go to a file-backed store in
+    ``spill_dir`` (default: the system's temporary directory). ``MemoryError`` if the disk cannot hold
+    them either.
     """
     encoder = tlm.encoder()
     lengths = [len(encoder.encode_row(p)[0]) for p in prefixes]
-    offsets = [0] * len(prefixes)
-    for i in range(1, len(prefixes)):
-        offsets[i] = offsets[i - 1] + lengths[i - 1]
-    total = sum(lengths)
+    leads = [None if s is None else s[0] for s in map(split_lead, prefixes)]
+    # Layout of the store: each distinct lead once, then each prefix's own positions (after its lead).
+    lead_at: dict[TaggedInput, tuple[int, int]] = {}
+    total = 0
+    for lead in leads:
+        if lead is not None and lead not in lead_at:
+            n = len(encoder.encode_row(lead)[0])
+            lead_at[lead] = (total, n)
+            total += n
+    own_at = []
+    for lead, n in zip(leads, lengths):
+        own = n - (0 if lead is None else lead_at[lead][1])
+        own_at.append((total, own))
+        total += own
     order = batch_order(prefixes, lengths)
     store: PrefixStore | None = None
-    out: list[PrefixKV | None] = [None] * len(prefixes)
+    lead_kv: dict[TaggedInput, PrefixKV] = {}
+    out: list[PrefixKV | JoinedPrefixKV | None] = [None] * len(prefixes)
+
+    def put(layers, row: int, positions: torch.Tensor, at: int) -> None:  # row's positions into the store at ``at``
+        span = slice(at, at + len(positions))
+        for (k, v), sk, sv in zip(layers, store.keys, store.values):
+            sk[:, span] = k[row, :, positions]
+            sv[:, span] = v[row, :, positions]
+
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
         batch = tlm.encode([prefixes[i] for i in idx])
-        result, lead = tlm.forward_shared_lead(batch, use_cache=True)
+        result, shared = tlm.forward_shared_lead(batch, use_cache=True)
         layers = cache_layers(result.past_key_values)
         if store is None:
             store = PrefixStore.allocate(layers, total, _where(PrefixStore.bytes_per_position(layers) * total,
@@ -189,12 +242,18 @@ def compute_prefixes(
         T = batch.input_ids.shape[1]
         for row, i in enumerate(idx):
             # The cache holds the shared lead, then the left-padded rest: row i's rest is real from T - lengths[i].
-            keep = torch.cat([torch.arange(lead), torch.arange(lead + T - lengths[i], T)]).to(tlm.device)
-            span = slice(offsets[i], offsets[i] + lengths[i])
-            for (k, v), sk, sv in zip(layers, store.keys, store.values):
-                sk[:, span] = k[row, :, keep]
-                sv[:, span] = v[row, :, keep]
-            out[i] = PrefixKV(store, offsets[i], lengths[i])
+            keep = torch.cat([torch.arange(shared), torch.arange(shared + T - lengths[i], T)]).to(tlm.device)
+            lead = leads[i]
+            if lead is None:
+                put(layers, row, keep, own_at[i][0])
+                out[i] = PrefixKV(store, *own_at[i])
+                continue
+            at, n = lead_at[lead]
+            if lead not in lead_kv:
+                put(layers, row, keep[:n], at)
+                lead_kv[lead] = PrefixKV(store, at, n)
+            put(layers, row, keep[n:], own_at[i][0])
+            out[i] = JoinedPrefixKV(lead_kv[lead], PrefixKV(store, *own_at[i]))
     return out  # type: ignore[return-value]
 
 
@@ -218,7 +277,8 @@ def _where(nbytes: int, spill_dir: str | Path | None, memory_fraction: float) ->
     return directory
 
 
-def forward_from_prefixes(tlm, prefixes: Sequence[PrefixKV | FilePrefixKV], tag: str) -> torch.Tensor:
+def forward_from_prefixes(tlm, prefixes: Sequence[PrefixKV | FilePrefixKV | JoinedPrefixKV],
+                          tag: str) -> torch.Tensor:
     """Final hidden state at the last vector of ``tag`` after each cached prefix: (B, d) float32.
 
     Prefixes are left-padded to a common length; padding is masked out and
@@ -228,13 +288,28 @@ def forward_from_prefixes(tlm, prefixes: Sequence[PrefixKV | FilePrefixKV], tag:
     B, L = len(prefixes), max(p.length for p in prefixes)
     vectors = tlm.library.tags[tag]  # (p, d), trainable
     n = vectors.shape[0]
-    rows = [p.layers() for p in prefixes]  # per row, per layer (kv_heads, length, head_dim)
+    # Per row, its parts (a joined prefix's lead, read once per batch however many rows share it, then its
+    # rest), each per layer (kv_heads, length, head_dim).
+    leads: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {}
+
+    def parts(p) -> list[list[tuple[torch.Tensor, torch.Tensor]]]:
+        if not isinstance(p, JoinedPrefixKV):
+            return [p.layers()]
+        if id(p.lead) not in leads:
+            leads[id(p.lead)] = p.lead.layers()
+        return [leads[id(p.lead)], p.rest.layers()]
+
+    rows = [parts(p) for p in prefixes]
     kv = []
-    for layer, (k0, v0) in enumerate(rows[0]):
+    for layer, (k0, v0) in enumerate(rows[0][0]):
         keys = k0.new_zeros((B, k0.shape[0], L, k0.shape[2]))
         values = v0.new_zeros((B, v0.shape[0], L, v0.shape[2]))
         for b, p in enumerate(prefixes):
-            keys[b, :, L - p.length :], values[b, :, L - p.length :] = rows[b][layer]
+            at = L - p.length
+            for part in rows[b]:
+                k, v = part[layer]
+                keys[b, :, at : at + k.shape[1]], values[b, :, at : at + k.shape[1]] = k, v
+                at += k.shape[1]
         kv.append((keys.to(device), values.to(device)))
     mask = torch.zeros((B, L + n), dtype=torch.long, device=device)
     for b, p in enumerate(prefixes):
@@ -299,14 +374,16 @@ class PrefixCache:
         return self.directory / h.hexdigest()[:24]
 
     @staticmethod
-    def _file(folder: Path, prefix: TaggedInput) -> Path:
-        key = hashlib.sha256(repr(prefix).encode()).hexdigest()[:32]
+    def _file(folder: Path, prefix: TaggedInput, part: str = "whole") -> Path:
+        """The file of a prefix (``part="whole"``, also a cross-domain lead) or of what follows its lead."""
+        label = "" if part == "whole" else f"{part}|"
+        key = hashlib.sha256(f"{label}{prefix!r}".encode()).hexdigest()[:32]
         return folder / key[:2] / f"{key}.safetensors"
 
     # ---- reading and writing ------------------------------------------------------------------------
 
-    def _read(self, file: Path, prefix: TaggedInput, length: int, *,
-              load: bool = True) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
+    def _read(self, file: Path, prefix: TaggedInput, length: int, *, load: bool = True,
+              part: str = "whole") -> list[tuple[torch.Tensor, torch.Tensor]] | None:
         """The file's layers; without ``load``, an empty list once its header checks out (the tensors stay
         on disk). None, with a warning, if the file is missing pieces, holds another input or cannot be read."""
         from safetensors import safe_open
@@ -315,7 +392,8 @@ class PrefixCache:
             return None
         try:
             with safe_open(str(file), framework="pt") as f:  # checks that the file holds every tensor it lists
-                if (f.metadata() or {}).get("prefix") != repr(prefix):
+                meta = f.metadata() or {}
+                if meta.get("prefix") != repr(prefix) or meta.get("part", "whole") != part:
                     raise ValueError("the file holds another input's prefix")
                 n = int(f.metadata()["layers"])
                 shapes = [(f.get_slice(f"k{i}").get_shape(), f.get_slice(f"v{i}").get_shape()) for i in range(n)]
@@ -328,17 +406,19 @@ class PrefixCache:
             return None
 
     @staticmethod
-    def _write(file: Path, prefix: TaggedInput, layers: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+    def _write(file: Path, prefix: TaggedInput, layers: list[tuple[torch.Tensor, torch.Tensor]],
+               part: str = "whole") -> None:
         from safetensors.torch import save_file
 
         file.parent.mkdir(parents=True, exist_ok=True)
         tensors = {}
         for i, (k, v) in enumerate(layers):
-            tensors[f"k{i}"], tensors[f"v{i}"] = k.to("cpu").clone(), v.to("cpu").clone()  # own storage
+            tensors[f"k{i}"], tensors[f"v{i}"] = (t.to("cpu").clone(memory_format=torch.contiguous_format)
+                                                for t in (k, v))  # own, contiguous storage
         fd, tmp = tempfile.mkstemp(prefix=file.stem, suffix=".tmp", dir=file.parent)
         os.close(fd)
         try:
-            save_file(tensors, tmp, metadata={"prefix": repr(prefix), "layers": str(len(layers))})
+            save_file(tensors, tmp, metadata={"prefix": repr(prefix), "layers": str(len(layers)), "part": part})
             os.replace(tmp, file)  # atomic: a reader never sees half a file
         finally:
             if os.path.exists(tmp):
@@ -348,37 +428,57 @@ class PrefixCache:
 
     @torch.no_grad()
     def prefixes(self, tlm, prefixes: Sequence[TaggedInput], *, batch_size: int = 16,
-                 memory_fraction: float = 0.5) -> list[PrefixKV | FilePrefixKV]:
+                 memory_fraction: float = 0.5) -> list[PrefixKV | FilePrefixKV | JoinedPrefixKV]:
         """Like :func:`compute_prefixes`: the cached ones are read, the others computed and written.
 
         When they fit in ``memory_fraction`` of the available memory, the files are read one at a time
         into one store. Otherwise they stay on disk as :class:`FilePrefixKV`, each read when its batch
-        runs: the cache is the store, so a data set's prefixes take their disk space once.
+        runs: the cache is the store, so a data set's prefixes take their disk space once. A
+        cross-domain prefix has two files, its lead's (one for every prefix with that lead) and its
+        rest's; leads and rests are kept in memory or left on disk each on their own.
         """
         tags = sorted({t for p in prefixes for t in p.tags})
         folder = self.folder(tlm, tags)
         encoder = tlm.encoder()
         lengths = [len(encoder.encode_row(p)[0]) for p in prefixes]
-        files = [self._file(folder, p) for p in prefixes]
+        leads = [None if s is None else s[0] for s in map(split_lead, prefixes)]
+        lead_length = {lead: len(encoder.encode_row(lead)[0]) for lead in dict.fromkeys(leads) if lead is not None}
+        lead_files = {lead: self._file(folder, lead) for lead in lead_length}
+        parts = ["whole" if lead is None else "rest" for lead in leads]
+        files = [self._file(folder, p, part) for p, part in zip(prefixes, parts)]
+        missing = [i for i, (f, lead) in enumerate(zip(files, leads))
+                   if not f.is_file() or (lead is not None and not lead_files[lead].is_file())]
         try:
-            self._compute_and_write(tlm, [i for i, f in enumerate(files) if not f.is_file()], prefixes, lengths,
-                                    files, batch_size, memory_fraction)
+            self._compute_and_write(tlm, missing, prefixes, lengths, files, batch_size, memory_fraction,
+                                    lead_files=lead_files)
         except OSError as err:  # a full or read-only disk: the cache is an optimization, not a requirement
             warnings.warn(f"cannot write cached prefixes to {folder} ({err}); computing them without the cache",
                           stacklevel=3)
             return compute_prefixes(tlm, prefixes, batch_size=batch_size, memory_fraction=memory_fraction)
+        lead_kv = dict(zip(lead_length, self._gather(
+            tlm, list(lead_length), list(lead_files.values()), list(lead_length.values()),
+            ["whole"] * len(lead_length), memory_fraction)))
+        own = self._gather(tlm, prefixes, files, [n - lead_length.get(lead, 0) for n, lead in zip(lengths, leads)],
+                           parts, memory_fraction)
+        return [kv if lead is None else JoinedPrefixKV(lead_kv[lead], kv) for kv, lead in zip(own, leads)]
+
+    def _gather(self, tlm, prefixes: Sequence[TaggedInput], files: Sequence[Path], lengths: Sequence[int],
+                parts: Sequence[str], memory_fraction: float) -> list[PrefixKV | FilePrefixKV]:
+        """The written prefixes (or parts) in one store, or left in their files if they would not fit."""
         if not prefixes:
             return []
-        first = self._read(files[0], prefixes[0], lengths[0]) or self._recompute(tlm, files[0], prefixes[0])
+        first = (self._read(files[0], prefixes[0], lengths[0], part=parts[0])
+                 or self._recompute(tlm, files[0], prefixes[0], part=parts[0]))
         like = [(k.unsqueeze(0), v.unsqueeze(0)) for k, v in first]
         if PrefixStore.bytes_per_position(like) * sum(lengths) > memory_fraction * available_memory():
-            return [FilePrefixKV(file, n) if self._read(file, prefix, n, load=False) is not None
-                    else self._recompute(tlm, file, prefix, keep=False)
-                    for prefix, file, n in zip(prefixes, files, lengths)]
+            return [FilePrefixKV(file, n) if self._read(file, prefix, n, load=False, part=part) is not None
+                    else self._recompute(tlm, file, prefix, keep=False, part=part)
+                    for prefix, file, n, part in zip(prefixes, files, lengths, parts)]
         store = PrefixStore.allocate([(k.to(tlm.device), v.to(tlm.device)) for k, v in like], sum(lengths), None)
         out, offset = [], 0
-        for i, (prefix, file, n) in enumerate(zip(prefixes, files, lengths)):
-            layers = first if i == 0 else self._read(file, prefix, n) or self._recompute(tlm, file, prefix)
+        for i, (prefix, file, n, part) in enumerate(zip(prefixes, files, lengths, parts)):
+            layers = first if i == 0 else (self._read(file, prefix, n, part=part)
+                                           or self._recompute(tlm, file, prefix, part=part))
             for (k, v), sk, sv in zip(layers, store.keys, store.values):
                 sk[:, offset : offset + n] = k
                 sv[:, offset : offset + n] = v
@@ -386,32 +486,42 @@ class PrefixCache:
             offset += n
         return out
 
-    def _recompute(self, tlm, file: Path, prefix: TaggedInput, *, keep: bool = True):
-        """An unreadable file's prefix, computed alone and written back if the disk lets us: its layers,
-        or (``keep=False``) the prefix as a :class:`FilePrefixKV`, in memory if it could not be written."""
+    def _recompute(self, tlm, file: Path, prefix: TaggedInput, *, keep: bool = True, part: str = "whole"):
+        """An unreadable file's prefix (or the part after its lead), computed alone and written back if the
+        disk lets us: its layers, or (``keep=False``) a :class:`FilePrefixKV`, in memory if it could not be
+        written."""
         kv = compute_prefixes(tlm, [prefix], batch_size=1)[0]
+        if part == "rest":
+            kv = kv.rest
         layers = [(k.clone(), v.clone()) for k, v in kv.layers()]
         try:
-            self._write(file, prefix, layers)
+            self._write(file, prefix, layers, part)
         except OSError:
             return layers if keep else kv
         return layers if keep else FilePrefixKV(file, kv.length)
 
     def _compute_and_write(self, tlm, which: list[int], prefixes, lengths, files, batch_size: int,
-                           memory_fraction: float, chunk: int = 256):
+                           memory_fraction: float, chunk: int = 256, lead_files: dict | None = None):
         """Compute and write the prefixes ``which``, ``chunk`` at a time (in :func:`batch_order`), so
-        memory holds a chunk, never the whole data set."""
+        memory holds a chunk, never the whole data set. A cross-domain prefix writes the part after its
+        lead, and its lead's file unless that is already there."""
         order = [which[j] for j in batch_order([prefixes[i] for i in which], [lengths[i] for i in which])]
         for start in range(0, len(order), chunk):
             part = order[start : start + chunk]
             computed = compute_prefixes(tlm, [prefixes[i] for i in part], batch_size=batch_size,
                                         memory_fraction=memory_fraction)
             for i, kv in zip(part, computed):
-                self._write(files[i], prefixes[i], kv.layers())
+                if isinstance(kv, JoinedPrefixKV):
+                    lead_file = (lead_files or {})[split_lead(prefixes[i])[0]]
+                    if not lead_file.is_file():
+                        self._write(lead_file, split_lead(prefixes[i])[0], kv.lead.layers())
+                    self._write(files[i], prefixes[i], kv.rest.layers(), "rest")
+                else:
+                    self._write(files[i], prefixes[i], kv.layers())
 
 
 def shared_prefixes(tlm, items: Sequence[TaggedInput], *, batch_size: int = 16,
-                    cache: PrefixCache | None = None) -> list[PrefixKV | FilePrefixKV]:
+                    cache: PrefixCache | None = None) -> list[PrefixKV | FilePrefixKV | JoinedPrefixKV]:
     """The frozen prefix (before the function tag) of each input; identical prefixes are computed once
     and shared, and with ``cache`` read from (or written to) disk."""
     unique: dict[TaggedInput, int] = {}

@@ -14,8 +14,8 @@ from tqdm.auto import tqdm
 
 from biotag.domains.tagging import TaggedInput
 from biotag.tags.heads import RegressionHead, probe_init
-from biotag.tags.prefix import (FilePrefixKV, PrefixCache, PrefixKV, forward_from_prefixes, shared_prefixes,
-                                split_function_tag)
+from biotag.tags.prefix import (FilePrefixKV, JoinedPrefixKV, PrefixCache, PrefixKV, forward_from_prefixes,
+                                shared_prefixes, split_function_tag)
 from biotag.tags.tagged import TaggedLM
 from biotag.training.stages import StageSpec
 
@@ -148,7 +148,7 @@ def initial_readouts(
 
 
 def prefix_cache(tlm: TaggedLM, examples: Sequence[Example], batch_size: int,
-                 store: PrefixCache | None = None) -> list[PrefixKV | FilePrefixKV]:
+                 store: PrefixCache | None = None) -> list[PrefixKV | FilePrefixKV | JoinedPrefixKV]:
     """Keys/values of each example's frozen prefix; identical prefixes are computed once and shared.
     With ``store``, prefixes cached on disk by an earlier fit are read, and new ones written there."""
     return shared_prefixes(tlm, [e.input for e in examples], batch_size=batch_size, cache=store)
