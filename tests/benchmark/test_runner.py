@@ -161,6 +161,28 @@ def test_tagllm_seeds_share_cached_prefixes_and_each_task_cleans_up(tmp_path, ti
                   settings=Settings(model=tiny_model_dir, epochs=1, p=2), isolate=False, progress=False)
 
 
+def test_tagllm_on_drug_target_pairs_keeps_each_protein_once_in_the_prefix_cache(tmp_path, tiny_model_dir):
+    """DAVIS's shape: a few proteins, each paired with many molecules, a test set that moves with the seed."""
+    from safetensors import safe_open
+
+    import toy  # noqa: F401 - registers toy_dti
+
+    kept = tmp_path / "prefixes"
+    settings = Settings(model=tiny_model_dir, epochs=1, p=2, prefix_cache=str(kept))
+    cached = run_benchmark(["toy_dti"], ["tagllm"], tmp_path / "a", seeds=(1, 2), settings=settings,
+                           isolate=False, progress=False, keep_prefixes=True)
+    assert (cached["status"] == "ok").all() and len(cached) == 2
+    parts = []
+    for file in kept.rglob("*.safetensors"):
+        with safe_open(str(file), framework="pt") as f:
+            parts.append(f.metadata()["part"])
+    assert sorted(set(parts)) == ["rest", "whole"]
+    assert parts.count("whole") == 3 and parts.count("rest") == 24  # 3 proteins once; each of the 24 pairs once
+    plain = run_benchmark(["toy_dti"], ["tagllm"], tmp_path / "b", seeds=(1, 2),
+                          settings=Settings(model=tiny_model_dir, epochs=1, p=2), isolate=False, progress=False)
+    assert cached["value"].to_numpy() == pytest.approx(plain["value"].to_numpy(), rel=1e-3, abs=1e-3)
+
+
 def test_the_suite_gives_tagllm_a_scratch_prefix_cache_only_when_seeds_can_share_it(tmp_path, monkeypatch):
     from pathlib import Path
 

@@ -40,3 +40,18 @@ def toy_protein_loader(task: Task, seed: int, path) -> Split:
 
 TOY_PROTEIN = register_task(Task("toy_protein", "regression", "mae", ("protein",), group="toy_protein", size=20),
                             toy_protein_loader)
+
+
+def toy_dti_loader(task: Task, seed: int, path) -> Split:
+    """Drug-target pairs as DAVIS has them: few proteins, each paired with many molecules; random split per seed."""
+    rng = np.random.default_rng(seed)
+    pairs = [(p, s) for p in PROTEINS[:3] for s in SMILES[:8]]
+    y = np.array([sum(p.count(a) for a in "KRDEH") + len(s) / 4 for p, s in pairs])
+    order = rng.permutation(len(pairs))
+    train, valid, test = order[:16], order[16:19], order[19:]
+    return Split([pairs[i] for i in train], y[train], [pairs[i] for i in valid], y[valid],
+                 [pairs[i] for i in test], y[test], ["toy"])
+
+
+TOY_DTI = register_task(Task("toy_dti", "regression", "mse", ("protein", "smiles"), "toy_dti", None, size=24,
+                             fixed_test=False), toy_dti_loader)
