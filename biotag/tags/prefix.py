@@ -26,8 +26,8 @@ from transformers import DynamicCache
 from biotag.domains.tagging import Tag, TaggedInput, Text
 
 __all__ = ["PrefixKV", "FilePrefixKV", "JoinedPrefixKV", "PrefixStore", "PrefixCache", "available_memory",
-           "cache_layers", "split_function_tag", "split_lead", "batch_order", "compute_prefixes", "shared_prefixes",
-           "forward_from_prefixes", "predict_from_cache"]
+           "cache_layers", "split_function_tag", "split_lead", "batch_order", "lead_batches", "compute_prefixes",
+           "shared_prefixes", "forward_from_prefixes", "predict_from_cache"]
 
 
 class PrefixStore:
@@ -186,6 +186,25 @@ def batch_order(items: Sequence[TaggedInput], lengths: Sequence[int]) -> list[in
     return sorted(range(len(items)), key=lambda i: (lead(items[i]), lengths[i]))
 
 
+def lead_batches(items: Sequence[TaggedInput], order: Sequence[int], batch_size: int) -> list[list[int]]:
+    """``order`` (from :func:`batch_order`) cut into batches of at most ``batch_size`` that never mix rows of
+    a shared lead with other rows: a batch of one protein computes the protein once (a batch straddling
+    two proteins shares only the leading tag and runs both proteins for every row). Rows whose lead no
+    other row has, and single-domain rows, fill batches freely."""
+    leads = [None if s is None else s[0] for s in map(split_lead, items)]
+    counts: dict[TaggedInput | None, int] = {}
+    for lead in leads:
+        counts[lead] = counts.get(lead, 0) + 1
+    batches: list[list[int]] = []
+    for i in order:
+        last = batches[-1][-1] if batches else None
+        new_group = last is not None and leads[i] != leads[last] and max(counts[leads[i]], counts[leads[last]]) > 1
+        if last is None or len(batches[-1]) == batch_size or new_group:
+            batches.append([])
+        batches[-1].append(i)
+    return batches
+
+
 @torch.no_grad()
 def compute_prefixes(
     tlm,
@@ -231,8 +250,7 @@ def compute_prefixes(
             sk[:, span] = k[row, :, positions]
             sv[:, span] = v[row, :, positions]
 
-    for start in range(0, len(order), batch_size):
-        idx = order[start : start + batch_size]
+    for idx in lead_batches(prefixes, order, batch_size):
         batch = tlm.encode([prefixes[i] for i in idx])
         result, shared = tlm.forward_shared_lead(batch, use_cache=True)
         layers = cache_layers(result.past_key_values)

@@ -12,7 +12,7 @@ from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
 from biotag.domains.tagging import TaggedInput
 from biotag.tags.base import freeze
 from biotag.tags.library import TagLibrary
-from biotag.tags.prefix import batch_order, cache_layers
+from biotag.tags.prefix import batch_order, cache_layers, lead_batches
 from biotag.tags.prompt import IGNORE, EncodedBatch, PromptEncoder
 
 __all__ = ["TaggedLM", "shared_lead"]
@@ -191,15 +191,14 @@ class TaggedLM:
     def predict(self, items: Sequence[TaggedInput], head: str, *, batch_size: int = 32) -> torch.Tensor:
         """Head outputs in original units (regression) or probabilities (classification), (N, k).
 
-        Rows are batched by :func:`batch_order` and returned in input order.
+        Rows are batched by :func:`batch_order` and :func:`lead_batches` and returned in input order.
         """
         if not items:
             raise ValueError("predict needs at least one input")
         encoder = self.encoder()
         order = batch_order(items, [len(encoder.encode_row(item)[0]) for item in items])
         out: list[torch.Tensor | None] = [None] * len(items)
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
+        for idx in lead_batches(items, order, batch_size):
             batch = encoder.encode([items[i] for i in idx]).to(self.device)
             pred = self.head(head).predict(self.readout(batch)).cpu()
             for row, i in enumerate(idx):

@@ -45,6 +45,22 @@ def test_split_lead():
     assert split_lead(split_function_tag(Template("smiles", function_tag="<QED>").build("CCO"))[0]) is None
 
 
+def test_batches_never_mix_the_rows_of_a_shared_lead_with_other_rows():
+    from biotag.tags.prefix import batch_order, lead_batches
+
+    tlm = make_tlm(p=3)
+    prefixes = [split_function_tag(x)[0] for x in TEMPLATE.build_many(ROWS)]  # 3 proteins, 8 or 9 rows each
+    order = batch_order(prefixes, [len(tlm.encoder().encode_row(p)[0]) for p in prefixes])
+    batches = lead_batches(prefixes, order, 5)
+    assert sorted(i for b in batches for i in b) == list(range(len(ROWS))) and max(map(len, batches)) == 5
+    assert all(len({ROWS[i][0] for i in b}) == 1 for b in batches)
+    assert len(batches) == 6  # 2 per protein, not ceil(25 / 5) = 5 batches of which two straddle proteins
+    single = [split_function_tag(x)[0] for x in Template("smiles", function_tag="<QED>").build_many(SMILES * 3)]
+    assert lead_batches(single, list(range(15)), 4) == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11], [12, 13, 14]]
+    unique = [split_function_tag(x)[0] for x in TEMPLATE.build_many([(p, "CCO") for p in PROTEINS])]
+    assert lead_batches(unique, [0, 1, 2], 4) == [[0, 1, 2]]  # leads no other row shares batch together
+
+
 def test_each_lead_is_stored_once_and_the_keys_values_are_those_of_the_prefix_alone():
     tlm = make_tlm(p=3)
     prefixes = [split_function_tag(x)[0] for x in TEMPLATE.build_many(ROWS)]
