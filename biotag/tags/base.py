@@ -28,7 +28,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, P
 
 from biotag._version import __version__
 
-__all__ = ["load_base_model", "model_source", "default_model_path", "freeze", "embedding_fingerprint", "DEFAULT_MODEL_ID"]
+__all__ = ["load_base_model", "model_source", "default_model_path", "freeze", "embedding_fingerprint",
+           "embedding_fingerprints", "DEFAULT_MODEL_ID"]
 
 # Recorded in tag libraries for the default model; load_base_model accepts it as an alias of None.
 DEFAULT_MODEL_ID = "biotag-default:SmolLM2-135M-Instruct.Q4_1"
@@ -124,8 +125,8 @@ def _build_cache(gguf: Path, source_sha: str, entry: Path) -> None:
         write_weights(model, tmp / "model.safetensors")
         tokenizer.save_pretrained(tmp)
         files = {p.name: _sha256(p) for p in sorted(tmp.iterdir()) if p.is_file()}
-        meta = {"format": _CACHE_FORMAT, "source": str(gguf), "source_sha256": source_sha, "files": files, "biotag_version": __version__,
-                "transformers_version": transformers.__version__}
+        meta = {"format": _CACHE_FORMAT, "source": str(gguf), "source_sha256": source_sha, "files": files,
+                "biotag_version": __version__, "transformers_version": transformers.__version__}
         (tmp / _MANIFEST).write_text(json.dumps(meta, indent=2))  # written last: marks the entry complete
         if entry.exists():
             shutil.rmtree(entry)
@@ -151,7 +152,8 @@ def _cached_gguf(gguf: Path, cache_dir: Path | None) -> Path:
     entry = cache_entry(source_sha, cache_dir)
     if not _cache_is_valid(entry, source_sha):
         if entry.exists():
-            warnings.warn(f"biotag: model cache {entry} is incomplete, corrupt or from an older biotag; rebuilding it", stacklevel=3)
+            warnings.warn(f"biotag: model cache {entry} is incomplete, corrupt or from an older biotag; rebuilding it",
+                          stacklevel=3)
         _build_cache(gguf, source_sha, entry)
     return entry
 
@@ -169,8 +171,30 @@ def embedding_fingerprint(model: PreTrainedModel) -> str:
     Tag libraries record it, so tags are never loaded onto a model whose
     embedding space they were not trained in.
     """
-    weight = model.get_input_embeddings().weight.detach().to("cpu", torch.float32).contiguous()
-    return hashlib.sha256(weight.numpy().tobytes()).hexdigest()[:16]
+    return _fingerprint(model.get_input_embeddings().weight)
+
+
+#: The precisions a model's weights can be rounded to exactly, by the precision they are held in.
+_ROUNDINGS = {torch.float32: (torch.float32, torch.bfloat16, torch.float16), torch.bfloat16: (torch.bfloat16,),
+              torch.float16: (torch.float16,)}
+
+
+def embedding_fingerprints(model: PreTrainedModel, precisions: tuple[torch.dtype, ...] | None = None) -> dict[str, str]:
+    """The embedding fingerprint at the model's own precision and at each lower one it rounds to
+    (a float32 model: float32, bfloat16 and float16), keyed by dtype name.
+
+    The same model loaded in float32 and in bfloat16 shares the ``bfloat16`` entry (loading in a
+    lower precision rounds exactly as ``Tensor.to`` does), so tags trained on one load onto the other.
+    """
+    weight = model.get_input_embeddings().weight
+    wanted = _ROUNDINGS.get(weight.dtype, (weight.dtype,)) if precisions is None else precisions
+    return {str(d).removeprefix("torch."): _fingerprint(weight.to(d)) for d in wanted
+            if d in _ROUNDINGS.get(weight.dtype, (weight.dtype,))}
+
+
+def _fingerprint(weight: torch.Tensor) -> str:
+    values = weight.detach().to("cpu", torch.float32).contiguous()
+    return hashlib.sha256(values.numpy().tobytes()).hexdigest()[:16]
 
 
 def model_source(

@@ -24,7 +24,7 @@ from torch import nn
 from biotag._version import __version__
 from biotag.domains.tagging import check_tag_name
 from biotag.exceptions import CorruptFileError, IncompatibleBaseModelError
-from biotag.tags.base import embedding_fingerprint
+from biotag.tags.base import embedding_fingerprint, embedding_fingerprints
 from biotag.tags.heads import build_head
 
 __all__ = ["TagSpec", "TagLibrary", "init_tag_vector", "DEFAULT_P"]
@@ -74,11 +74,15 @@ class TagLibrary(nn.Module):
     (4, 8)
     """
 
-    def __init__(self, hidden_size: int, *, base_model_id: str | None = None, base_fingerprint: str | None = None):
+    def __init__(self, hidden_size: int, *, base_model_id: str | None = None, base_fingerprint: str | None = None,
+                 base_fingerprints: dict[str, str] | None = None):
         super().__init__()
         self.hidden_size = int(hidden_size)
         self.base_model_id = base_model_id
         self.base_fingerprint = base_fingerprint
+        # The base model's fingerprint at each precision it rounds to (see embedding_fingerprints); libraries
+        # saved before biotag recorded them have none, and load only onto the exact precision they came from.
+        self.base_fingerprints = dict(base_fingerprints or {})
         self.tags = nn.ParameterDict()
         self.specs: dict[str, TagSpec] = {}
         self.heads = nn.ModuleDict()
@@ -90,6 +94,7 @@ class TagLibrary(nn.Module):
             model.get_input_embeddings().embedding_dim,
             base_model_id=getattr(model, "biotag_model_id", None) or getattr(model, "name_or_path", None),
             base_fingerprint=embedding_fingerprint(model),
+            base_fingerprints=embedding_fingerprints(model),
         )
 
     def add_tag(self, spec: TagSpec, *, init: torch.Tensor) -> None:
@@ -135,6 +140,7 @@ class TagLibrary(nn.Module):
             "base_model": {
                 "id": self.base_model_id,
                 "embedding_fingerprint": self.base_fingerprint,
+                "embedding_fingerprints": self.base_fingerprints,
                 "hidden_size": self.hidden_size,
             },
             "tags": [asdict(spec) for spec in self.specs.values()],
@@ -157,7 +163,8 @@ class TagLibrary(nn.Module):
         meta = _read_json(src / _JSON)
         try:
             base = meta["base_model"]
-            lib = cls(base["hidden_size"], base_model_id=base["id"], base_fingerprint=base["embedding_fingerprint"])
+            lib = cls(base["hidden_size"], base_model_id=base["id"], base_fingerprint=base["embedding_fingerprint"],
+                      base_fingerprints=base.get("embedding_fingerprints"))
             for entry in meta["tags"]:
                 spec = TagSpec(**entry)
                 lib.add_tag(spec, init=torch.zeros(lib.hidden_size))
@@ -182,16 +189,21 @@ class TagLibrary(nn.Module):
         """Raise :class:`IncompatibleBaseModelError` unless ``model`` is the base model of this library."""
         width = model.get_input_embeddings().embedding_dim
         fingerprint = embedding_fingerprint(model)
-        if width != self.hidden_size or fingerprint != self.base_fingerprint:
+        if width != self.hidden_size or not (fingerprint == self.base_fingerprint or _same_base(
+                self.base_fingerprints, embedding_fingerprints(model))):
             raise IncompatibleBaseModelError(
                 f"{source} was trained on base model {self.base_model_id!r} (embedding fingerprint "
                 f"{self.base_fingerprint}, width {self.hidden_size}), but the given model has fingerprint "
                 f"{fingerprint} and width {width}. Tags only make sense on the model they were trained on."
+                + ("" if self.base_fingerprints else " (This library predates per-precision fingerprints: load the "
+                   "model in the dtype the library was trained in.)")
             )
 
     def merge(self, other: "TagLibrary") -> "TagLibrary":
         """Add ``other``'s tags and heads (e.g. domain tags from one file, function tags from another)."""
-        if other.base_fingerprint != self.base_fingerprint or other.hidden_size != self.hidden_size:
+        same = other.base_fingerprint == self.base_fingerprint or _same_base(self.base_fingerprints,
+                                                                               other.base_fingerprints)
+        if not same or other.hidden_size != self.hidden_size:
             raise IncompatibleBaseModelError(
                 f"cannot merge libraries from different base models ({self.base_model_id!r}, "
                 f"{self.base_fingerprint}) and ({other.base_model_id!r}, {other.base_fingerprint})"
@@ -233,3 +245,9 @@ def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
         return safetensors.torch.load_file(str(path))
     except Exception as exc:  # safetensors raises SafetensorError / OSError on truncated files
         raise CorruptFileError(f"{path} could not be read as safetensors ({exc}); the file is corrupt") from exc
+
+
+def _same_base(ours: dict[str, str], theirs: dict[str, str]) -> bool:
+    """Whether two fingerprint sets agree at a precision both have (the same model, one loaded in float32
+    and the other in bfloat16, agree at bfloat16)."""
+    return any(ours[k] == theirs[k] for k in ours.keys() & theirs.keys())
