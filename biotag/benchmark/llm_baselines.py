@@ -125,7 +125,7 @@ class LinearProbe(BenchmarkModel):
 
         from biotag.tags import load_base_model
 
-        self.model, self.tokenizer = load_base_model(self.settings.model)
+        self.model, self.tokenizer = load_base_model(self.settings.model, dtype=getattr(torch, self.settings.dtype))
         self.cache = FeatureCache(weights_key(self.model))
         F_train = self.embed(standardized_text(split.X_train, self.task.domains))
         F_valid = self.embed(standardized_text(split.X_valid, self.task.domains))
@@ -194,6 +194,8 @@ class PeftBaseline(BenchmarkModel):
         from biotag.training import StageSpec
         from biotag.training.loop import optimize
 
+        if self.settings.dtype != "float32":
+            raise ValueError(f"{self.name} runs in float32 only, not dtype={self.settings.dtype!r}")
         self.model, self.tokenizer = self._load()
         if self.task.kind == "regression":
             self.mean, self.std = float(split.y_train.mean()), float(split.y_train.std()) or 1.0

@@ -18,7 +18,7 @@ from biotag.benchmark import features
 from biotag.benchmark.tasks import Split, Task
 from biotag.exceptions import InputIssue, InvalidInputError
 
-__all__ = ["Settings", "MODELS", "EXPERT_MODELS", "TAGLLM_MODELS", "LLM_MODELS", "make_model",
+__all__ = ["Settings", "MODELS", "EXPERT_MODELS", "TAGLLM_MODELS", "PEFT_MODELS", "LLM_MODELS", "make_model",
            "standardized_columns", "standardized_text"]
 
 
@@ -38,6 +38,9 @@ class Settings:
     domain_tags: dict[str, str] = field(default_factory=dict)
     stage1_corpus: int = 0  # molecules the stage-1 <SMILES> tag trained on (0: no stage 1)
     model: str | None = None  # base LLM; None = the default model
+    # The frozen model's precision in Tag-LLM and linear-probe cells ("bfloat16": about 3x faster on a CPU with
+    # AVX512-BF16, and on GPUs); tags and heads train in float32 either way. PEFT baselines run in float32.
+    dtype: str = "float32"
     # Where Tag-LLM cells keep their frozen prefixes between seeds (one folder per task; the runner removes
     # a task's folder after its cells). A speed setting only: not compared on resume, not recorded.
     prefix_cache: str | None = None
@@ -270,8 +273,9 @@ class TagLLM(BenchmarkModel):
             raise ValueError(f"the domains of {self.task.name} need their stage-1 tags in one library; got {libraries}")
         s = self.settings
         self.estimator = cls(
-            model=s.model, domains=self.task.domains, p=s.p, epochs=s.epochs, batch_size=s.batch_size, lr=s.lr,
-            domain_tags=libraries.pop() if libraries else None, head_init=self.head_init, random_state=self.seed,
+            model=s.model, dtype=s.dtype, domains=self.task.domains, p=s.p, epochs=s.epochs,
+            batch_size=s.batch_size, lr=s.lr, domain_tags=libraries.pop() if libraries else None,
+            head_init=self.head_init, random_state=self.seed,
             prefix_cache=str(Path(s.prefix_cache) / self.task.name) if s.prefix_cache else None, verbose=0,
         )
         X_train = standardized_columns(split.X_train, self.task.domains)
@@ -303,7 +307,8 @@ MODELS: dict[str, Callable[..., BenchmarkModel]] = {
 }
 EXPERT_MODELS = ("rf_morgan", "catboost_maplight", "ridge_protein")
 TAGLLM_MODELS = ("tagllm", "tagllm_probe")  # Tag-LLM itself, in its variants
-LLM_MODELS = (*TAGLLM_MODELS, "linear_probe", "prompt_tuning", "lora")
+PEFT_MODELS = ("prompt_tuning", "lora")
+LLM_MODELS = (*TAGLLM_MODELS, "linear_probe", *PEFT_MODELS)
 
 
 def make_model(name: str, task: Task, seed: int, settings: Settings) -> BenchmarkModel:

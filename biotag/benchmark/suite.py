@@ -9,7 +9,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from biotag.benchmark.models import TAGLLM_MODELS, Settings
+from biotag.benchmark.models import PEFT_MODELS, TAGLLM_MODELS, Settings
 from biotag.benchmark.runner import check_models, run_benchmark
 from biotag.benchmark.tasks import SEEDS, TASKS, get_task
 
@@ -40,6 +40,9 @@ def select_tasks(spec: str | Sequence[str]) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+DTYPES = ("float32", "bfloat16")  # the frozen model's precision in Tag-LLM and linear-probe cells
+
+
 def benchmark(
     out_dir: str | Path,
     *,
@@ -54,6 +57,7 @@ def benchmark(
     report: bool = True,
     progress: bool = True,
     prefix_cache: bool | str | Path = True,
+    dtype: str = "float32",
 ) -> pd.DataFrame:
     """Run (or resume) a benchmark into ``out_dir`` and write its report there.
 
@@ -63,13 +67,22 @@ def benchmark(
     sequences' forward passes; each task's part is removed once its cells are done, the folder when
     the run ends. ``prefix_cache`` may instead name a folder that the prefixes are kept in, across runs
     and with any number of seeds: a long task interrupted and resumed does not compute them again.
+    ``dtype`` is the frozen model's precision in Tag-LLM and linear-probe cells (``"bfloat16"`` on CPUs with
+    AVX512-BF16 and on GPUs); it is recorded with the results, and the PEFT baselines refuse anything but
+    ``"float32"``.
     """
     preset = QUICK if quick else FULL
     tasks = select_tasks(tasks if tasks is not None else preset.get("tasks", "small"))
     models = list(models if models is not None else preset["models"])
     check_models(models)
     seeds = tuple(seeds if seeds is not None else preset.get("seeds", SEEDS))
-    settings = Settings(epochs=epochs or preset["epochs"])
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+    peft = [m for m in models if m in PEFT_MODELS]
+    if dtype != "float32" and peft:
+        raise ValueError(f"the PEFT baselines ({', '.join(peft)}) run in float32 only; run them without "
+                         f"dtype={dtype!r}, into their own results directory")
+    settings = Settings(epochs=epochs or preset["epochs"], dtype=dtype)
     out_dir = Path(out_dir)
     if pretrain and any(m in TAGLLM_MODELS for m in models):
         from biotag.benchmark.corpus import ensure_domain_tags

@@ -198,3 +198,14 @@ def test_feature_baselines_featurize_each_distinct_input_once_in_row_order(monke
     with pytest.raises(InvalidSmilesError) as err:
         model.featurize(bad)
     assert err.value.indices == [2, 7] and "row 7: 'not-a-smiles'" in str(err.value)
+
+
+def test_the_linear_probe_in_bfloat16_keeps_its_own_feature_cache(tiny_model_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("BIOTAG_CACHE_DIR", str(tmp_path))
+    split = toy_loader(TOY_REG, 1, None)
+    fp32 = make_model("linear_probe", TOY_REG, 1, Settings(model=tiny_model_dir)).fit(split)
+    bf16 = make_model("linear_probe", TOY_REG, 1, Settings(model=tiny_model_dir, dtype="bfloat16")).fit(split)
+    assert bf16.cache.path != fp32.cache.path  # features of the bf16 model are never read as the fp32 model's
+    assert np.all(np.isfinite(bf16.predict(split.X_test)))
+    with pytest.raises(ValueError, match="float32 only"):
+        make_model("lora", TOY_REG, 1, Settings(model=tiny_model_dir, dtype="bfloat16")).fit(split)

@@ -183,6 +183,23 @@ def test_tagllm_on_drug_target_pairs_keeps_each_protein_once_in_the_prefix_cache
     assert cached["value"].to_numpy() == pytest.approx(plain["value"].to_numpy(), rel=1e-3, abs=1e-3)
 
 
+def test_tagllm_in_bfloat16_is_recorded_and_a_resume_in_another_precision_is_refused(tmp_path, tiny_model_dir):
+    from biotag.benchmark.suite import benchmark
+
+    settings = Settings(model=tiny_model_dir, epochs=1, p=2, dtype="bfloat16")
+    results = run_benchmark(["toy_regression"], ["tagllm"], tmp_path, seeds=(1,), settings=settings, isolate=False,
+                            progress=False)
+    assert (results["status"] == "ok").all() and results["value"].notna().all()
+    assert json.loads((tmp_path / "run.json").read_text())["settings"]["dtype"] == "bfloat16"
+    with pytest.raises(ValueError, match="other settings"):
+        run_benchmark(["toy_regression"], ["tagllm"], tmp_path, seeds=(1, 2),
+                      settings=Settings(model=tiny_model_dir, epochs=1, p=2), isolate=False, progress=False)
+    with pytest.raises(ValueError, match="PEFT baselines .*float32 only"):
+        benchmark(tmp_path / "peft", tasks=["toy_regression"], models=["tagllm", "lora"], dtype="bfloat16",
+                  pretrain=False, report=False, progress=False)
+    assert not (tmp_path / "peft").exists()
+
+
 def test_the_suite_gives_tagllm_a_scratch_prefix_cache_only_when_seeds_can_share_it(tmp_path, monkeypatch):
     from pathlib import Path
 
