@@ -118,7 +118,7 @@ else:
 # At the time of writing:
 # - Tag-LLM has 5 seeds on fourteen small ADMET tasks (Caco2_Wang, Half_Life_Obach, HIA_Hou, DILI, hERG,
 #   Bioavailability_Ma, Pgp_Broccatelli, VDss_Lombardo, PPBR_AZ, the two clearance sets and the three CYP
-#   substrate sets), 3 on BBB_Martins, 5 on the Descriptor task and 1 on beta-lactamase.
+#   substrate sets), 5 on BBB_Martins, 5 on the Descriptor task and 1 on beta-lactamase.
 # - The linear probe has 5 seeds on all 15 small ADMET tasks.
 # - PEFT prompt tuning and LoRA have 5 seeds each on DILI and HIA, one seed each on Caco2, and prompt tuning
 #   5 seeds on Half_Life.
@@ -150,7 +150,7 @@ else:
 #   the other two CYP substrate sets. Prompt tuning and LoRA land level with the linear probe on DILI and
 #   HIA (5 seeds each) and Caco2 (one seed), above Tag-LLM on DILI and HIA. On Half_Life prompt tuning
 #   (5 seeds) is level with the linear probe (Spearman about 0.07), below Tag-LLM (0.19). All at several
-#   times Tag-LLM's cost. On BBB (3 seeds so far) Tag-LLM's 0.83 is above the linear probe's 0.79.
+#   times Tag-LLM's cost. On BBB Tag-LLM's 0.83 is above the linear probe's 0.79.
 #
 #   The frozen 135M model's hidden states carry some of the signal. Training a 10-vector function tag
 #   on a few hundred molecules does not extract more of it than a ridge regression does.
