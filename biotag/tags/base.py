@@ -179,7 +179,7 @@ _ROUNDINGS = {torch.float32: (torch.float32, torch.bfloat16, torch.float16), tor
               torch.float16: (torch.float16,)}
 
 
-def embedding_fingerprints(model: PreTrainedModel, precisions: tuple[torch.dtype, ...] | None = None) -> dict[str, str]:
+def embedding_fingerprints(model: PreTrainedModel) -> dict[str, str]:
     """The embedding fingerprint at the model's own precision and at each lower one it rounds to
     (a float32 model: float32, bfloat16 and float16), keyed by dtype name.
 
@@ -187,9 +187,8 @@ def embedding_fingerprints(model: PreTrainedModel, precisions: tuple[torch.dtype
     lower precision rounds exactly as ``Tensor.to`` does), so tags trained on one load onto the other.
     """
     weight = model.get_input_embeddings().weight
-    wanted = _ROUNDINGS.get(weight.dtype, (weight.dtype,)) if precisions is None else precisions
-    return {str(d).removeprefix("torch."): _fingerprint(weight.to(d)) for d in wanted
-            if d in _ROUNDINGS.get(weight.dtype, (weight.dtype,))}
+    return {str(d).removeprefix("torch."): _fingerprint(weight.to(d))
+            for d in _ROUNDINGS.get(weight.dtype, (weight.dtype,))}
 
 
 def _fingerprint(weight: torch.Tensor) -> str:

@@ -519,7 +519,8 @@ class PrefixCache:
         return layers if keep else FilePrefixKV(file, kv.length)
 
     def _compute_and_write(self, tlm, which: list[int], prefixes, lengths, files, batch_size: int,
-                           memory_fraction: float, chunk: int = 256, lead_files: dict | None = None):
+                           memory_fraction: float, chunk: int = 256,
+                           lead_files: dict[TaggedInput, Path] | None = None):
         """Compute and write the prefixes ``which``, ``chunk`` at a time (in :func:`batch_order`), so
         memory holds a chunk, never the whole data set. A cross-domain prefix writes the part after its
         lead, and its lead's file unless that is already there."""
@@ -530,9 +531,9 @@ class PrefixCache:
                                         memory_fraction=memory_fraction)
             for i, kv in zip(part, computed):
                 if isinstance(kv, JoinedPrefixKV):
-                    lead_file = (lead_files or {})[split_lead(prefixes[i])[0]]
-                    if not lead_file.is_file():
-                        self._write(lead_file, split_lead(prefixes[i])[0], kv.lead.layers())
+                    lead = split_lead(prefixes[i])[0]
+                    if not lead_files[lead].is_file():
+                        self._write(lead_files[lead], lead, kv.lead.layers())
                     self._write(files[i], prefixes[i], kv.rest.layers(), "rest")
                 else:
                     self._write(files[i], prefixes[i], kv.layers())
