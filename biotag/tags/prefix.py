@@ -24,6 +24,7 @@ import torch
 from transformers import DynamicCache
 
 from biotag.domains.tagging import Tag, TaggedInput, Text
+from biotag.tags._attention import attention_used, grouped_attention
 
 __all__ = ["PrefixKV", "FilePrefixKV", "JoinedPrefixKV", "PrefixStore", "PrefixCache", "available_memory",
            "cache_layers", "split_function_tag", "split_lead", "batch_order", "lead_batches", "compute_prefixes",
@@ -335,13 +336,14 @@ def forward_from_prefixes(tlm, prefixes: Sequence[PrefixKV | FilePrefixKV | Join
     lengths = torch.tensor([p.length for p in prefixes], device=device)
     position_ids = lengths[:, None] + torch.arange(n, device=device)[None, :]  # (B, p)
     embeds = vectors.to(tlm.model.dtype).unsqueeze(0).expand(B, -1, -1)  # (B, p, d)
-    out = tlm.model.base_model(
-        inputs_embeds=embeds,
-        attention_mask=mask,
-        position_ids=position_ids,
-        past_key_values=DynamicCache(kv),
-        use_cache=True,
-    )
+    with grouped_attention(tlm.model):
+        out = tlm.model.base_model(
+            inputs_embeds=embeds,
+            attention_mask=mask,
+            position_ids=position_ids,
+            past_key_values=DynamicCache(kv),
+            use_cache=True,
+        )
     return out.last_hidden_state[:, -1].to(torch.float32)
 
 
@@ -384,7 +386,7 @@ class PrefixCache:
         h = hashlib.sha256()
         for part in (tlm.library.base_fingerprint, self._model_digest(tlm.model), tlm.tokenization,
                      tlm.max_length, torch.__version__, transformers.__version__,
-                     getattr(tlm.model.config, "_attn_implementation", None)):
+                     attention_used(tlm.model)):
             h.update(f"{part}|".encode())
         for name in sorted(tags):
             h.update(name.encode())

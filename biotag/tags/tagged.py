@@ -10,6 +10,7 @@ from torch import nn
 from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
 
 from biotag.domains.tagging import TaggedInput
+from biotag.tags._attention import grouped_attention
 from biotag.tags.base import freeze
 from biotag.tags.library import TagLibrary
 from biotag.tags.prefix import batch_order, cache_layers, lead_batches
@@ -122,6 +123,10 @@ class TaggedLM:
         ``T - k`` columns (with ``use_cache``, its cache holds the lead's ``k``
         positions followed by those columns).
         """
+        with grouped_attention(self.model):
+            return self._forward_shared_lead(batch, use_cache)
+
+    def _forward_shared_lead(self, batch: EncodedBatch, use_cache: bool):
         embeds = self.embed(batch)
         k = shared_lead(batch)
         if k == 0:
@@ -154,12 +159,13 @@ class TaggedLM:
     def hidden_states(self, batch: EncodedBatch) -> torch.Tensor:  # (B, T, d), final layer, after final norm
         # ``base_model`` is the transformer without the LM head on every HF causal LM:
         # skipping the (vocab x d) projection saves most of the cost when heads read out.
-        out = self.model.base_model(
-            inputs_embeds=self.embed(batch),
-            attention_mask=batch.attention_mask,
-            position_ids=batch.position_ids,
-            use_cache=False,
-        )
+        with grouped_attention(self.model):
+            out = self.model.base_model(
+                inputs_embeds=self.embed(batch),
+                attention_mask=batch.attention_mask,
+                position_ids=batch.position_ids,
+                use_cache=False,
+            )
         return out.last_hidden_state
 
     def readout(self, batch: EncodedBatch) -> torch.Tensor:  # (B, d) float32
@@ -169,12 +175,13 @@ class TaggedLM:
         return hidden[rows, batch.readout - k].to(torch.float32)
 
     def logits(self, batch: EncodedBatch) -> torch.Tensor:  # (B, T, V)
-        return self.model(
-            inputs_embeds=self.embed(batch),
-            attention_mask=batch.attention_mask,
-            position_ids=batch.position_ids,
-            use_cache=False,
-        ).logits
+        with grouped_attention(self.model):
+            return self.model(
+                inputs_embeds=self.embed(batch),
+                attention_mask=batch.attention_mask,
+                position_ids=batch.position_ids,
+                use_cache=False,
+            ).logits
 
     def lm_loss(self, batch: EncodedBatch) -> torch.Tensor:
         """Next-token cross-entropy on the labelled positions (domain text, or a text answer)."""
