@@ -336,7 +336,7 @@ def forward_from_prefixes(tlm, prefixes: Sequence[PrefixKV | FilePrefixKV | Join
     lengths = torch.tensor([p.length for p in prefixes], device=device)
     position_ids = lengths[:, None] + torch.arange(n, device=device)[None, :]  # (B, p)
     embeds = vectors.to(tlm.model.dtype).unsqueeze(0).expand(B, -1, -1)  # (B, p, d)
-    with grouped_attention(tlm.model):
+    with grouped_attention(tlm.model, frozen_past=True):  # the cached keys/values need no gradient
         out = tlm.model.base_model(
             inputs_embeds=embeds,
             attention_mask=mask,

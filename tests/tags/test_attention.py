@@ -39,8 +39,9 @@ def test_grouped_attention_matches_the_models_own_forward_and_backward(arch):
     torch.testing.assert_close(tag.grad, expected_grad, atol=1e-5, rtol=1e-4)
 
 
-def test_cached_prefixes_under_grouped_attention_give_the_models_own_readout_and_gradient():
-    tlm = make_tlm(p=3)
+@pytest.mark.parametrize("arch", ["llama", "mistral", "qwen2"])
+def test_cached_prefixes_under_grouped_attention_give_the_models_own_readout_and_gradient(arch):
+    tlm = make_tlm(p=3, arch=arch)
     items = Template(("protein", "smiles"), function_tag="<QED>").build_many(
         [(PROTEINS[i % 2], s) for i, s in enumerate(SMILES * 2)])
     tag = tlm.library.tags["<QED>"]
