@@ -26,6 +26,7 @@ implementation (flash, flex) and older PyTorch are left as they are.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator
 
 import torch
@@ -39,19 +40,21 @@ _REPLACES = ("sdpa", "eager")
 _TORCH_HAS_GQA = Version(torch.__version__.split("+")[0]) >= Version("2.5")
 
 
-def _causal(q_length: int, kv_length: int, device) -> torch.Tensor:  # (q, k) bool: the queries are the last positions
-    return torch.ones(q_length, kv_length, dtype=torch.bool, device=device).tril(kv_length - q_length)
+def _mask(module, attention_mask, q_length: int, kv_length: int, is_causal, device) -> torch.Tensor | None:
+    """transformers' mask cut to the keys, or without one a causal (q, k) mask: the queries are the last positions."""
+    if attention_mask is not None:
+        return attention_mask[:, :, :, :kv_length]
+    if q_length > 1 and (is_causal if is_causal is not None else getattr(module, "is_causal", True)):
+        return torch.ones(q_length, kv_length, dtype=torch.bool, device=device).tril(kv_length - q_length)[None, None]
+    return None
 
 
 def grouped_sdpa(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
                  attention_mask: torch.Tensor | None, dropout: float = 0.0, scaling: float | None = None,
                  is_causal: bool | None = None, **kwargs) -> tuple[torch.Tensor, None]:
     """transformers' attention-function signature: (B, heads, q, d) queries, (B, kv_heads, k, d) keys/values."""
-    q_length, kv_length = query.shape[2], key.shape[2]
-    if attention_mask is not None:
-        attention_mask = attention_mask[:, :, :, :kv_length]
-    elif q_length > 1 and (is_causal if is_causal is not None else getattr(module, "is_causal", True)):
-        attention_mask = _causal(q_length, kv_length, query.device)  # SDPA's is_causal aligns to the first
+    # SDPA's own is_causal aligns the queries to the first positions, so causality goes in the mask.
+    attention_mask = _mask(module, attention_mask, query.shape[2], key.shape[2], is_causal, query.device)
     out = F.scaled_dot_product_attention(
         query, key, value, attn_mask=attention_mask, dropout_p=dropout, scale=scaling,
         enable_gqa=key.shape[1] != query.shape[1],
@@ -79,11 +82,7 @@ def frozen_past_attention(module: torch.nn.Module, query: torch.Tensor, key: tor
     k_own, v_own = key[:, :, past:], value[:, :, past:]
     scores = stacked @ key.detach().transpose(-1, -2)
     scores = (scores + F.pad(stacked @ (k_own - k_own.detach()).transpose(-1, -2), (past, 0))) * scale
-    if attention_mask is None:
-        if q > 1 and (is_causal if is_causal is not None else getattr(module, "is_causal", True)):
-            attention_mask = _causal(q, kv_length, query.device)[None, None]
-    else:
-        attention_mask = attention_mask[:, :, :, :kv_length]
+    attention_mask = _mask(module, attention_mask, q, kv_length, is_causal, query.device)
     if attention_mask is not None:  # (B or 1, 1, q, k): the same for every head; rows repeat per stacked head
         m = attention_mask
         m = m.unsqueeze(2).expand(m.shape[0], m.shape[1], group, q, kv_length).reshape(
@@ -98,6 +97,7 @@ def frozen_past_attention(module: torch.nn.Module, query: torch.Tensor, key: tor
 _FUNCTIONS = {NAME: grouped_sdpa, FROZEN_PAST: frozen_past_attention}
 
 
+@functools.cache  # once per name: the block is entered on every forward
 def _register(name: str) -> None:
     try:
         from transformers import AttentionInterface
