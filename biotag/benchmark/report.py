@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
-from biotag.benchmark.models import EXPERT_MODELS, LLM_MODELS, MODELS, TAGLLM_MODELS
-from biotag.benchmark.runner import read_results, summarize
+from biotag.benchmark.models import EXPERT_MODELS, LLM_MODELS, MODELS, PEFT_MODELS, TAGLLM_MODELS, Settings
+from biotag.benchmark.runner import RUN, UNRECORDED, read_results, summarize
 from biotag.benchmark.tasks import SEEDS, get_task
 from biotag.data import data_dir
 
-__all__ = ["leaderboard", "published", "leaderboard_rank", "format_score", "coverage", "read_runs", "write_report"]
+__all__ = ["leaderboard", "published", "leaderboard_rank", "format_score", "coverage", "read_runs", "run_settings",
+           "write_report"]
 
 LEADERBOARD_FILE = "tdc_leaderboards_2025-02.csv"
 
@@ -111,7 +113,89 @@ def read_runs(results_dirs: Sequence[str | Path]) -> pd.DataFrame:
             f"directory, e.g. {first['task']} / {first['model']} / seed {int(first['seed'])} in {' and '.join(runs)}; "
             "report each run on its own, or give the runs' cells distinct tasks or models"
         )
+    _check_settings_agree(results, {str(d): run_settings(d) for d in results_dirs})
     return results
+
+
+# The settings that change an LLM model's scores; experts read none of them (``n_jobs`` is their threads).
+LLM_SETTINGS = ("epochs", "lr", "p", "batch_size", "dtype", "stage1_corpus", "model")
+
+
+def run_settings(results_dir: str | Path) -> dict | None:
+    """The settings a results directory's ``run.json`` records, with the defaults of settings added since;
+    None where it records none."""
+    file = Path(results_dir) / RUN
+    if not file.is_file():
+        return None
+    try:
+        recorded = json.loads(file.read_text())["settings"]
+    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        raise ValueError(f"{file} is not a readable run record: {err}") from err
+    defaults = {k: v for k, v in Settings().as_dict().items() if k not in UNRECORDED}
+    return {**defaults, **recorded}
+
+
+def _check_settings_agree(results: pd.DataFrame, settings: dict[str, dict | None]) -> None:
+    """One LLM model's seeds of one task, split across runs, must share the settings that change scores."""
+    llm = results[results["model"].isin(LLM_MODELS) & (results["status"] == "ok")]
+    for (task, model), group in llm.groupby(["task", "model"]):
+        runs = sorted(set(group["run"]))
+        if len(runs) < 2:
+            continue
+        seen = {run: {k: (settings.get(run) or {}).get(k) for k in LLM_SETTINGS} for run in runs}
+        first = seen[runs[0]]
+        for run in runs[1:]:
+            differ = {k: (first[k], seen[run][k]) for k in LLM_SETTINGS if first[k] != seen[run][k]}
+            if differ:
+                raise ValueError(
+                    f"{task} / {model} has seeds in {runs[0]} and {run}, made with different settings {differ}; "
+                    "a mean over them would mix two experiments: report the runs separately, or rerun the seeds "
+                    "with one setting"
+                )
+
+
+def _runs_table(results: pd.DataFrame, results_dirs: Sequence[str | Path]) -> list[str]:
+    """One row per results directory: its models and the settings its LLM models ran with."""
+    lines = ["| results | models | epochs | precision | stage-1 corpus | lr | batch | tag length |",
+             "|---|---|---|---|---|---|---|---|"]
+    for d in results_dirs:
+        ran = results[results["run"] == str(d)]
+        if ran.empty:
+            continue
+        models = [m for m in MODELS if m in set(ran["model"])] + sorted(set(ran["model"]) - set(MODELS))
+        settings = run_settings(d)
+        if not any(m in LLM_MODELS for m in models):
+            cells = ["-"] * 6  # the experts take none of these settings
+        elif settings is None:
+            cells = ["not recorded"] * 6
+        else:
+            cells = [str(settings["epochs"]), str(settings["dtype"]), _stage1(d, settings), _rates(models, settings),
+                     str(settings["batch_size"]), str(settings["p"])]
+        lines.append(f"| `{Path(d).name}` | {', '.join(models)} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _rates(models: list[str], settings: dict) -> str:
+    """The learning rate of each model that trains: Tag-LLM takes the run's; the PEFT baselines keep their own."""
+    rates = {m: settings["lr"] if m in TAGLLM_MODELS else MODELS[m].lr for m in models
+             if m in TAGLLM_MODELS or m in PEFT_MODELS}
+    if not rates:
+        return "-"  # the linear probe's strength is chosen on validation; it has no rate
+    if len(set(rates.values())) == 1:
+        return f"{next(iter(rates.values())):g}"
+    return ", ".join(f"{m} {r:g}" for m, r in rates.items())
+
+
+def _stage1(results_dir: str | Path, settings: dict) -> str:
+    """The stage-1 corpora, per domain, as the run's ``domain_tags_corpus.json`` records them."""
+    if not settings.get("stage1_corpus"):
+        return "none"
+    file = Path(results_dir) / "domain_tags_corpus.json"
+    try:
+        corpora = json.loads(file.read_text())["corpora"]
+        return ", ".join(f"{domain} {int(c['n'])}" for domain, c in sorted(corpora.items()))
+    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError):
+        return f"{settings['stage1_corpus']} per domain"
 
 
 def write_report(
@@ -141,6 +225,8 @@ def write_report(
     headline = ["| task | metric | " + " | ".join(["best Tag-LLM", "best expert", "best LLM baseline", "published #1"])
                 + " |", "|---|---|---|---|---|---|"]
     sections = []
+    ok = results[results["status"] == "ok"]
+    runs = {key: sorted({Path(d).name for d in group}) for key, group in ok.groupby(["task", "model"])["run"]}
     references = {t: published(get_task(t), board, data_path) for t in summary["task"].unique()}
     for task_name, rows in summary.groupby("task", sort=False):
         task = get_task(task_name)
@@ -156,16 +242,17 @@ def write_report(
         elif not len(reference):
             sections += ["No published leaderboard for this task in the reference data.", ""]
         sections += ["| model | seeds | " + task.metric + " | leaderboard rank | wall s / seed | trainable params "
-                     "| peak MB |", "|---|---|---|---|---|---|---|"]
+                     "| peak MB | results |", "|---|---|---|---|---|---|---|---|"]
         order = rows.sort_values("mean", ascending=not task.higher_is_better)
         for r in order.itertuples():
             rank = (f"{leaderboard_rank(r.mean, reference, task.higher_is_better)} of {len(reference) + 1}"
                     if len(reference) else "-")
             sections.append(f"| **{r.model}** | {r.seeds} | {format_score(r.mean, r.std, r.seeds)} | {rank} "
-                            f"| {r.wall_s:.0f} | {r.trainable_params:,} | {r.peak_rss_mb:.0f} |")
+                            f"| {r.wall_s:.0f} | {r.trainable_params:,} | {r.peak_rss_mb:.0f} "
+                            f"| {', '.join(f'`{run}`' for run in runs.get((task_name, r.model), []))} |")
         for r in reference.itertuples():
             std = "" if pd.isna(r.std) else f" ± {float(r.std):.3f}"
-            sections.append(f"| {r.model} (published #{r.rank}) | | {float(r.mean):.3f}{std} | {r.rank} | | | |")
+            sections.append(f"| {r.model} (published #{r.rank}) | | {float(r.mean):.3f}{std} | {r.rank} | | | | |")
         sections.append("")
 
         def best(names):
@@ -189,6 +276,9 @@ def write_report(
               "\"-\": not run. A rerun of the same command resumes the missing cells.", ""] + table + [""]
     if failures:
         lines += ["Failed cells (recorded with their error; a rerun tries them again):", ""] + failures + [""]
+    lines += ["## Runs", "", "The settings each results directory ran with (`run.json`); epochs, precision, stage-1 "
+              "corpus, learning rate, batch and tag length apply to the LLM models only.", ""]
+    lines += _runs_table(results, results_dirs) + [""]
     lines += sections
     _plot(summary, references, out_dir / "report.png")
     lines += ["![scores per task beside the leaderboard](report.png)", ""]

@@ -114,3 +114,57 @@ def test_a_cell_in_two_results_directories_is_refused(tmp_path, data_dir):
         write_report([tmp_path / "base", tmp_path / "lr-1e-2"], tmp_path / "report", data_path=data_dir)
     # each on its own is fine
     assert "0.520 (1 seed)" in write_report([tmp_path / "lr-1e-2"], tmp_path / "r2", data_path=data_dir).read_text()
+
+
+def _write_run(folder, records, settings=None, corpora=None):
+    import json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    if settings is not None:
+        (folder / "run.json").write_text(json.dumps({"settings": settings}))
+    if corpora is not None:
+        (folder / "domain_tags_corpus.json").write_text(json.dumps({"corpora": corpora}))
+
+
+def test_the_report_says_which_run_and_settings_each_figure_comes_from(tmp_path, data_dir):
+    base = {"metric": "mae", "higher_is_better": False, "status": "ok", "wall_s": 1.0, "trainable_params": 1,
+            "peak_rss_mb": 1.0, "notes": ""}
+    _write_run(tmp_path / "experts", [{**base, "task": "caco2_wang", "model": "rf_morgan", "seed": 1, "value": 0.3}],
+               settings={"epochs": 10, "n_jobs": 2})
+    # an older run.json without "dtype": it ran in the default precision
+    _write_run(tmp_path / "tagllm-fp32", [{**base, "task": "caco2_wang", "model": "tagllm", "seed": 1, "value": 0.45}],
+               settings={"epochs": 3, "lr": 0.003, "stage1_corpus": 500}, corpora={"smiles": {"n": 500}})
+    _write_run(tmp_path / "davis-bf16", [{**base, "task": "davis", "metric": "mse", "model": "tagllm", "seed": 1,
+                                          "value": 0.5}],
+               settings={"epochs": 1, "dtype": "bfloat16", "stage1_corpus": 500},
+               corpora={"smiles": {"n": 500}, "protein": {"n": 200}})
+    # the PEFT baselines keep their own learning rates; the probe has none
+    _write_run(tmp_path / "peft", [{**base, "task": "caco2_wang", "model": m, "seed": 1, "value": 0.46}
+                                   for m in ("linear_probe", "prompt_tuning", "lora")],
+               settings={"epochs": 3, "lr": 0.003})
+    dirs = [tmp_path / "experts", tmp_path / "tagllm-fp32", tmp_path / "davis-bf16", tmp_path / "peft"]
+    text = write_report(dirs, tmp_path / "report", data_path=data_dir).read_text()
+    runs = text.split("## Runs")[1].split("\n## ")[0]
+    assert "| `experts` | rf_morgan | - | - | - | - | - | - |" in runs
+    assert "| `tagllm-fp32` | tagllm | 3 | float32 | smiles 500 | 0.003 | 16 | 10 |" in runs
+    assert "| `davis-bf16` | tagllm | 1 | bfloat16 | protein 200, smiles 500 | 0.003 | 16 | 10 |" in runs
+    assert ("| `peft` | linear_probe, prompt_tuning, lora | 3 | float32 | none | prompt_tuning 0.003, lora 0.0005 |"
+            in runs)
+    caco2 = text.split("## Caco2_Wang")[1].split("\n## ")[0]
+    assert "| 0.450 (1 seed) |" in caco2 and caco2.split("**tagllm**")[1].splitlines()[0].endswith("| `tagllm-fp32` |")
+
+
+def test_seeds_of_one_model_from_runs_with_other_settings_are_refused(tmp_path, data_dir):
+    import pytest
+
+    base = {"task": "caco2_wang", "model": "tagllm", "metric": "mae", "higher_is_better": False, "status": "ok",
+            "value": 0.45, "wall_s": 1.0, "trainable_params": 1, "peak_rss_mb": 1.0, "notes": ""}
+    _write_run(tmp_path / "a", [{**base, "seed": 1}], settings={"epochs": 3})
+    _write_run(tmp_path / "b", [{**base, "seed": 2}], settings={"epochs": 3, "dtype": "bfloat16"})
+    _write_run(tmp_path / "c", [{**base, "seed": 3}], settings={"epochs": 3, "n_jobs": 1})  # threads: no matter
+    with pytest.raises(ValueError, match=r"caco2_wang / tagllm has seeds in .*a and .*b.*'dtype': \('float32', "
+                                         r"'bfloat16'\)"):
+        write_report([tmp_path / "a", tmp_path / "b"], tmp_path / "report", data_path=data_dir)
+    text = write_report([tmp_path / "a", tmp_path / "c"], tmp_path / "r2", data_path=data_dir).read_text()
+    assert "| **tagllm** | 2 |" in text and "| `a`, `c` |" in text

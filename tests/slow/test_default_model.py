@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 
-from biotag.tags import base
 from biotag.tags.base import embedding_fingerprint, load_base_model
 
 pytestmark = pytest.mark.slow
