@@ -195,7 +195,7 @@ def _stage1(results_dir: str | Path, settings: dict) -> str:
         corpora = json.loads(file.read_text())["corpora"]
         return ", ".join(f"{domain} {int(c['n'])}" for domain, c in sorted(corpora.items()))
     except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError):
-        return f"{settings['stage1_corpus']} per domain"
+        return f"up to {settings['stage1_corpus']} per domain"
 
 
 def write_report(

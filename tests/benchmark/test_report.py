@@ -168,3 +168,14 @@ def test_seeds_of_one_model_from_runs_with_other_settings_are_refused(tmp_path, 
         write_report([tmp_path / "a", tmp_path / "b"], tmp_path / "report", data_path=data_dir)
     text = write_report([tmp_path / "a", tmp_path / "c"], tmp_path / "r2", data_path=data_dir).read_text()
     assert "| **tagllm** | 2 |" in text and "| `a`, `c` |" in text
+
+
+def test_an_unreadable_run_record_is_named(tmp_path, data_dir):
+    import pytest
+
+    record = {"task": "caco2_wang", "model": "tagllm", "seed": 1, "metric": "mae", "higher_is_better": False,
+              "status": "ok", "value": 0.45, "wall_s": 1.0, "trainable_params": 1, "peak_rss_mb": 1.0, "notes": ""}
+    _write_run(tmp_path / "a", [record])
+    (tmp_path / "a" / "run.json").write_text('{"settings": {"epochs": 3')  # cut short
+    with pytest.raises(ValueError, match=r"run\.json is not a readable run record"):
+        write_report([tmp_path / "a"], tmp_path / "report", data_path=data_dir)
