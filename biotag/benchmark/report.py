@@ -63,6 +63,12 @@ def format_score(mean: float, std: float, seeds: int = len(SEEDS)) -> str:
     return f"{mean:.3f} ± {std:.3f}" + ("" if seeds >= len(SEEDS) else f" ({seeds} seeds)")
 
 
+def _ordered_models(names) -> list[str]:
+    """The distinct model names in the registry's order, unknown ones after them."""
+    names = set(names)
+    return [m for m in MODELS if m in names] + sorted(names - set(MODELS))
+
+
 def coverage(results: pd.DataFrame) -> tuple[list[str], list[str]]:
     """What ran: a markdown table of finished seeds per task and model, and one line per failed cell.
 
@@ -71,7 +77,7 @@ def coverage(results: pd.DataFrame) -> tuple[list[str], list[str]]:
     """
     if results.empty:
         return [], []
-    models = [m for m in MODELS if m in set(results["model"])] + sorted(set(results["model"]) - set(MODELS))
+    models = _ordered_models(results["model"])
     tasks = list(dict.fromkeys(results["task"]))
     ok = results[results["status"] == "ok"].groupby(["task", "model"]).size()
     failed = results[results["status"] != "ok"]
@@ -162,7 +168,7 @@ def _runs_table(results: pd.DataFrame, results_dirs: Sequence[str | Path]) -> li
         ran = results[results["run"] == str(d)]
         if ran.empty:
             continue
-        models = [m for m in MODELS if m in set(ran["model"])] + sorted(set(ran["model"]) - set(MODELS))
+        models = _ordered_models(ran["model"])
         settings = run_settings(d)
         if not any(m in LLM_MODELS for m in models):
             cells = ["-"] * 6  # the experts take none of these settings
