@@ -224,6 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32",
                      help="the frozen model's precision in Tag-LLM and linear-probe cells (bfloat16: about 3x "
                           "faster on CPUs with AVX512-BF16; recorded with the results; PEFT baselines: float32)")
+    run.add_argument("--prefix-memory", type=float, default=0.5, metavar="FRACTION",
+                     help="share of the available memory a Tag-LLM cell may load its cached prefixes into; beyond "
+                          "it they are read from disk per batch (default 0.5; lower it to run benchmarks side by "
+                          "side, 0 always reads from disk; speed only)")
     run.add_argument("--out", default="benchmark-results", help="results directory (resumed if it exists)")
     run.add_argument("--data", default=None, help="data directory (default: $BIOTAG_DATA_DIR; else PyTDC downloads)")
     run.set_defaults(func=cmd_benchmark_run)
@@ -266,6 +270,7 @@ def cmd_benchmark_run(args: argparse.Namespace) -> int:
             seeds=[int(s) for s in args.seeds.split(",")] if args.seeds else None, quick=args.quick,
             epochs=args.epochs, corpus=args.corpus, pretrain=not args.no_pretrain, data_path=args.data,
             prefix_cache=args.prefix_cache or not args.no_prefix_cache, dtype=args.dtype,
+            prefix_memory=args.prefix_memory,
         )
     failed = results[results["status"] != "ok"] if not results.empty else results
     print(f"{len(results) - len(failed)} cells done, {len(failed)} failed; results in {args.out}")

@@ -44,6 +44,9 @@ class Settings:
     # Where Tag-LLM cells keep their frozen prefixes between seeds (one folder per task; the runner removes
     # a task's folder after its cells). A speed setting only: not compared on resume, not recorded.
     prefix_cache: str | None = None
+    # The share of the available memory a Tag-LLM cell may load its cached prefixes into (beyond it they are
+    # read from disk per batch). Lower it to run cells side by side; a speed setting only, like the cache.
+    prefix_memory: float = 0.5
 
     def as_dict(self) -> dict[str, Any]:
         return dict(vars(self))
@@ -276,7 +279,8 @@ class TagLLM(BenchmarkModel):
             model=s.model, dtype=s.dtype, domains=self.task.domains, p=s.p, epochs=s.epochs,
             batch_size=s.batch_size, lr=s.lr, domain_tags=libraries.pop() if libraries else None,
             head_init=self.head_init, random_state=self.seed,
-            prefix_cache=str(Path(s.prefix_cache) / self.task.name) if s.prefix_cache else None, verbose=0,
+            prefix_cache=str(Path(s.prefix_cache) / self.task.name) if s.prefix_cache else None,
+            prefix_memory=s.prefix_memory, verbose=0,
         )
         X_train = standardized_columns(split.X_train, self.task.domains)
         X_valid = standardized_columns(split.X_valid, self.task.domains)

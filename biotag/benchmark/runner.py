@@ -137,7 +137,7 @@ def read_results(out_dir: str | Path) -> pd.DataFrame:
     return pd.DataFrame(list(records.values()))
 
 
-UNRECORDED = ("prefix_cache",)  # settings that change speed, never results
+UNRECORDED = ("prefix_cache", "prefix_memory")  # settings that change speed, never results
 
 
 def _check_run_settings(out_dir: Path, settings: Settings) -> None:

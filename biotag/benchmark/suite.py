@@ -58,6 +58,7 @@ def benchmark(
     progress: bool = True,
     prefix_cache: bool | str | Path = True,
     dtype: str = "float32",
+    prefix_memory: float = 0.5,
 ) -> pd.DataFrame:
     """Run (or resume) a benchmark into ``out_dir`` and write its report there.
 
@@ -69,7 +70,8 @@ def benchmark(
     and with any number of seeds: a long task interrupted and resumed does not compute them again.
     ``dtype`` is the frozen model's precision in Tag-LLM and linear-probe cells (``"bfloat16"`` on CPUs with
     AVX512-BF16 and on GPUs); it is recorded with the results, and the PEFT baselines refuse anything but
-    ``"float32"``.
+    ``"float32"``. ``prefix_memory`` is the share of the available memory a Tag-LLM cell may load its cached
+    prefixes into (see :class:`~biotag.TagLLMRegressor`); lower it to run benchmarks side by side.
     """
     preset = QUICK if quick else FULL
     tasks = select_tasks(tasks if tasks is not None else preset.get("tasks", "small"))
@@ -82,7 +84,9 @@ def benchmark(
     if dtype != "float32" and peft:
         raise ValueError(f"the PEFT baselines ({', '.join(peft)}) run in float32 only; run them without "
                          f"dtype={dtype!r}, into their own results directory")
-    settings = Settings(epochs=epochs or preset["epochs"], dtype=dtype)
+    if not 0.0 <= prefix_memory <= 1.0:
+        raise ValueError(f"prefix_memory must be between 0 and 1, got {prefix_memory!r}")
+    settings = Settings(epochs=epochs or preset["epochs"], dtype=dtype, prefix_memory=prefix_memory)
     out_dir = Path(out_dir)
     if pretrain and any(m in TAGLLM_MODELS for m in models):
         from biotag.benchmark.corpus import ensure_domain_tags

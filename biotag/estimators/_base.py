@@ -59,6 +59,7 @@ class TagLLMBase(BaseEstimator):
         "device": [str],
         "dtype": [StrOptions(set(_DTYPES))],
         "prefix_cache": [str, os.PathLike, None],
+        "prefix_memory": [Interval(Real, 0, 1, closed="both")],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -210,7 +211,9 @@ class TagLLMBase(BaseEstimator):
     # ---- prediction ------------------------------------------------------------------------------------
 
     def _prefix_store(self) -> PrefixCache | None:
-        return None if getattr(self, "prefix_cache", None) is None else PrefixCache(self.prefix_cache)
+        if getattr(self, "prefix_cache", None) is None:
+            return None
+        return PrefixCache(self.prefix_cache, memory_fraction=getattr(self, "prefix_memory", 0.5))  # older pickles lack it
 
     def _head_outputs(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "library_")

@@ -68,6 +68,7 @@ class TagLLMClassifier(ClassifierMixin, TagLLMBase):
         device: str = "auto",
         dtype: str = "float32",
         prefix_cache: str | None = None,
+        prefix_memory: float = 0.5,
         class_weight: str | dict | None = None,
         random_state: Any = None,
         verbose: int = 1,
@@ -93,6 +94,7 @@ class TagLLMClassifier(ClassifierMixin, TagLLMBase):
         self.device = device
         self.dtype = dtype
         self.prefix_cache = prefix_cache
+        self.prefix_memory = prefix_memory
         self.class_weight = class_weight
         self.random_state = random_state
         self.verbose = verbose

@@ -76,6 +76,12 @@ class TagLLMRegressor(RegressorMixin, TagLLMBase):
         the same model and frozen domain tags, then skip the sequence's forward pass: a grid search,
         cross-validation or several seeds pay for it once. About 3-4 MB per SMILES on the default
         model; the directory is not cleaned up. Results match the uncached path to float tolerance.
+    prefix_memory : float, default=0.5
+        With ``prefix_cache``: the share of the available memory the cached prefixes of a fit or
+        prediction may be loaded into; beyond it they are read from their files batch by batch
+        (slower, little memory). Lower it when other jobs will start on the machine during a long
+        fit (two fits that each loaded half the memory can run it out); 0 always reads from disk.
+        Results do not depend on it.
     random_state : int, RandomState or None
         Seeds the validation split, the initialization order and the shuffling.
     verbose : int, default=1
@@ -126,6 +132,7 @@ class TagLLMRegressor(RegressorMixin, TagLLMBase):
         device: str = "auto",
         dtype: str = "float32",
         prefix_cache: str | None = None,
+        prefix_memory: float = 0.5,
         random_state: Any = None,
         verbose: int = 1,
     ):
@@ -150,6 +157,7 @@ class TagLLMRegressor(RegressorMixin, TagLLMBase):
         self.device = device
         self.dtype = dtype
         self.prefix_cache = prefix_cache
+        self.prefix_memory = prefix_memory
         self.random_state = random_state
         self.verbose = verbose
 

@@ -359,10 +359,18 @@ class PrefixCache:
 
     Disk use is ``2 x layers x kv_heads x head_dim`` values per position: about 46 KB per token
     for the default model in float32, or 3 to 4 MB per SMILES.
+
+    ``memory_fraction`` is the share of the available memory (``MemAvailable``, measured when a data set's
+    prefixes are loaded) that they may take; beyond it they are read from their files batch by batch.
+    Lower it when other jobs will start on the machine later (a process that loaded its prefixes into
+    memory keeps them there; two side by side can run out of memory), or set 0 to always read from disk.
     """
 
-    def __init__(self, directory: str | Path):
+    def __init__(self, directory: str | Path, memory_fraction: float = 0.5):
+        if not 0.0 <= memory_fraction <= 1.0:
+            raise ValueError(f"memory_fraction must be between 0 and 1, got {memory_fraction!r}")
         self.directory = Path(directory)
+        self.memory_fraction = float(memory_fraction)
 
     # ---- keys ----------------------------------------------------------------------------------------
 
@@ -448,15 +456,17 @@ class PrefixCache:
 
     @torch.no_grad()
     def prefixes(self, tlm, prefixes: Sequence[TaggedInput], *, batch_size: int = 16,
-                 memory_fraction: float = 0.5) -> list[PrefixKV | FilePrefixKV | JoinedPrefixKV]:
+                 memory_fraction: float | None = None) -> list[PrefixKV | FilePrefixKV | JoinedPrefixKV]:
         """Like :func:`compute_prefixes`: the cached ones are read, the others computed and written.
 
-        When they fit in ``memory_fraction`` of the available memory, the files are read one at a time
+        When they fit in ``memory_fraction`` of the available memory (default: the cache's own), the files are read one at a time
         into one store. Otherwise they stay on disk as :class:`FilePrefixKV`, each read when its batch
         runs: the cache is the store, so a data set's prefixes take their disk space once. A
         cross-domain prefix has two files, its lead's (one for every prefix with that lead) and its
         rest's; leads and rests are kept in memory or left on disk each on their own.
         """
+        if memory_fraction is None:
+            memory_fraction = self.memory_fraction
         tags = sorted({t for p in prefixes for t in p.tags})
         folder = self.folder(tlm, tags)
         encoder = tlm.encoder()
@@ -529,8 +539,10 @@ class PrefixCache:
         order = [which[j] for j in batch_order([prefixes[i] for i in which], [lengths[i] for i in which])]
         for start in range(0, len(order), chunk):
             part = order[start : start + chunk]
+            # A chunk's size is bounded, and it goes to its files next: spilling it to a scratch file first
+            # (a low memory_fraction) would only write it twice.
             computed = compute_prefixes(tlm, [prefixes[i] for i in part], batch_size=batch_size,
-                                        memory_fraction=memory_fraction)
+                                        memory_fraction=max(memory_fraction, 0.5))
             for i, kv in zip(part, computed):
                 if isinstance(kv, JoinedPrefixKV):
                     lead = split_lead(prefixes[i])[0]

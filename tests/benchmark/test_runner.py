@@ -140,7 +140,7 @@ def test_a_model_has_no_cells_on_tasks_whose_inputs_it_does_not_take(tmp_path):
 def test_tagllm_seeds_share_cached_prefixes_and_each_task_cleans_up(tmp_path, tiny_model_dir, computed_prefixes):
     seen = computed_prefixes
     scratch = tmp_path / "prefixes"
-    settings = Settings(model=tiny_model_dir, epochs=1, p=2, prefix_cache=str(scratch))
+    settings = Settings(model=tiny_model_dir, epochs=1, p=2, prefix_cache=str(scratch), prefix_memory=0.0)
     cached = run_benchmark(["toy_regression"], ["tagllm"], tmp_path / "a", seeds=(1, 2),
                            settings=settings, isolate=False, progress=False)
     assert seen and len(seen) == len(set(seen))  # every input's prefix computed once, over both seeds
@@ -148,7 +148,8 @@ def test_tagllm_seeds_share_cached_prefixes_and_each_task_cleans_up(tmp_path, ti
     run_benchmark(["toy_regression", "toy_binary"], ["tagllm"], tmp_path / "a", seeds=(1, 2),
                   settings=settings, isolate=False, progress=False)
     assert not any(scratch.iterdir())
-    assert "prefix_cache" not in json.loads((tmp_path / "a" / "run.json").read_text())["settings"]
+    recorded = json.loads((tmp_path / "a" / "run.json").read_text())["settings"]
+    assert "prefix_cache" not in recorded and "prefix_memory" not in recorded  # speed settings
     seen.clear()
     plain = run_benchmark(["toy_regression"], ["tagllm"], tmp_path / "b", seeds=(1, 2),
                           settings=Settings(model=tiny_model_dir, epochs=1, p=2), isolate=False, progress=False)

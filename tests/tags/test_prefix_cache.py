@@ -96,6 +96,33 @@ def test_prefixes_too_large_for_memory_stay_in_their_files(tiny_model_dir, tmp_p
     assert np.allclose(from_files.history_.train_loss, filled.history_.train_loss, atol=1e-6)
 
 
+def test_prefix_memory_zero_reads_every_prefix_from_its_file(tiny_model_dir, tmp_path, monkeypatch):
+    """A lowered share of memory (two jobs side by side) changes where the prefixes live, never the results."""
+    X, X_test = SMILES[:16], SMILES[16:]
+    in_memory = fast(TagLLMRegressor, tiny_model_dir, prefix_cache=str(tmp_path)).fit(X, Y[:16])
+    files = set(tmp_path.rglob("*.safetensors"))
+    read: list = []
+    real = FilePrefixKV.layers
+    monkeypatch.setattr(FilePrefixKV, "layers", lambda self: read.append(self.file) or real(self))
+    from_disk = fast(TagLLMRegressor, tiny_model_dir, prefix_cache=str(tmp_path), prefix_memory=0.0).fit(X, Y[:16])
+    assert set(read) == files
+    del read[:]
+    pred = from_disk.predict(X_test)  # prediction reads them from disk too
+    assert set(read) == files
+    np.testing.assert_allclose(pred, in_memory.predict(X_test), atol=1e-5)
+    assert np.allclose(from_disk.history_.train_loss, in_memory.history_.train_loss, atol=1e-6)
+
+
+@pytest.mark.parametrize("fraction", [-0.1, 1.5])
+def test_a_share_of_memory_outside_0_to_1_is_refused(tiny_model_dir, tmp_path, fraction):
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    with pytest.raises(ValueError, match="memory_fraction must be between 0 and 1"):
+        PrefixCache(tmp_path, memory_fraction=fraction)
+    with pytest.raises(InvalidParameterError, match="prefix_memory"):
+        fast(TagLLMRegressor, tiny_model_dir, prefix_cache=str(tmp_path), prefix_memory=fraction).fit(SMILES[:8], Y[:8])
+
+
 def test_the_cache_is_filled_a_chunk_at_a_time(tiny_lm, tmp_path, monkeypatch):
     model, tok = tiny_lm
     lib = TagLibrary.for_model(model)
