@@ -272,3 +272,15 @@ cli.main(["benchmark", "run", "--tasks", "toy_regression", "--models", "tagllm",
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 128 + signal.SIGTERM  # it has exited, so its cleanup has run
     assert not scratch.exists()
+
+
+def test_the_suite_passes_the_share_of_memory_for_prefixes_and_refuses_one_outside_0_to_1(tmp_path, monkeypatch):
+    from biotag.benchmark import suite
+
+    seen = []
+    monkeypatch.setattr(suite, "run_benchmark", lambda *a, settings, **kw: seen.append(settings) or pd.DataFrame())
+    kw = dict(tasks=["toy_regression"], models=["tagllm"], pretrain=False, report=False, progress=False)
+    suite.benchmark(tmp_path, prefix_memory=0.2, **kw)
+    assert seen[-1].prefix_memory == 0.2
+    with pytest.raises(ValueError, match="prefix_memory must be between 0 and 1, got 1.5"):
+        suite.benchmark(tmp_path, prefix_memory=1.5, **kw)
