@@ -118,7 +118,7 @@ else:
 # At the time of writing:
 # - Tag-LLM has 5 seeds on fourteen small ADMET tasks (Caco2_Wang, Half_Life_Obach, HIA_Hou, DILI, hERG,
 #   Bioavailability_Ma, Pgp_Broccatelli, VDss_Lombardo, PPBR_AZ, the two clearance sets and the three CYP
-#   substrate sets), 5 on BBB_Martins, 5 on each paper task (QED, Descriptor), 1 on beta-lactamase and 4
+#   substrate sets), 5 on BBB_Martins, 5 on each paper task (QED, Descriptor), 1 on beta-lactamase and 5
 #   on DAVIS (one epoch, the frozen model in bf16: `davis-tagllm-bf16/`).
 # - The linear probe has 5 seeds on all 15 small ADMET tasks.
 # - PEFT prompt tuning and LoRA have 5 seeds each on DILI, HIA and Half_Life; on Caco2 LoRA has 5 and
@@ -181,10 +181,10 @@ else:
 # - **Proteins.** On beta-lactamase (one seed so far) Tag-LLM's Spearman is 0.20, against 0.74 for ridge on
 #   one-hot residues and 0.83 for CatBoost. Every sequence there is a single mutant of one enzyme, and the
 #   one-residue change barely moves the frozen model's last hidden state, which is all the head sees.
-# - **DAVIS** (cross-domain, `<Protein>` + `<SMILES>` + a function tag; four seeds so far, one epoch): MSE
-#   about 0.53 on pKd, against 0.64 for the training mean and 0.28 for CatBoost on the same test sets. The tag
-#   learns part of the affinity from the frozen model's reading of kinase and molecule (R² 0.16-0.21
-#   against CatBoost's 0.55-0.58) and stays far behind the expert.
+# - **DAVIS** (cross-domain, `<Protein>` + `<SMILES>` + a function tag; 5 seeds, one epoch): MSE
+#   0.53 on pKd, against 0.64 for the training mean and 0.28 for CatBoost on the same test sets. The tag
+#   learns part of the affinity from the frozen model's reading of kinase and molecule (R² 0.16-0.22
+#   against CatBoost's 0.55-0.59) and stays far behind the expert.
 # - **Cost.** The wall times in `report.md` show each model's fit + predict time per seed on a 2-core CPU.
 #   Tag-LLM takes minutes where the forests take seconds. Since 2026-11-22 its seeds 2-5 read the frozen
 #   prefixes from a cache that seed 1 fills, which roughly halves their time. Prompt tuning and LoRA, without Tag-LLM's
