@@ -84,8 +84,9 @@ def benchmark(
     if dtype != "float32" and peft:
         raise ValueError(f"the PEFT baselines ({', '.join(peft)}) run in float32 only; run them without "
                          f"dtype={dtype!r}, into their own results directory")
-    if not 0.0 <= prefix_memory <= 1.0:
-        raise ValueError(f"prefix_memory must be between 0 and 1, got {prefix_memory!r}")
+    from biotag.tags.prefix import check_memory_fraction
+
+    check_memory_fraction(prefix_memory, "prefix_memory")  # before stage 1, not in the first cell
     settings = Settings(epochs=epochs or preset["epochs"], dtype=dtype, prefix_memory=prefix_memory)
     out_dir = Path(out_dir)
     if pretrain and any(m in TAGLLM_MODELS for m in models):

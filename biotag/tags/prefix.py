@@ -347,6 +347,13 @@ def forward_from_prefixes(tlm, prefixes: Sequence[PrefixKV | FilePrefixKV | Join
     return out.last_hidden_state[:, -1].to(torch.float32)
 
 
+def check_memory_fraction(value: float, name: str = "memory_fraction") -> float:
+    """``value`` as a float, or a ValueError naming ``name`` unless it is a share between 0 and 1."""
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be between 0 and 1, got {value!r}")
+    return float(value)
+
+
 class PrefixCache:
     """Frozen prefixes kept on disk between fits: each input's keys/values are computed once.
 
@@ -367,10 +374,8 @@ class PrefixCache:
     """
 
     def __init__(self, directory: str | Path, memory_fraction: float = 0.5):
-        if not 0.0 <= memory_fraction <= 1.0:
-            raise ValueError(f"memory_fraction must be between 0 and 1, got {memory_fraction!r}")
         self.directory = Path(directory)
-        self.memory_fraction = float(memory_fraction)
+        self.memory_fraction = check_memory_fraction(memory_fraction)
 
     # ---- keys ----------------------------------------------------------------------------------------
 
