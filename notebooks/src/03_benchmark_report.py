@@ -121,8 +121,7 @@ else:
 #   substrate sets), 5 on BBB_Martins, 5 on each paper task (QED, Descriptor), 1 on beta-lactamase and 5
 #   on DAVIS (one epoch, the frozen model in bf16: `davis-tagllm-bf16/`).
 # - The linear probe has 5 seeds on all 15 small ADMET tasks.
-# - PEFT prompt tuning and LoRA have 5 seeds each on DILI, HIA and Half_Life; on Caco2 LoRA has 5 and
-#   prompt tuning four.
+# - PEFT prompt tuning and LoRA have 5 seeds each on DILI, HIA, Half_Life and Caco2.
 # - The expert baselines cover all 15 small ADMET tasks, both paper tasks, beta-lactamase and (CatBoost
 #   only) DAVIS.
 #
@@ -149,7 +148,7 @@ else:
 #   Caco2, hERG, CYP3A4_Substrate, PPBR and Clearance_Microsome, better on Half_Life, VDss (0.36 against
 #   0.23) and, by about one spread, Clearance_Hepatocyte, and worse on HIA, DILI, Bioavailability, Pgp and
 #   the other two CYP substrate sets. Prompt tuning and LoRA land level with the linear probe on DILI and
-#   HIA (5 seeds each) and Caco2 (LoRA 5 seeds, MAE about 0.49; prompt tuning four seeds, about 0.46), above Tag-LLM on DILI
+#   HIA (5 seeds each) and Caco2 (MAE about 0.49 for LoRA and 0.46 for prompt tuning), above Tag-LLM on DILI
 #   and HIA. On Half_Life prompt tuning and LoRA (5 seeds each, Spearman about 0.07 and 0.10) are level
 #   with the linear probe, below Tag-LLM (0.19). All at several
 #   times Tag-LLM's cost. On BBB Tag-LLM's 0.83 is above the linear probe's 0.79.
