@@ -116,6 +116,7 @@ class BenchmarkModel:
 
     def __init__(self, task: Task, seed: int, settings: Settings):
         self.task, self.seed, self.settings = task, seed, settings
+        self.provenance: dict[str, Any] = {}  # what the cell's record should say about its inputs
 
     def fit(self, split: Split) -> "BenchmarkModel":  # pragma: no cover - abstract
         raise NotImplementedError
@@ -261,6 +262,13 @@ class RidgeProtein(FeatureModel):
         return int(np.size(linear.coef_) + np.size(linear.intercept_))
 
 
+def library_digest(folder: str | Path) -> str:
+    """The first 16 hex digits of the SHA-256 of a saved tag library's tensors (``tags.safetensors``)."""
+    import hashlib
+
+    return hashlib.sha256((Path(folder) / "tags.safetensors").read_bytes()).hexdigest()[:16]
+
+
 class TagLLM(BenchmarkModel):
     """biotag's estimators on the default model, with stage-1 domain tags when the run provides them."""
 
@@ -275,9 +283,13 @@ class TagLLM(BenchmarkModel):
         if len(libraries) > 1:
             raise ValueError(f"the domains of {self.task.name} need their stage-1 tags in one library; got {libraries}")
         s = self.settings
+        library = libraries.pop() if libraries else None
+        if library is not None:
+            # A stage-1 library retrained on another machine differs in its last digits: say which one ran.
+            self.provenance["domain_tags_sha256"] = library_digest(library)
         self.estimator = cls(
             model=s.model, dtype=s.dtype, domains=self.task.domains, p=s.p, epochs=s.epochs,
-            batch_size=s.batch_size, lr=s.lr, domain_tags=libraries.pop() if libraries else None,
+            batch_size=s.batch_size, lr=s.lr, domain_tags=library,
             head_init=self.head_init, random_state=self.seed,
             prefix_cache=str(Path(s.prefix_cache) / self.task.name) if s.prefix_cache else None,
             prefix_memory=s.prefix_memory, verbose=0,

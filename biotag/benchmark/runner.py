@@ -82,7 +82,7 @@ def run_cell(cell: Cell, settings: Settings, out_dir: str | Path, *, data_path: 
         folder.mkdir(parents=True, exist_ok=True)
         pd.DataFrame({"row": np.arange(len(y_pred)), "y_pred": y_pred}).to_csv(folder / f"seed{cell.seed}.csv", index=False)
         record.update(status="ok", value=value, fit_s=round(t1 - t0, 2), predict_s=round(t2 - t1, 2),
-                      trainable_params=int(model.trainable_params))
+                      trainable_params=int(model.trainable_params), **getattr(model, "provenance", {}))
     except Exception as err:  # noqa: BLE001 - a failed cell is recorded and the run goes on
         record["error"] = f"{type(err).__name__}: {err}"
         record["traceback"] = traceback.format_exc(limit=8)

@@ -201,6 +201,28 @@ def test_tagllm_in_bfloat16_is_recorded_and_a_resume_in_another_precision_is_ref
     assert not (tmp_path / "peft").exists()
 
 
+def test_each_tagllm_cell_records_which_stage1_library_it_ran_on(tmp_path, tiny_model_dir):
+    """A stage-1 library retrained mid-run (another machine, the same corpus) differs in its last digits,
+    so every cell says which one it used; models without stage-1 tags record nothing of the kind."""
+    import hashlib
+
+    from biotag.tags import TagLibrary, TagSpec
+    from biotag.tags.base import load_base_model
+
+    model, _ = load_base_model(tiny_model_dir)
+    library = TagLibrary.for_model(model)
+    library.ensure_tag(TagSpec("<SMILES>", "domain", p=2), model)
+    folder = library.save(tmp_path / "stage1")
+    settings = Settings(model=tiny_model_dir, epochs=1, p=2, n_jobs=1, domain_tags={"smiles": str(folder)})
+    results = run_benchmark(["toy_regression"], ["tagllm", "rf_morgan"], tmp_path / "run", seeds=(1,),
+                            settings=settings, isolate=False, progress=False).set_index("model")
+    assert (results["status"] == "ok").all()
+    digest = hashlib.sha256((folder / "tags.safetensors").read_bytes()).hexdigest()[:16]
+    assert results.loc["tagllm", "domain_tags_sha256"] == digest
+    assert pd.isna(results.loc["rf_morgan", "domain_tags_sha256"])
+    assert "domain_tags_sha256" in pd.read_csv(tmp_path / "run" / "results.csv").columns
+
+
 def test_the_suite_gives_tagllm_a_scratch_prefix_cache_only_when_seeds_can_share_it(tmp_path, monkeypatch):
     from pathlib import Path
 
