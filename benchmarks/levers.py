@@ -19,7 +19,7 @@ from pathlib import Path
 
 from biotag._memory import peak_rss_mb
 from biotag.benchmark import get_task, load_split
-from biotag.benchmark.models import standardized_columns
+from biotag.benchmark.models import library_digest, standardized_columns
 from biotag.benchmark.tasks import evaluate
 
 BASE = {"epochs": 3, "lr": 3e-3, "p": 10, "batch_size": 16, "tokenization": "model", "enrich": False,
@@ -65,7 +65,8 @@ def run_variant(task_name: str, seed: int, change: dict, domain_tags: str | None
     return {"task": task.name, "seed": seed, "metric": task.metric, "value": evaluate(task, split, pred, path=data),
             "wall_s": round(seconds, 1), "best_epoch": est.history_.best_epoch,
             "trainable_params": int(est.n_trainable_params_), "peak_rss_mb": round(peak_rss_mb()),
-            "params": {k: v for k, v in params.items()}}
+            "params": {k: v for k, v in params.items()},
+            **({"domain_tags_sha256": library_digest(params["domain_tags"])} if params["domain_tags"] else {})}
 
 
 def main() -> None:
