@@ -118,7 +118,7 @@ else:
 # At the time of writing:
 # - Tag-LLM has 5 seeds on fourteen small ADMET tasks (Caco2_Wang, Half_Life_Obach, HIA_Hou, DILI, hERG,
 #   Bioavailability_Ma, Pgp_Broccatelli, VDss_Lombardo, PPBR_AZ, the two clearance sets and the three CYP
-#   substrate sets), 5 on BBB_Martins, 5 on each paper task (QED, Descriptor), 1 on beta-lactamase and 5
+#   substrate sets), 5 on BBB_Martins, 5 on each paper task (QED, Descriptor), 5 on beta-lactamase and 5
 #   on DAVIS (one epoch, the frozen model in bf16: `davis-tagllm-bf16/`).
 # - The linear probe has 5 seeds on all 15 small ADMET tasks.
 # - PEFT prompt tuning and LoRA have 5 seeds each on DILI, HIA, Half_Life and Caco2.
@@ -179,7 +179,7 @@ else:
 #     regression task losing are not a default; the other tasks come next.
 # - **QED** (paper task, 5 seeds): Tag-LLM's MSE is about 0.020, half the training mean's 0.040, against
 #   0.003 for CatBoost and 0.012 for the random forest, and 0.008 for the paper's Tag-LLM on LLaMA-7B.
-# - **Proteins.** On beta-lactamase (one seed so far) Tag-LLM's Spearman is 0.20, against 0.74 for ridge on
+# - **Proteins.** On beta-lactamase (5 seeds) Tag-LLM's Spearman is 0.20, against 0.74 for ridge on
 #   one-hot residues and 0.83 for CatBoost. Every sequence there is a single mutant of one enzyme, and the
 #   one-residue change barely moves the frozen model's last hidden state, which is all the head sees.
 # - **DAVIS** (cross-domain, `<Protein>` + `<SMILES>` + a function tag; 5 seeds, one epoch): MSE
