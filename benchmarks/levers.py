@@ -19,8 +19,9 @@ from pathlib import Path
 
 from biotag._memory import peak_rss_mb
 from biotag.benchmark import get_task, load_split
-from biotag.benchmark.models import library_digest, standardized_columns
+from biotag.benchmark.models import standardized_columns
 from biotag.benchmark.tasks import evaluate
+from biotag.tags.library import library_digest
 
 BASE = {"epochs": 3, "lr": 3e-3, "p": 10, "batch_size": 16, "tokenization": "model", "enrich": False,
         "head_init": "random"}

@@ -262,13 +262,6 @@ class RidgeProtein(FeatureModel):
         return int(np.size(linear.coef_) + np.size(linear.intercept_))
 
 
-def library_digest(folder: str | Path) -> str:
-    """The first 16 hex digits of the SHA-256 of a saved tag library's tensors (``tags.safetensors``)."""
-    import hashlib
-
-    return hashlib.sha256((Path(folder) / "tags.safetensors").read_bytes()).hexdigest()[:16]
-
-
 class TagLLM(BenchmarkModel):
     """biotag's estimators on the default model, with stage-1 domain tags when the run provides them."""
 
@@ -285,7 +278,8 @@ class TagLLM(BenchmarkModel):
         s = self.settings
         library = libraries.pop() if libraries else None
         if library is not None:
-            # A stage-1 library retrained on another machine differs in its last digits: say which one ran.
+            from biotag.tags.library import library_digest
+
             self.provenance["domain_tags_sha256"] = library_digest(library)
         self.estimator = cls(
             model=s.model, dtype=s.dtype, domains=self.task.domains, p=s.p, epochs=s.epochs,
