@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -13,7 +14,7 @@ from biotag.benchmark.models import PEFT_MODELS, TAGLLM_MODELS, Settings
 from biotag.benchmark.runner import check_models, run_benchmark
 from biotag.benchmark.tasks import SEEDS, TASKS, get_task
 
-__all__ = ["benchmark", "select_tasks", "QUICK", "SMALL_LIMIT"]
+__all__ = ["benchmark", "select_tasks", "record_stage1", "QUICK", "SMALL_LIMIT"]
 
 SMALL_LIMIT = 2100  # "small" ADMET tasks: about 2,000 molecules at most (train_val + test; BBB has 2,030)
 
@@ -22,6 +23,34 @@ QUICK = {"tasks": ("caco2_wang", "hia_hou"), "seeds": (1,), "epochs": 2, "corpus
          "models": ("rf_morgan", "catboost_maplight", "tagllm")}
 FULL = {"epochs": 10, "corpus": 2000, "models": ("rf_morgan", "catboost_maplight", "ridge_protein", "tagllm")}
 PROTEIN_CORPUS = 200  # stage-1 protein sequences at most: each is ~286 residues, ten times a SMILES
+
+
+def record_stage1(out_dir: str | Path, folder: str | Path) -> Path:
+    """Record the stage-1 library in ``folder`` in the results folder's ``domain_tags_corpus.json``.
+
+    The file's top level is the latest library's corpus record; ``libraries`` keeps the record of every
+    library the folder's cells have used, under the digest each Tag-LLM cell records as
+    ``domain_tags_sha256``: a library retrained between sessions (same corpus and seed, other last digits)
+    stays on file beside its successor. A file from before the digests were kept is filed under
+    ``"unrecorded"``."""
+    from biotag.tags.library import library_digest
+
+    out_dir, folder = Path(out_dir), Path(folder)
+    record = json.loads((folder / "corpus.json").read_text())
+    file = out_dir / "domain_tags_corpus.json"
+    libraries: dict = {}
+    if file.is_file():
+        try:
+            earlier = json.loads(file.read_text())
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{file} is not valid JSON ({err}); move it aside to start its record anew") from None
+        libraries = dict(earlier.pop("libraries", None) or {})
+        if not libraries and earlier != record:
+            libraries["unrecorded"] = earlier
+    libraries[library_digest(folder)] = record
+    out_dir.mkdir(parents=True, exist_ok=True)
+    file.write_text(json.dumps({**record, "libraries": libraries}, indent=2) + "\n")
+    return file
 
 
 def select_tasks(spec: str | Sequence[str]) -> list[str]:
@@ -101,8 +130,7 @@ def benchmark(
                                     progress=progress, isolate=True)  # its model is freed before the cells
         settings.domain_tags = {d: str(folder) for d in domains}
         settings.stage1_corpus = n
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "domain_tags_corpus.json").write_text((folder / "corpus.json").read_text())
+        record_stage1(out_dir, folder)
     scratch = None
     kept = not isinstance(prefix_cache, bool)
     if kept:

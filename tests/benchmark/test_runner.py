@@ -223,6 +223,39 @@ def test_each_tagllm_cell_records_which_stage1_library_it_ran_on(tmp_path, tiny_
     assert "domain_tags_sha256" in pd.read_csv(tmp_path / "run" / "results.csv").columns
 
 
+def test_the_results_folder_keeps_the_record_of_every_stage1_library_its_cells_used(tmp_path, tiny_model_dir):
+    """Retrained between two sessions, a stage-1 library gets a new digest; the results folder's corpus file
+    names both, so each cell's ``domain_tags_sha256`` leads to its library's training record."""
+    from biotag.benchmark.suite import record_stage1
+    from biotag.tags import TagLibrary, TagSpec
+    from biotag.tags.base import load_base_model
+    from biotag.tags.library import library_digest
+
+    model, _ = load_base_model(tiny_model_dir)
+    out = tmp_path / "run"
+    out.mkdir()
+    legacy = {"corpora": {"smiles": {"n": 8, "history": [{"epoch": 1, "val_loss": 3.0}]}}}
+    (out / "domain_tags_corpus.json").write_text(json.dumps(legacy))  # written before the digests were kept
+    digests = []
+    for p, loss in [(2, 2.5), (3, 2.4)]:
+        library = TagLibrary.for_model(model)
+        library.ensure_tag(TagSpec("<SMILES>", "domain", p=p), model)
+        folder = library.save(tmp_path / f"stage1-{p}")
+        (folder / "corpus.json").write_text(json.dumps(
+            {"corpora": {"smiles": {"n": 8, "history": [{"epoch": 1, "val_loss": loss}]}}}))
+        record_stage1(out, folder)
+        record_stage1(out, folder)  # a resume with the same library adds nothing
+        digests.append(library_digest(folder))
+    written = json.loads((out / "domain_tags_corpus.json").read_text())
+    assert written["corpora"]["smiles"]["history"][0]["val_loss"] == 2.4  # the latest, where the report reads it
+    assert list(written["libraries"]) == ["unrecorded", *digests] and len(set(digests)) == 2
+    assert written["libraries"]["unrecorded"] == legacy
+    assert written["libraries"][digests[0]]["corpora"]["smiles"]["history"][0]["val_loss"] == 2.5
+    (out / "domain_tags_corpus.json").write_text("{not json")
+    with pytest.raises(ValueError, match="domain_tags_corpus.json is not valid JSON"):
+        record_stage1(out, folder)
+
+
 def test_the_suite_gives_tagllm_a_scratch_prefix_cache_only_when_seeds_can_share_it(tmp_path, monkeypatch):
     from pathlib import Path
 
