@@ -137,6 +137,12 @@ def read_results(out_dir: str | Path) -> pd.DataFrame:
     return pd.DataFrame(list(records.values()))
 
 
+def _finished(out_dir: Path) -> set[tuple[str, str, int]]:
+    """The cells with an ``ok`` record in ``out_dir``."""
+    done = read_results(out_dir)
+    return set() if done.empty else {(r.task, r.model, int(r.seed)) for r in done.itertuples() if r.status == "ok"}
+
+
 UNRECORDED = ("prefix_cache", "prefix_memory")  # settings that change speed, never results
 
 
@@ -186,10 +192,7 @@ def run_benchmark(
     for name in tasks:
         get_task(name)  # unknown names fail before any work
     check_models(models)
-    done = read_results(out_dir)
-    finished = set() if done.empty else {
-        (r.task, r.model, int(r.seed)) for r in done.itertuples() if r.status == "ok"
-    }
+    finished = _finished(out_dir)
     # A model that does not take a task's inputs (a protein baseline on SMILES) has no cells there.
     cells = [Cell(get_task(t).name, m, s) for t in tasks for m in models for s in seeds
              if MODELS[m].applies_to(get_task(t))]
@@ -197,10 +200,20 @@ def run_benchmark(
     bar = tqdm(todo, disable=not progress, unit="cell", desc="benchmark")
     for n, cell in enumerate(bar):
         bar.set_postfix_str(str(cell))
-        record = (_run_isolated(cell, settings, out_dir, data_path) if isolate
-                  else run_cell(cell, settings, out_dir, data_path=data_path))
-        if settings.prefix_cache and not keep_prefixes and (n + 1 == len(todo) or todo[n + 1].task != cell.task):
+        task_done = n + 1 == len(todo) or todo[n + 1].task != cell.task
+        # Seeds run side by side as separate processes into one folder: a cell another one finished while
+        # this run worked on earlier cells is not run twice.
+        if n and cell.key in _finished(out_dir):
+            if progress:
+                bar.write(f"{cell}: finished meanwhile by another run into {out_dir}; skipped")
+            record = None
+        else:
+            record = (_run_isolated(cell, settings, out_dir, data_path) if isolate
+                      else run_cell(cell, settings, out_dir, data_path=data_path))
+        if settings.prefix_cache and not keep_prefixes and task_done:
             shutil.rmtree(Path(settings.prefix_cache) / cell.task, ignore_errors=True)  # the task is done
+        if record is None:
+            continue
         _append(out_dir / RESULTS, record)
         write_csv(out_dir)  # kept in step cell by cell, so an interrupted run leaves no stale table
         if progress:

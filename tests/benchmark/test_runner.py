@@ -61,6 +61,32 @@ def test_a_failing_cell_is_recorded_and_the_rest_go_on(tmp_path, exploding):
     assert len((tmp_path / RESULTS).read_text().splitlines()) == 6 and len(again) == 4
 
 
+class SideBySide(models_module.RandomForestMorgan):
+    """While it fits seed 1, a second process into the same folder finishes seed 2."""
+
+    name = "side_by_side"
+    fitted: list = []
+
+    def fit(self, split):
+        SideBySide.fitted.append(self.seed)
+        if self.seed == 1:
+            from biotag.benchmark.runner import _append
+
+            _append(self.out_dir / RESULTS, {"task": self.task.name, "model": self.name, "seed": 2, "status": "ok",
+                                             "metric": "mae", "value": 0.5})
+        return super().fit(split)
+
+
+def test_a_cell_finished_meanwhile_by_a_run_side_by_side_is_not_run_again(tmp_path, monkeypatch):
+    monkeypatch.setitem(models_module.MODELS, "side_by_side", SideBySide)
+    monkeypatch.setattr(SideBySide, "out_dir", tmp_path, raising=False)
+    results = run_benchmark(["toy_regression"], ["side_by_side"], tmp_path, seeds=(1, 2, 3),
+                            settings=Settings(n_jobs=1), isolate=False, progress=False)
+    assert SideBySide.fitted == [1, 3]
+    assert sorted(results["seed"]) == [1, 2, 3] and (results["status"] == "ok").all()
+    assert len((tmp_path / RESULTS).read_text().splitlines()) == 3  # seed 2's record once, the other run's
+
+
 class Interrupting(models_module.BenchmarkModel):
     name = "interrupting"
 
