@@ -80,6 +80,7 @@ class SideBySide(models_module.RandomForestMorgan):
 def test_a_cell_finished_meanwhile_by_a_run_side_by_side_is_not_run_again(tmp_path, monkeypatch):
     monkeypatch.setitem(models_module.MODELS, "side_by_side", SideBySide)
     monkeypatch.setattr(SideBySide, "out_dir", tmp_path, raising=False)
+    monkeypatch.setattr(SideBySide, "fitted", [])
     results = run_benchmark(["toy_regression"], ["side_by_side"], tmp_path, seeds=(1, 2, 3),
                             settings=Settings(n_jobs=1), isolate=False, progress=False)
     assert SideBySide.fitted == [1, 3]
