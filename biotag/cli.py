@@ -27,6 +27,17 @@ def _read_table(path: Path, column: str | None) -> tuple[pd.DataFrame, str]:
     return frame, column
 
 
+def _threads(text: str) -> int:
+    """A --jobs value: a number of threads, or -1 for every core."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1 and value != -1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of threads (1 or more) or -1 for every core")
+    return value
+
+
 def _is_fasta(path: Path) -> bool:
     if path.suffix.lower() in {".fasta", ".fa", ".faa", ".fas"}:
         return True
@@ -228,6 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="share of the available memory a Tag-LLM cell may load its cached prefixes into; beyond "
                           "it they are read from disk per batch (default 0.5; lower it to run benchmarks side by "
                           "side, 0 always reads from disk; speed only)")
+    run.add_argument("--jobs", type=_threads, default=2, metavar="N",
+                     help="threads of the random forests and CatBoost (default 2; -1: every core; speed only, "
+                          "recorded with each of their cells)")
     run.add_argument("--out", default="benchmark-results", help="results directory (resumed if it exists)")
     run.add_argument("--data", default=None, help="data directory (default: $BIOTAG_DATA_DIR; else PyTDC downloads)")
     run.set_defaults(func=cmd_benchmark_run)
@@ -271,6 +285,7 @@ def cmd_benchmark_run(args: argparse.Namespace) -> int:
             epochs=args.epochs, corpus=args.corpus, pretrain=not args.no_pretrain, data_path=args.data,
             prefix_cache=args.prefix_cache or not args.no_prefix_cache, dtype=args.dtype,
             prefix_memory=args.prefix_memory,
+            jobs=args.jobs,
         )
     failed = results[results["status"] != "ok"] if not results.empty else results
     print(f"{len(results) - len(failed)} cells done, {len(failed)} failed; results in {args.out}")

@@ -27,7 +27,8 @@ class Settings:
     """What a run may tune; recorded with every result.
 
     ``epochs`` applies to the LLM models; ``domain_tags`` maps a domain to a saved
-    tag library holding its stage-1 tag; ``n_jobs`` is the forests' and CatBoost's threads.
+    tag library holding its stage-1 tag; ``n_jobs`` is the forests' and CatBoost's threads (-1: every
+    core this process may use), a speed setting that each expert cell records as ``threads``.
     """
 
     epochs: int = 10
@@ -48,8 +49,22 @@ class Settings:
     # read from disk per batch). Lower it to run cells side by side; a speed setting only, like the cache.
     prefix_memory: float = 0.5
 
+    def __post_init__(self):
+        n = self.n_jobs
+        if isinstance(n, bool) or not isinstance(n, int) or not (n >= 1 or n == -1):
+            raise ValueError(f"n_jobs must be a number of threads (1 or more) or -1 for every core, got {n!r}")
+
     def as_dict(self) -> dict[str, Any]:
         return dict(vars(self))
+
+    @property
+    def threads(self) -> int:
+        """``n_jobs`` as a number of threads: -1 resolves to the cores this process may use."""
+        if self.n_jobs != -1:
+            return self.n_jobs
+        from joblib import cpu_count
+
+        return cpu_count()
 
 
 def standardized_columns(X: list, domains: tuple[str, ...]) -> list:
@@ -117,6 +132,14 @@ class BenchmarkModel:
     def __init__(self, task: Task, seed: int, settings: Settings):
         self.task, self.seed, self.settings = task, seed, settings
         self.provenance: dict[str, Any] = {}  # what the cell's record should say about its inputs
+
+    @property
+    def threads(self) -> int | None:
+        """The threads the fit computes on (recorded with the cell, beside its wall time): torch's for the
+        LLM models."""
+        import torch
+
+        return torch.get_num_threads()
 
     def fit(self, split: Split) -> "BenchmarkModel":  # pragma: no cover - abstract
         raise NotImplementedError
@@ -188,6 +211,10 @@ class FeatureModel(BenchmarkModel):
     def count_params(self) -> int:
         return 0
 
+    @property
+    def threads(self) -> int | None:
+        return self.settings.threads
+
 
 class RandomForestMorgan(FeatureModel):
     """Random forest (500 trees) on 2048-bit Morgan count fingerprints (radius 2); proteins: composition."""
@@ -198,7 +225,7 @@ class RandomForestMorgan(FeatureModel):
         from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
         cls = RandomForestClassifier if self.task.kind == "binary" else RandomForestRegressor
-        return cls(n_estimators=500, n_jobs=self.settings.n_jobs, random_state=self.seed)
+        return cls(n_estimators=500, n_jobs=self.threads, random_state=self.seed)
 
     def count_params(self) -> int:  # split thresholds and leaf values: one per node
         return int(sum(tree.tree_.node_count for tree in self.estimator.estimators_))
@@ -219,7 +246,7 @@ class CatBoostMapLight(FeatureModel):
         except ImportError as err:
             raise ImportError("catboost_maplight needs CatBoost: pip install 'biotag[boost]'") from err
         cls = catboost.CatBoostClassifier if self.task.kind == "binary" else catboost.CatBoostRegressor
-        return cls(random_state=self.seed, verbose=0, thread_count=self.settings.n_jobs,
+        return cls(random_state=self.seed, verbose=0, thread_count=self.threads,
                    allow_writing_files=False)
 
     def count_params(self) -> int:  # leaf values of every oblivious tree, plus one split per level
@@ -260,6 +287,10 @@ class RidgeProtein(FeatureModel):
     def count_params(self) -> int:
         linear = self.estimator[-1]
         return int(np.size(linear.coef_) + np.size(linear.intercept_))
+
+    @property
+    def threads(self) -> int | None:  # n_jobs does not reach it; its BLAS threads follow the environment
+        return None
 
 
 class TagLLM(BenchmarkModel):

@@ -160,6 +160,11 @@ def _check_settings_agree(results: pd.DataFrame, settings: dict[str, dict | None
                 )
 
 
+def _on_threads(threads: str) -> str:
+    """The threads beside a wall time, as in " (2 threads)"; nothing where the records do not say."""
+    return "" if not threads else f" ({threads} thread{'' if threads == '1' else 's'})"
+
+
 def _runs_table(results: pd.DataFrame, results_dirs: Sequence[str | Path]) -> list[str]:
     """One row per results directory: its models and the settings its LLM models ran with."""
     lines = ["| results | models | epochs | precision | stage-1 corpus | lr | batch | tag length |",
@@ -254,7 +259,7 @@ def write_report(
             rank = (f"{leaderboard_rank(r.mean, reference, task.higher_is_better)} of {len(reference) + 1}"
                     if len(reference) else "-")
             sections.append(f"| **{r.model}** | {r.seeds} | {format_score(r.mean, r.std, r.seeds)} | {rank} "
-                            f"| {r.wall_s:.0f} | {r.trainable_params:,} | {r.peak_rss_mb:.0f} "
+                            f"| {r.wall_s:.0f}{_on_threads(r.threads)} | {r.trainable_params:,} | {r.peak_rss_mb:.0f} "
                             f"| {', '.join(f'`{run}`' for run in runs.get((task_name, r.model), []))} |")
         for r in reference.itertuples():
             std = "" if pd.isna(r.std) else f" ± {float(r.std):.3f}"

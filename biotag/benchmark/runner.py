@@ -83,6 +83,8 @@ def run_cell(cell: Cell, settings: Settings, out_dir: str | Path, *, data_path: 
         pd.DataFrame({"row": np.arange(len(y_pred)), "y_pred": y_pred}).to_csv(folder / f"seed{cell.seed}.csv", index=False)
         record.update(status="ok", value=value, fit_s=round(t1 - t0, 2), predict_s=round(t2 - t1, 2),
                       trainable_params=int(model.trainable_params), **getattr(model, "provenance", {}))
+        if getattr(model, "threads", None) is not None:
+            record["threads"] = model.threads
     except Exception as err:  # noqa: BLE001 - a failed cell is recorded and the run goes on
         record["error"] = f"{type(err).__name__}: {err}"
         record["traceback"] = traceback.format_exc(limit=8)
@@ -143,7 +145,9 @@ def _finished(out_dir: Path) -> set[tuple[str, str, int]]:
     return set() if done.empty else {(r.task, r.model, int(r.seed)) for r in done.itertuples() if r.status == "ok"}
 
 
-UNRECORDED = ("prefix_cache", "prefix_memory")  # settings that change speed, never results
+# Settings that change speed, never results: not compared on resume. The threads (n_jobs) go in each
+# cell's record instead, beside its wall time (forests give the same trees on any number of threads).
+UNRECORDED = ("prefix_cache", "prefix_memory", "n_jobs")
 
 
 def _check_run_settings(out_dir: Path, settings: Settings) -> None:
@@ -232,6 +236,14 @@ def write_csv(out_dir: str | Path) -> pd.DataFrame:
     return results
 
 
+def _threads(group: pd.DataFrame) -> str:
+    """The threads a model's seeds ran on ("2", or "1-4" where they differ); "" where no record says."""
+    if "threads" not in group:
+        return ""
+    counts = sorted({int(n) for n in group["threads"].dropna()})
+    return "" if not counts else str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+
+
 def summarize(results: pd.DataFrame) -> pd.DataFrame:
     """Mean and std over seeds per task and model, as TDC's ``evaluate_many`` computes them (population std)."""
     ok = results[results["status"] == "ok"]
@@ -241,6 +253,7 @@ def summarize(results: pd.DataFrame) -> pd.DataFrame:
         rows.append({"task": task, "model": model, "metric": group["metric"].iloc[0], "seeds": len(values),
                      "mean": round(float(np.mean(values)), 3), "std": round(float(np.std(values)), 3),
                      "wall_s": float(group["wall_s"].mean()),
+                     "threads": _threads(group),
                      "trainable_params": int(group["trainable_params"].median()),
                      "peak_rss_mb": float(group["peak_rss_mb"].max()),
                      "notes": group.get("notes", pd.Series([""])).iloc[0] or ""})

@@ -88,6 +88,7 @@ def benchmark(
     prefix_cache: bool | str | Path = True,
     dtype: str = "float32",
     prefix_memory: float = 0.5,
+    jobs: int = 2,
 ) -> pd.DataFrame:
     """Run (or resume) a benchmark into ``out_dir`` and write its report there.
 
@@ -101,6 +102,8 @@ def benchmark(
     AVX512-BF16 and on GPUs); it is recorded with the results, and the PEFT baselines refuse anything but
     ``"float32"``. ``prefix_memory`` is the share of the available memory a Tag-LLM cell may load its cached
     prefixes into (see :class:`~biotag.TagLLMRegressor`); lower it to run benchmarks side by side.
+    ``jobs`` is the threads of the forests and CatBoost (-1: every core); a speed setting, so a resumed run may
+    change it, and each of their cells records the threads it ran on.
     """
     preset = QUICK if quick else FULL
     tasks = select_tasks(tasks if tasks is not None else preset.get("tasks", "small"))
@@ -116,7 +119,7 @@ def benchmark(
     from biotag.tags.prefix import check_memory_fraction
 
     check_memory_fraction(prefix_memory, "prefix_memory")  # before stage 1, not in the first cell
-    settings = Settings(epochs=epochs or preset["epochs"], dtype=dtype, prefix_memory=prefix_memory)
+    settings = Settings(epochs=epochs or preset["epochs"], dtype=dtype, prefix_memory=prefix_memory, n_jobs=jobs)
     out_dir = Path(out_dir)
     if pretrain and any(m in TAGLLM_MODELS for m in models):
         from biotag.benchmark.corpus import ensure_domain_tags

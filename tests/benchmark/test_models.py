@@ -40,6 +40,25 @@ def test_expert_models_are_seeded():
     assert not np.array_equal(a, c)
 
 
+def test_a_forest_grows_the_same_trees_on_any_number_of_threads():
+    from joblib import cpu_count
+
+    split = toy_loader(TOY_BIN, 1, None)
+    preds = {}
+    for n_jobs in (1, 2, -1):
+        model = make_model("rf_morgan", TOY_BIN, 2, Settings(n_jobs=n_jobs)).fit(split)
+        preds[n_jobs] = model.predict(split.X_test)
+        assert model.threads == (cpu_count() if n_jobs == -1 else n_jobs) == model.estimator.n_jobs
+    np.testing.assert_array_equal(preds[1], preds[2])
+    np.testing.assert_array_equal(preds[1], preds[-1])
+
+
+@pytest.mark.parametrize("n_jobs", [0, -2, 1.5, True])
+def test_a_thread_count_that_is_not_one_or_more_or_minus_one_is_refused(n_jobs):
+    with pytest.raises(ValueError, match=f"n_jobs must be .* got {n_jobs!r}"):
+        Settings(n_jobs=n_jobs)
+
+
 @pytest.mark.parametrize("name", ["tagllm", "tagllm_probe"])
 @pytest.mark.parametrize("task", [TOY_REG, TOY_BIN], ids=["regression", "binary"])
 def test_tagllm_model_on_a_tiny_lm(task, name, tiny_model_dir):

@@ -111,6 +111,17 @@ def test_resuming_with_other_settings_is_refused(tmp_path):
                       isolate=False, progress=False)
 
 
+def test_a_resume_may_change_the_experts_threads_and_each_cell_records_its_own(tmp_path):
+    run(tmp_path, seeds=(1,))  # one thread
+    results = run_benchmark(["toy_regression", "toy_binary"], ["rf_morgan"], tmp_path, seeds=(1, 2),
+                            settings=Settings(n_jobs=2), isolate=False, progress=False)
+    threads = {(r.task, r.seed): r.threads for r in results.itertuples()}
+    assert threads == {("toy_regression", 1): 1, ("toy_binary", 1): 1, ("toy_regression", 2): 2, ("toy_binary", 2): 2}
+    assert "n_jobs" not in json.loads((tmp_path / "run.json").read_text())["settings"]
+    assert set(summarize(results)["threads"]) == {"1-2"}
+    assert summarize(results.drop(columns="threads"))["threads"].tolist() == ["", ""]  # records made before
+
+
 def test_a_setting_added_later_counts_as_its_default_in_older_runs(tmp_path):
     run(tmp_path, seeds=(1,))
     meta = json.loads((tmp_path / "run.json").read_text())
@@ -366,3 +377,18 @@ def test_the_suite_passes_the_share_of_memory_for_prefixes_and_refuses_one_outsi
     assert seen[-1].prefix_memory == 0.2
     with pytest.raises(ValueError, match="prefix_memory must be between 0 and 1, got 1.5"):
         suite.benchmark(tmp_path, prefix_memory=1.5, **kw)
+
+
+def test_the_command_passes_the_experts_threads_and_refuses_a_count_that_is_not_one(tmp_path, monkeypatch, capsys):
+    from biotag import cli
+    from biotag.benchmark import suite
+
+    seen = []
+    monkeypatch.setattr(suite, "run_benchmark", lambda *a, settings, **kw: seen.append(settings) or pd.DataFrame())
+    base = ["benchmark", "run", "--tasks", "toy_regression", "--models", "rf_morgan", "--out", str(tmp_path)]
+    for jobs in ("4", "-1"):
+        cli.main(base + ["--jobs", jobs])
+        assert seen[-1].n_jobs == int(jobs)
+    with pytest.raises(SystemExit):
+        cli.main(base + ["--jobs", "0"])
+    assert "argument --jobs: '0' is not a number of threads" in capsys.readouterr().err
