@@ -99,6 +99,22 @@ def coverage(results: pd.DataFrame) -> tuple[list[str], list[str]]:
     return table, lines
 
 
+THREADED = ("rf_morgan", "catboost_maplight")  # the models whose threads are the run's n_jobs
+
+
+def _with_threads(records: pd.DataFrame, results_dir: str | Path) -> pd.DataFrame:
+    """Records made before cells recorded their threads: a forest's or CatBoost's threads were the run's
+    ``n_jobs``, which its ``run.json`` then recorded (and a resume could not change)."""
+    records = records.copy()
+    if "threads" not in records:
+        records["threads"] = np.nan
+    settings = run_settings(results_dir) or {}
+    if int(settings.get("n_jobs", 0)) >= 1:
+        missing = records["model"].isin(THREADED) & records["threads"].isna()
+        records.loc[missing, "threads"] = int(settings["n_jobs"])
+    return records
+
+
 def read_runs(results_dirs: Sequence[str | Path]) -> pd.DataFrame:
     """The records of several results directories in one table, with a ``run`` column (the directory).
 
@@ -106,7 +122,7 @@ def read_runs(results_dirs: Sequence[str | Path]) -> pd.DataFrame:
     may differ in their settings.
     """
     frames = [(d, read_results(d)) for d in results_dirs]
-    frames = [f.assign(run=str(d)) for d, f in frames if not f.empty]
+    frames = [_with_threads(f.assign(run=str(d)), d) for d, f in frames if not f.empty]
     if not frames:
         raise FileNotFoundError(f"no results in {', '.join(map(str, results_dirs))}")
     results = pd.concat(frames, ignore_index=True)

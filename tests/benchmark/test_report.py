@@ -153,6 +153,9 @@ def test_the_report_says_which_run_and_settings_each_figure_comes_from(tmp_path,
             in runs)
     caco2 = text.split("## Caco2_Wang")[1].split("\n## ")[0]
     assert "| 0.450 (1 seed) |" in caco2 and caco2.split("**tagllm**")[1].splitlines()[0].endswith("| `tagllm-fp32` |")
+    # Threads beside the wall time: the forest's from its run's n_jobs (older records), none said for tagllm.
+    assert "| 1 (2 threads) | " in caco2.split("**rf_morgan**")[1].splitlines()[0]
+    assert "thread" not in caco2.split("**tagllm**")[1].splitlines()[0]
 
 
 def test_seeds_of_one_model_from_runs_with_other_settings_are_refused(tmp_path, data_dir):
