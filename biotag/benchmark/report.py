@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from biotag.benchmark.models import EXPERT_MODELS, LLM_MODELS, MODELS, PEFT_MODELS, TAGLLM_MODELS, Settings
-from biotag.benchmark.runner import RUN, UNRECORDED, read_results, summarize
+from biotag.benchmark.runner import EARLIER_THREADS, RUN, UNRECORDED, read_results, summarize
 from biotag.benchmark.tasks import SEEDS, get_task
 from biotag.data import data_dir
 
@@ -104,14 +104,16 @@ THREADED = ("rf_morgan", "catboost_maplight")  # the models whose threads are th
 
 def _with_threads(records: pd.DataFrame, results_dir: str | Path) -> pd.DataFrame:
     """Records made before cells recorded their threads: a forest's or CatBoost's threads were the run's
-    ``n_jobs``, which its ``run.json`` then recorded (and a resume could not change)."""
+    ``n_jobs``, which its ``run.json`` then recorded (a resume could not change it; a later resume keeps it
+    as ``n_jobs_of_earlier_cells``)."""
     records = records.copy()
     if "threads" not in records:
         records["threads"] = np.nan
-    settings = run_settings(results_dir) or {}
-    if int(settings.get("n_jobs", 0)) >= 1:
+    meta = _run_record(results_dir) or {"settings": {}}
+    n_jobs = meta.get(EARLIER_THREADS, meta["settings"].get("n_jobs"))
+    if isinstance(n_jobs, int) and n_jobs >= 1:
         missing = records["model"].isin(THREADED) & records["threads"].isna()
-        records.loc[missing, "threads"] = int(settings["n_jobs"])
+        records.loc[missing, "threads"] = n_jobs
     return records
 
 
@@ -143,16 +145,27 @@ def read_runs(results_dirs: Sequence[str | Path]) -> pd.DataFrame:
 LLM_SETTINGS = ("epochs", "lr", "p", "batch_size", "dtype", "stage1_corpus", "model")
 
 
-def run_settings(results_dir: str | Path) -> dict | None:
-    """The settings a results directory's ``run.json`` records, with the defaults of settings added since;
-    None where it records none."""
+def _run_record(results_dir: str | Path) -> dict | None:
+    """A results directory's ``run.json``; None where there is none, a clear error where it is unreadable."""
     file = Path(results_dir) / RUN
     if not file.is_file():
         return None
     try:
-        recorded = json.loads(file.read_text())["settings"]
+        meta = json.loads(file.read_text())
+        if not isinstance(meta["settings"], dict):
+            raise TypeError("its settings are not a mapping")
     except (json.JSONDecodeError, KeyError, TypeError) as err:
         raise ValueError(f"{file} is not a readable run record: {err}") from err
+    return meta
+
+
+def run_settings(results_dir: str | Path) -> dict | None:
+    """The settings a results directory's ``run.json`` records, with the defaults of settings added since;
+    None where it records none."""
+    meta = _run_record(results_dir)
+    if meta is None:
+        return None
+    recorded = meta["settings"]
     defaults = {k: v for k, v in Settings().as_dict().items() if k not in UNRECORDED}
     return {**defaults, **recorded}
 

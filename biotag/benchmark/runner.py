@@ -148,13 +148,20 @@ def _finished(out_dir: Path) -> set[tuple[str, str, int]]:
 # Settings that change speed, never results: not compared on resume. The threads (n_jobs) go in each
 # cell's record instead, beside its wall time (forests give the same trees on any number of threads).
 UNRECORDED = ("prefix_cache", "prefix_memory", "n_jobs")
+# run.json's record of the n_jobs of the expert cells run before cells recorded their own threads.
+EARLIER_THREADS = "n_jobs_of_earlier_cells"
 
 
 def _check_run_settings(out_dir: Path, settings: Settings) -> None:
     run_file = out_dir / RUN
     wanted = {k: v for k, v in settings.as_dict().items() if k not in UNRECORDED}
+    earlier = {}
     if run_file.is_file():
-        previous = json.loads(run_file.read_text()).get("settings")
+        meta = json.loads(run_file.read_text())
+        previous = meta.get("settings")
+        # Before cells recorded their threads, run.json recorded n_jobs for all of them; keep it for those.
+        legacy = meta.get(EARLIER_THREADS, (previous or {}).get("n_jobs"))
+        earlier = {} if legacy is None else {EARLIER_THREADS: legacy}
         # Where the stage-1 tags live depends on the machine's cache; their corpus is recorded separately.
         # A setting added after the run began counts as its default there.
         defaults = Settings().as_dict()
@@ -165,8 +172,9 @@ def _check_run_settings(out_dir: Path, settings: Settings) -> None:
                 f"{out_dir} holds results made with other settings {changed} (old, new); "
                 "resume with the same settings or write to another directory"
             )
-    run_file.write_text(json.dumps({"settings": wanted, "biotag": __version__, "python": platform.python_version(),
-                                    "machine": platform.machine(), "cpus": os.cpu_count()}, indent=2))
+    run_file.write_text(json.dumps({"settings": wanted, **earlier, "biotag": __version__,
+                                    "python": platform.python_version(), "machine": platform.machine(),
+                                    "cpus": os.cpu_count()}, indent=2))
 
 
 def run_benchmark(

@@ -5,7 +5,7 @@ import pytest
 
 from biotag.benchmark import Settings, make_model
 from biotag.benchmark.models import TargetScaler, standardized_text
-from toy import TOY_BIN, TOY_REG, toy_loader
+from toy import FOREST_THREADS_WARNING, TOY_BIN, TOY_REG, toy_loader
 
 
 @pytest.mark.parametrize("log", [False, True])
@@ -40,6 +40,7 @@ def test_expert_models_are_seeded():
     assert not np.array_equal(a, c)
 
 
+@pytest.mark.filterwarnings(FOREST_THREADS_WARNING)
 def test_a_forest_grows_the_same_trees_on_any_number_of_threads():
     from joblib import cpu_count
 

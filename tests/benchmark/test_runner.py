@@ -8,7 +8,7 @@ import pytest
 from biotag.benchmark import Settings, run_benchmark, summarize
 from biotag.benchmark import models as models_module
 from biotag.benchmark.runner import RESULTS, read_results
-from toy import TOY_BIN, TOY_REG  # noqa: F401 - registers the toy tasks
+from toy import FOREST_THREADS_WARNING, TOY_BIN, TOY_REG  # noqa: F401 - registers the toy tasks
 
 
 class Exploding(models_module.BenchmarkModel):
@@ -111,6 +111,7 @@ def test_resuming_with_other_settings_is_refused(tmp_path):
                       isolate=False, progress=False)
 
 
+@pytest.mark.filterwarnings(FOREST_THREADS_WARNING)
 def test_a_resume_may_change_the_experts_threads_and_each_cell_records_its_own(tmp_path):
     run(tmp_path, seeds=(1,))  # one thread
     results = run_benchmark(["toy_regression", "toy_binary"], ["rf_morgan"], tmp_path, seeds=(1, 2),
@@ -120,6 +121,27 @@ def test_a_resume_may_change_the_experts_threads_and_each_cell_records_its_own(t
     assert "n_jobs" not in json.loads((tmp_path / "run.json").read_text())["settings"]
     assert set(summarize(results)["threads"]) == {"1-2"}
     assert summarize(results.drop(columns="threads"))["threads"].tolist() == ["", ""]  # records made before
+
+
+@pytest.mark.filterwarnings(FOREST_THREADS_WARNING)
+def test_cells_from_before_per_cell_threads_keep_their_runs_n_jobs_through_later_resumes(tmp_path):
+    from biotag.benchmark.report import read_runs
+
+    run(tmp_path, seeds=(1,))
+    # As an older version left the folder: no threads in the records, n_jobs among run.json's settings.
+    lines = [json.loads(line) for line in (tmp_path / RESULTS).read_text().splitlines()]
+    (tmp_path / RESULTS).write_text("".join(json.dumps({k: v for k, v in r.items() if k != "threads"}) + "\n"
+                                            for r in lines))
+    meta = json.loads((tmp_path / "run.json").read_text())
+    meta["settings"]["n_jobs"] = 1
+    (tmp_path / "run.json").write_text(json.dumps(meta))
+    for seeds in ((1, 2), (1, 2, 3)):  # two resumes on two threads
+        run_benchmark(["toy_regression"], ["rf_morgan"], tmp_path, seeds=seeds, settings=Settings(n_jobs=2),
+                      isolate=False, progress=False)
+        assert json.loads((tmp_path / "run.json").read_text())["n_jobs_of_earlier_cells"] == 1
+    threads = {(r.task, r.seed): r.threads for r in read_runs([tmp_path]).itertuples()}
+    assert threads == {("toy_regression", 1): 1, ("toy_binary", 1): 1, ("toy_regression", 2): 2,
+                       ("toy_regression", 3): 2}
 
 
 def test_a_setting_added_later_counts_as_its_default_in_older_runs(tmp_path):

@@ -55,3 +55,7 @@ def toy_dti_loader(task: Task, seed: int, path) -> Split:
 
 TOY_DTI = register_task(Task("toy_dti", "regression", "mse", ("protein", "smiles"), "toy_dti", None, size=24,
                              fixed_test=False), toy_dti_loader)
+
+
+# scikit-learn warns from its forest's worker threads that its configuration cannot reach them (harmless here).
+FOREST_THREADS_WARNING = "ignore:`sklearn.utils.parallel.delayed` should be used:UserWarning"
