@@ -123,8 +123,8 @@ else:
 #   5 seeds on Lipophilicity_AstraZeneca.
 # - The linear probe has 5 seeds on all 15 small ADMET tasks and on Lipophilicity_AstraZeneca.
 # - PEFT prompt tuning and LoRA have 5 seeds each on DILI, HIA, Half_Life and Caco2.
-# - The expert baselines cover all 15 small ADMET tasks, both paper tasks, beta-lactamase, DAVIS (the random
-#   forest there with 4 seeds so far) and, of the larger tasks, Lipophilicity_AstraZeneca (5 seeds) and AMES
+# - The expert baselines cover all 15 small ADMET tasks, both paper tasks, beta-lactamase, DAVIS (5 seeds each
+#   since 2026-12-03) and, of the larger tasks, Lipophilicity_AstraZeneca (5 seeds) and AMES
 #   (CatBoost, 1 seed).
 #
 # The results say:
@@ -187,7 +187,7 @@ else:
 # - **DAVIS** (cross-domain, `<Protein>` + `<SMILES>` + a function tag; 5 seeds, one epoch): MSE
 #   0.53 on pKd, against 0.64 for the training mean and 0.28 for CatBoost on the same test sets. The tag
 #   learns part of the affinity from the frozen model's reading of kinase and molecule (R² 0.16-0.22
-#   against CatBoost's 0.55-0.59) and stays far behind the expert. The random forest's first four seeds give 0.34.
+#   against CatBoost's 0.55-0.59) and stays far behind the expert. The random forest gives 0.34.
 # - **Lipophilicity_AstraZeneca**, the first larger task: MAE 0.91 for Tag-LLM and the linear
 #   probe alike, against 0.49 for CatBoost and 0.99 for predicting the training mean.
 # - **Cost.** The wall times in `report.md` show each model's fit + predict time per seed on a 2-core CPU.
