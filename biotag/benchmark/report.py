@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from biotag.benchmark.models import EXPERT_MODELS, LLM_MODELS, MODELS, PEFT_MODELS, TAGLLM_MODELS, Settings
-from biotag.benchmark.runner import EARLIER_THREADS, RUN, UNRECORDED, read_results, summarize
+from biotag.benchmark.runner import RUN, UNRECORDED, earlier_threads, read_results, summarize
 from biotag.benchmark.tasks import SEEDS, get_task
 from biotag.data import data_dir
 
@@ -110,7 +110,7 @@ def _with_threads(records: pd.DataFrame, results_dir: str | Path) -> pd.DataFram
     if "threads" not in records:
         records["threads"] = np.nan
     meta = _run_record(results_dir) or {"settings": {}}
-    n_jobs = meta.get(EARLIER_THREADS, meta["settings"].get("n_jobs"))
+    n_jobs = earlier_threads(meta)
     if isinstance(n_jobs, int) and n_jobs >= 1:
         missing = records["model"].isin(THREADED) & records["threads"].isna()
         records.loc[missing, "threads"] = n_jobs

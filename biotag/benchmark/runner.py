@@ -83,8 +83,8 @@ def run_cell(cell: Cell, settings: Settings, out_dir: str | Path, *, data_path: 
         pd.DataFrame({"row": np.arange(len(y_pred)), "y_pred": y_pred}).to_csv(folder / f"seed{cell.seed}.csv", index=False)
         record.update(status="ok", value=value, fit_s=round(t1 - t0, 2), predict_s=round(t2 - t1, 2),
                       trainable_params=int(model.trainable_params), **getattr(model, "provenance", {}))
-        if getattr(model, "threads", None) is not None:
-            record["threads"] = model.threads
+        if (threads := model.threads) is not None:
+            record["threads"] = threads
     except Exception as err:  # noqa: BLE001 - a failed cell is recorded and the run goes on
         record["error"] = f"{type(err).__name__}: {err}"
         record["traceback"] = traceback.format_exc(limit=8)
@@ -152,6 +152,11 @@ UNRECORDED = ("prefix_cache", "prefix_memory", "n_jobs")
 EARLIER_THREADS = "n_jobs_of_earlier_cells"
 
 
+def earlier_threads(meta: dict) -> int | None:
+    """From a ``run.json``: the threads of the expert cells that did not record their own (None: none did)."""
+    return meta.get(EARLIER_THREADS, (meta.get("settings") or {}).get("n_jobs"))
+
+
 def _check_run_settings(out_dir: Path, settings: Settings) -> None:
     run_file = out_dir / RUN
     wanted = {k: v for k, v in settings.as_dict().items() if k not in UNRECORDED}
@@ -160,7 +165,7 @@ def _check_run_settings(out_dir: Path, settings: Settings) -> None:
         meta = json.loads(run_file.read_text())
         previous = meta.get("settings")
         # Before cells recorded their threads, run.json recorded n_jobs for all of them; keep it for those.
-        legacy = meta.get(EARLIER_THREADS, (previous or {}).get("n_jobs"))
+        legacy = earlier_threads(meta)
         earlier = {} if legacy is None else {EARLIER_THREADS: legacy}
         # Where the stage-1 tags live depends on the machine's cache; their corpus is recorded separately.
         # A setting added after the run began counts as its default there.
