@@ -10,7 +10,9 @@ are those of the full forward, to float tolerance (tests/tags/test_prefix.py).
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import math
 import os
 import shutil
@@ -150,6 +152,23 @@ def split_function_tag(item: TaggedInput) -> tuple[TaggedInput, str] | None:
     return TaggedInput(item.segments[:-1]), item.segments[-1].name
 
 
+@functools.lru_cache(maxsize=None)
+def _takes_cache(forward) -> bool:
+    return "cache" in inspect.signature(forward).parameters
+
+
+def with_cache(model, cache) -> dict:
+    """``cache`` as the keyword ``model``'s forward takes: ``cache`` in transformers 5 releases that renamed
+    ``past_key_values`` (the old name is removed in 5.40), ``past_key_values`` in earlier ones."""
+    return {"cache" if _takes_cache(type(model).forward) else "past_key_values": cache}
+
+
+def output_cache(output):
+    """The key/value cache a forward with ``use_cache=True`` returned, under either release's name."""
+    cache = getattr(output, "cache", None)
+    return output.past_key_values if cache is None else cache
+
+
 def cache_layers(cache) -> list[tuple[torch.Tensor, torch.Tensor]]:
     # transformers >= 4.56 keeps ``cache.layers[i].keys``; earlier releases ``key_cache[i]``.
     if hasattr(cache, "layers"):
@@ -254,7 +273,7 @@ def compute_prefixes(
     for idx in lead_batches(prefixes, order, batch_size):
         batch = tlm.encode([prefixes[i] for i in idx])
         result, shared = tlm.forward_shared_lead(batch, use_cache=True)
-        layers = cache_layers(result.past_key_values)
+        layers = cache_layers(output_cache(result))
         if store is None:
             store = PrefixStore.allocate(layers, total, _where(PrefixStore.bytes_per_position(layers) * total,
                                                                spill_dir, memory_fraction))
@@ -341,8 +360,8 @@ def forward_from_prefixes(tlm, prefixes: Sequence[PrefixKV | FilePrefixKV | Join
             inputs_embeds=embeds,
             attention_mask=mask,
             position_ids=position_ids,
-            past_key_values=DynamicCache(kv),
             use_cache=True,
+            **with_cache(tlm.model.base_model, DynamicCache(kv)),
         )
     return out.last_hidden_state[:, -1].to(torch.float32)
 

@@ -13,7 +13,7 @@ from biotag.domains.tagging import TaggedInput
 from biotag.tags._attention import grouped_attention
 from biotag.tags.base import freeze
 from biotag.tags.library import TagLibrary
-from biotag.tags.prefix import batch_order, cache_layers, lead_batches
+from biotag.tags.prefix import batch_order, cache_layers, lead_batches, output_cache, with_cache
 from biotag.tags.prompt import IGNORE, EncodedBatch, PromptEncoder
 
 __all__ = ["TaggedLM", "shared_lead"]
@@ -137,11 +137,11 @@ class TaggedLM:
             return out, 0
         B, T = batch.input_ids.shape
         first = T - int(batch.attention_mask[0].sum())  # row 0's first real column
-        lead = self.model.base_model(
+        lead = output_cache(self.model.base_model(
             inputs_embeds=embeds[:1, first : first + k],
             position_ids=torch.arange(k, device=embeds.device)[None],
             use_cache=True,
-        ).past_key_values
+        ))
         cache = DynamicCache([(key.expand(B, -1, -1, -1), value.expand(B, -1, -1, -1))
                               for key, value in cache_layers(lead)])
         lengths = batch.attention_mask.sum(dim=1, keepdim=True)
@@ -151,8 +151,8 @@ class TaggedLM:
             inputs_embeds=embeds[:, k:],
             attention_mask=torch.cat([rest_mask.new_ones((B, k)), rest_mask], dim=1),
             position_ids=batch.position_ids[:, k:],
-            past_key_values=cache,
             use_cache=True,
+            **with_cache(self.model.base_model, cache),
         )
         return out, k
 

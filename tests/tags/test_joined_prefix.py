@@ -22,13 +22,13 @@ def plain_readout(tlm, items):
 
 def alone(tlm, prefix):
     """The keys/values of one prefix from a plain forward over it alone: per layer (kv_heads, L, head_dim)."""
-    from biotag.tags.prefix import cache_layers
+    from biotag.tags.prefix import cache_layers, output_cache
 
     batch = tlm.encode([prefix])
     with torch.no_grad():
         out = tlm.model.base_model(inputs_embeds=tlm.embed(batch), attention_mask=batch.attention_mask,
                                    position_ids=batch.position_ids, use_cache=True)
-    return [(k[0], v[0]) for k, v in cache_layers(out.past_key_values)]
+    return [(k[0], v[0]) for k, v in cache_layers(output_cache(out))]
 
 
 def assert_same_layers(got, expected):

@@ -1,5 +1,7 @@
 """The prefix-reuse fast path computes exactly what the full forward computes."""
 
+import warnings
+
 import pytest
 import torch
 
@@ -17,6 +19,19 @@ def test_prefix_path_matches_full_forward(arch):
     prefixes = compute_prefixes(tlm, [split_function_tag(x)[0] for x in items], batch_size=2)
     fast = forward_from_prefixes(tlm, prefixes, "<QED>")
     torch.testing.assert_close(fast, full, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_the_fast_paths_pass_the_cache_under_the_name_the_installed_transformers_takes(arch):
+    # transformers 5 renamed the forward's ``past_key_values`` to ``cache`` (the old name is removed in 5.40);
+    # earlier releases know only the old one. Neither may warn: a deprecated name would break on upgrade.
+    tlm = make_tlm(arch)
+    items = Template(("protein", "smiles"), function_tag="<QED>").build_many([("MKT", s) for s in SMILES])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        prefixes = compute_prefixes(tlm, [split_function_tag(x)[0] for x in items], batch_size=2)  # shared lead
+        fast = forward_from_prefixes(tlm, prefixes, "<QED>")
+    torch.testing.assert_close(fast, tlm.readout(tlm.encode(items)), atol=1e-5, rtol=1e-4)
 
 
 def test_prefix_path_gradients_match():

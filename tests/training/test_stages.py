@@ -294,9 +294,9 @@ def test_probe_init_puts_the_head_at_the_regularized_linear_fit(kind):
     losses = {}
     for a in (0.01, 1.0, 1e4):
         probe_init(head, h[:80], y[:80], h[80:], y[80:], strengths=(a,))
-        losses[a] = float(head.loss(h[80:], y[80:]))
+        losses[a] = head.loss(h[80:], y[80:]).detach().item()
     probe_init(head, h[:80], y[:80], h[80:], y[80:])
-    assert float(head.loss(h[80:], y[80:])) <= min(losses.values()) + 1e-6
+    assert head.loss(h[80:], y[80:]).detach().item() <= min(losses.values()) + 1e-6
     # Without validation rows the strength comes from cross-validation on the training rows.
     assert probe_init(head, h[:80], y[:80]) in (0.01, 0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0)
 
