@@ -71,7 +71,8 @@ def main() -> None:
         start = time.perf_counter()
         pred = model.fit(split).predict(split.X_test)
         record = {"variant": name, "task": task.name, "seed": args.seed, "metric": task.metric,
-                  "value": evaluate(task, split, pred, path=args.data), "fit_predict_s": round(time.perf_counter() - start, 1),
+                  "value": evaluate(task, split, pred, path=args.data),
+                  "fit_predict_s": round(time.perf_counter() - start, 1),
                   "features_s": round(feature_s, 1), "threads": args.threads, "peak_rss_mb": round(peak_rss_mb()),
                   "catboost_params": model.estimator.get_params()}
         print(json.dumps(record), flush=True)
