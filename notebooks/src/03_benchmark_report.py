@@ -120,12 +120,12 @@ else:
 #   Bioavailability_Ma, Pgp_Broccatelli, VDss_Lombardo, PPBR_AZ, the two clearance sets and the three CYP
 #   substrate sets), 5 on BBB_Martins, 5 on each paper task (QED, Descriptor), 5 on beta-lactamase and 5
 #   on DAVIS (one epoch, the frozen model in bf16: `davis-tagllm-bf16/`). Of the larger ADMET tasks it has
-#   5 seeds on Lipophilicity_AstraZeneca.
-# - The linear probe has 5 seeds on all 15 small ADMET tasks and on Lipophilicity_AstraZeneca.
+#   5 seeds on Lipophilicity_AstraZeneca and 3 on AMES.
+# - The linear probe has 5 seeds on all 15 small ADMET tasks and on Lipophilicity_AstraZeneca, AMES and LD50_Zhu.
 # - PEFT prompt tuning and LoRA have 5 seeds each on DILI, HIA, Half_Life and Caco2.
 # - The expert baselines cover all 15 small ADMET tasks, both paper tasks, beta-lactamase, DAVIS (5 seeds each
-#   since 2026-12-03) and, of the larger tasks, Lipophilicity_AstraZeneca (5 seeds) and AMES
-#   (CatBoost, 1 seed).
+#   since 2026-12-03) and, of the larger tasks, Lipophilicity_AstraZeneca and AMES (both models, 5 seeds),
+#   LD50_Zhu and Solubility_AqSolDB (CatBoost, 5 seeds).
 #
 # The results say:
 #
@@ -190,6 +190,7 @@ else:
 #   against CatBoost's 0.55-0.59) and stays far behind the expert. The random forest gives 0.34.
 # - **Lipophilicity_AstraZeneca**, the first larger task: MAE 0.91 for Tag-LLM and the linear
 #   probe alike, against 0.49 for CatBoost and 0.99 for predicting the training mean.
+# - **AMES**: ROC-AUC 0.71 for Tag-LLM (3 seeds), below the linear probe's 0.73 and far below CatBoost's 0.87.
 # - **Cost.** The wall times in `report.md` show each model's fit + predict time per seed on a 2-core CPU.
 #   Tag-LLM takes minutes where the forests take seconds. Since 2026-11-22 its seeds 2-5 read the frozen
 #   prefixes from a cache that seed 1 fills, which roughly halves their time. Prompt tuning and LoRA, without Tag-LLM's
