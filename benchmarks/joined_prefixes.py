@@ -14,7 +14,7 @@ run, on the default model and a sample of pairs (a few kinases, all their DAVIS 
     python benchmarks/joined_prefixes.py --kinases 4 --out benchmarks/results/joined-prefixes.json
 
 The training step is also timed with the model's own attention in place of biotag's grouped-query
-attention (``biotag.tags._attention``): the model's own copies each key/value head once per query head.
+attention (``biotag.tags.attention``): the model's own copies each key/value head once per query head.
 
 With ``--dtypes float32,bfloat16`` the timings are taken for the frozen model in each precision, in
 the same run, and the bfloat16 speedups are reported (the tags and the head stay float32).
@@ -23,21 +23,20 @@ the same run, and the bfloat16 speedups are reported (the tags and the head stay
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import platform
 import time
-from unittest import mock
 
 import pandas as pd
 import torch
 
-import biotag.tags.prefix as prefix_module
 from biotag import Template
 from biotag.data import data_dir
-from biotag.estimators._base import _DTYPES
 from biotag.tags import RegressionHead, TaggedLM, TagLibrary, TagSpec, load_base_model
-from biotag.tags.prefix import PrefixStore, compute_prefixes, forward_from_prefixes, split_function_tag, split_lead
+from biotag.tags.attention import models_own_attention
+from biotag.tags.batching import split_function_tag, split_lead
+from biotag.tags.prefix import PrefixStore, compute_prefixes, forward_from_prefixes
+from biotag.utils import DTYPES, torch_dtype
 
 
 def main() -> None:
@@ -50,9 +49,9 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     dtypes = args.dtypes.split(",")
-    unknown = [d for d in dtypes if d not in _DTYPES]
+    unknown = [d for d in dtypes if d not in DTYPES]
     if unknown:
-        parser.error(f"--dtypes: unknown precision(s) {unknown}; choose from {sorted(_DTYPES)}")
+        parser.error(f"--dtypes: unknown precision(s) {unknown}; choose from {sorted(DTYPES)}")
 
     pairs = pd.read_csv(data_dir() / "tdc" / "davis.tab", sep="\t")
     kinases = pairs["X2"].drop_duplicates().sample(args.kinases, random_state=0)
@@ -96,7 +95,7 @@ def main() -> None:
 
 def _time_pairs(sample: pd.DataFrame, dtype: str, args: argparse.Namespace) -> dict:
     """Seconds per pair for the prefixes, a training step through them and the plain step, in one precision."""
-    model, tokenizer = load_base_model(dtype=_DTYPES[dtype])
+    model, tokenizer = load_base_model(dtype=torch_dtype(dtype))
     library = TagLibrary.for_model(model)
     for name, kind in (("<Protein>", "domain"), ("<SMILES>", "domain"), ("<BindingAffinity>", "function")):
         library.ensure_tag(TagSpec(name, kind), model)
@@ -123,7 +122,7 @@ def _time_pairs(sample: pd.DataFrame, dtype: str, args: argparse.Namespace) -> d
         return (time.perf_counter() - start) / len(cached)
 
     prefix_step_s = prefix_steps()
-    with mock.patch.object(prefix_module, "grouped_attention", lambda model, **_: contextlib.nullcontext()):
+    with models_own_attention():
         own_attention_step_s = prefix_steps()  # the model's own attention: keys/values copied per query head
     few = items[: args.plain]
     start = time.perf_counter()

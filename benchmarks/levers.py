@@ -17,9 +17,9 @@ import json
 import time
 from pathlib import Path
 
-from biotag._memory import peak_rss_mb
+from biotag.utils import peak_rss_mb
 from biotag.benchmark import get_task, load_split
-from biotag.benchmark.models import standardized_columns
+from biotag.benchmark.standardize import standardized_columns
 from biotag.benchmark.tasks import evaluate
 from biotag.tags.library import library_digest
 

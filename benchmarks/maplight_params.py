@@ -17,9 +17,10 @@ import json
 import time
 from pathlib import Path
 
-from biotag._memory import peak_rss_mb
+from biotag.utils import peak_rss_mb
 from biotag.benchmark import get_task, load_split
-from biotag.benchmark.models import CatBoostMapLight, Settings
+from biotag.benchmark.models import Settings
+from biotag.benchmark.models.experts import CatBoostMapLight
 from biotag.benchmark.tasks import evaluate
 
 # name -> CatBoost parameters on top of biotag's (regression-only ones are dropped for classifiers)

@@ -13,7 +13,6 @@ import argparse
 import json
 import time
 
-import biotag.training.loop as loop
 from biotag.benchmark import Settings, get_task, load_split, make_model
 from biotag.benchmark.tasks import Split
 
@@ -29,20 +28,14 @@ def main() -> None:
     s = load_split(task, 1)
     n = args.n
     sub = Split(s.X_train[:n], s.y_train[:n], s.X_valid[:16], s.y_valid[:16], s.X_test[:16], s.y_test[:16])
-    grouped = loop.epoch_batches
-
-    def random_batches(rng, n_rows, batch_size, lengths=None, group=50):  # the loop's default batches
-        return grouped(rng, n_rows, batch_size)
-
     seconds = {}
     for mode in ("random", "grouped"):
-        loop.epoch_batches = grouped if mode == "grouped" else random_batches
         model = make_model(args.model, task, 1, Settings(epochs=1))
+        model.group_by_length = mode == "grouped"
         start = time.perf_counter()
         model.fit(sub)
         seconds[mode] = round(time.perf_counter() - start, 1)
         print(mode, seconds[mode], "s", flush=True)
-    loop.epoch_batches = grouped
     result = {"task": task.name, "model": args.model, "rows": n, "epochs": 1, "seconds": seconds,
               "speedup": round(seconds["random"] / seconds["grouped"], 2)}
     with open(args.out, "w") as fh:

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from biotag._memory import peak_rss_mb
+from biotag.utils import peak_rss_mb
 
 P = 10
 MEASURES = ["biotag_train", "peft_prompt_tuning_train", "hf_forward_fp32", "biotag_predict_fp32",
@@ -84,7 +84,8 @@ def measure_biotag_train(smiles, y, args, reuse_prefix=True, enriched=False) -> 
     result = {"samples_per_s": len(data) * args.epochs / seconds, "seconds": seconds, "epochs": args.epochs,
               "final_train_loss": history.train_loss[-1]}
     if reuse_prefix and not enriched:
-        from biotag.tags.prefix import compute_prefixes, split_function_tag
+        from biotag.tags.batching import split_function_tag
+        from biotag.tags.prefix import compute_prefixes
 
         start = time.perf_counter()
         compute_prefixes(tlm, [split_function_tag(e.input)[0] for e in data], batch_size=max(args.batch_size, 16))

@@ -12,7 +12,10 @@ from typing import Iterator, Sequence
 
 import pandas as pd
 
-EXIT_OK, EXIT_INVALID_ROWS, EXIT_USAGE = 0, 1, 2
+from biotag.utils import DTYPES
+
+# 0: done; 1: done, but some input rows were invalid or some benchmark cells failed (each is reported).
+EXIT_OK, EXIT_SOME_FAILED = 0, 1
 
 
 def _read_table(path: Path, column: str | None) -> tuple[pd.DataFrame, str]:
@@ -28,7 +31,7 @@ def _read_table(path: Path, column: str | None) -> tuple[pd.DataFrame, str]:
 
 
 def _threads(text: str) -> int:
-    """A --jobs value: a number of threads, or -1 for every core."""
+    """An --n-jobs value: a number of threads, or -1 for every core."""
     try:
         value = int(text)
     except ValueError:
@@ -85,7 +88,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     print(f"invalid-row report written to {report}")
     for i, reason in list(reasons.items())[:10]:
         print(f"  row {i}: {values[i]!r}: {reason}")
-    return EXIT_INVALID_ROWS if reasons else EXIT_OK
+    return EXIT_SOME_FAILED if reasons else EXIT_OK
 
 
 def _read_sequences(path: Path, column: str | None) -> list[str]:
@@ -135,7 +138,7 @@ def cmd_tags_pretrain(args: argparse.Namespace) -> int:
 def cmd_tags_inspect(args: argparse.Namespace) -> int:
     """Show a tag library: tags, shapes, base model, nearest vocabulary tokens."""
     from biotag.tags import TagLibrary, load_base_model
-    from biotag.tags.inspect import nearest_tokens
+    from biotag.tags.nearest import nearest_tokens
 
     library = TagLibrary.load(args.library)
     meta = library.metadata()
@@ -180,6 +183,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="protein: ambiguous/rare residues B, Z, J, X, U, O")
     val.set_defaults(func=cmd_validate)
 
+    _add_tags_commands(sub)
+    _add_demo_command(sub)
+    _add_benchmark_commands(sub)
+    return parser
+
+
+def _add_tags_commands(sub) -> None:
     tags = sub.add_parser("tags", help="train and inspect tag libraries").add_subparsers(dest="tags_command",
                                                                                         required=True)
     pre = tags.add_parser("pretrain", help="stage 1: train a domain tag on unlabeled sequences")
@@ -207,6 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
     ins.add_argument("--model", default=None, help="base model to load (default: the one the library names)")
     ins.set_defaults(func=cmd_tags_inspect)
 
+
+def _add_demo_command(sub) -> None:
     demo = sub.add_parser("demo", help="small end-to-end Tag-LLM run on the default model (Caco2 permeability)")
     demo.add_argument("--n-train", type=int, default=None, help="use a random subset of the training molecules")
     demo.add_argument("--epochs", type=int, default=6)
@@ -214,6 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--data", default=None, help="data directory (default: $BIOTAG_DATA_DIR)")
     demo.set_defaults(func=cmd_demo)
 
+
+def _add_benchmark_commands(sub) -> None:
     bench = sub.add_parser("benchmark", help="TDC benchmarks: Tag-LLM against expert and LLM baselines")
     bench_sub = bench.add_subparsers(dest="benchmark_command", required=True)
     run = bench_sub.add_parser("run", help="run or resume a benchmark; finished cells are skipped")
@@ -232,14 +246,14 @@ def build_parser() -> argparse.ArgumentParser:
     prefixes.add_argument("--prefix-cache", metavar="DIR", default=None,
                           help="keep Tag-LLM's frozen prefixes in DIR after the run, so a resumed run reuses them "
                                "(default: a temporary folder, removed task by task)")
-    run.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32",
+    run.add_argument("--dtype", choices=DTYPES, default="float32",
                      help="the frozen model's precision in Tag-LLM and linear-probe cells (bfloat16: about 3x "
                           "faster on CPUs with AVX512-BF16; recorded with the results; PEFT baselines: float32)")
     run.add_argument("--prefix-memory", type=float, default=0.5, metavar="FRACTION",
                      help="share of the available memory a Tag-LLM cell may load its cached prefixes into; beyond "
                           "it they are read from disk per batch (default 0.5; lower it to run benchmarks side by "
                           "side, 0 always reads from disk; speed only)")
-    run.add_argument("--jobs", type=_threads, default=2, metavar="N",
+    run.add_argument("--n-jobs", "--jobs", dest="n_jobs", type=_threads, default=2, metavar="N",
                      help="threads of the random forests and CatBoost (default 2; -1: every core; speed only, "
                           "recorded with each of their cells)")
     run.add_argument("--out", default="benchmark-results", help="results directory (resumed if it exists)")
@@ -252,7 +266,6 @@ def build_parser() -> argparse.ArgumentParser:
     rep.set_defaults(func=cmd_benchmark_report)
     lst = bench_sub.add_parser("list", help="the tasks and models a benchmark can run")
     lst.set_defaults(func=cmd_benchmark_list)
-    return parser
 
 
 @contextmanager
@@ -285,7 +298,7 @@ def cmd_benchmark_run(args: argparse.Namespace) -> int:
             epochs=args.epochs, corpus=args.corpus, pretrain=not args.no_pretrain, data_path=args.data,
             prefix_cache=args.prefix_cache or not args.no_prefix_cache, dtype=args.dtype,
             prefix_memory=args.prefix_memory,
-            jobs=args.jobs,
+            n_jobs=args.n_jobs,
         )
     failed = results[results["status"] != "ok"] if not results.empty else results
     print(f"{len(results) - len(failed)} cells done, {len(failed)} failed; results in {args.out}")
@@ -293,7 +306,7 @@ def cmd_benchmark_run(args: argparse.Namespace) -> int:
         print(f"  FAILED {row.task} / {row.model} / seed {row.seed}: {row.error}")
     if (Path(args.out) / "report.md").is_file():
         print(f"report: {Path(args.out) / 'report.md'}")
-    return EXIT_OK if failed.empty else EXIT_INVALID_ROWS
+    return EXIT_OK if failed.empty else EXIT_SOME_FAILED
 
 
 def cmd_benchmark_report(args: argparse.Namespace) -> int:

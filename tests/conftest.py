@@ -6,64 +6,9 @@ import os
 from pathlib import Path
 
 import pytest
-import torch
 
-ARCHITECTURES = ("llama", "mistral", "qwen2", "gpt2")
-ALPHABET = list(" ()[]=#@+-/\\%.0123456789BCFHIKLNOPSabcdefghiklmnopqrstuvwxyzADEGMQRTVWY")
+from tiny import make_tiny_lm
 
-
-def make_tokenizer():
-    from tokenizers import Tokenizer, models
-    from transformers import PreTrainedTokenizerFast
-
-    vocab = {"<pad>": 0, "<eos>": 1, "<unk>": 2}
-    for ch in ALPHABET:
-        vocab.setdefault(ch, len(vocab))
-    # Two merges, so the model's tokenizer and char-level tokenization differ.
-    merges = [("c", "c"), ("C", "C")]
-    for a, b in merges:
-        vocab[a + b] = len(vocab)
-    tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, unk_token="<unk>"))
-    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="<eos>", unk_token="<unk>")
-
-
-def make_tiny_lm(arch: str = "llama", seed: int = 0):
-    from transformers import (
-        GPT2Config,
-        GPT2LMHeadModel,
-        LlamaConfig,
-        LlamaForCausalLM,
-        MistralConfig,
-        MistralForCausalLM,
-        Qwen2Config,
-        Qwen2ForCausalLM,
-    )
-
-    tokenizer = make_tokenizer()
-    torch.manual_seed(seed)
-    if arch == "llama":
-        config = LlamaConfig(
-            vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-            pad_token_id=0, eos_token_id=1, bos_token_id=1,
-        )
-        model = LlamaForCausalLM(config)
-    elif arch in ("mistral", "qwen2"):
-        Config, Model = (MistralConfig, MistralForCausalLM) if arch == "mistral" else (Qwen2Config, Qwen2ForCausalLM)
-        config = Config(
-            vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-            pad_token_id=0, eos_token_id=1, bos_token_id=1,
-        )
-        model = Model(config)
-    elif arch == "gpt2":
-        config = GPT2Config(vocab_size=len(tokenizer), n_embd=32, n_layer=2, n_head=4, n_positions=512,
-                            pad_token_id=0, eos_token_id=1, bos_token_id=1)
-        model = GPT2LMHeadModel(config)
-    else:
-        raise ValueError(arch)
-    model.biotag_model_id = f"tiny-{arch}-seed{seed}"
-    return model.eval(), tokenizer
 
 
 @pytest.fixture
@@ -74,7 +19,7 @@ def tiny_lm():
 @pytest.fixture
 def computed_prefixes(monkeypatch) -> list:
     """Every prefix the model actually runs over, cached or not."""
-    import biotag.tags.prefix as prefix_module
+    import biotag.tags.prefix.compute as prefix_module
 
     seen: list = []
     real = prefix_module.compute_prefixes
@@ -119,3 +64,13 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("measured figures")
         for nodeid, props in _MEASURED:
             terminalreporter.write_line(f"{nodeid}: " + ", ".join(f"{k}={v}" for k, v in props))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def toy_tasks():
+    """The benchmark tests' toy tasks (no PyTDC, no data), registered for the session only."""
+    from toy import register_toy_tasks, unregister_toy_tasks
+
+    register_toy_tasks()
+    yield
+    unregister_toy_tasks()

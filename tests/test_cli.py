@@ -56,7 +56,7 @@ def test_console_script_exit_status(tmp_path):
 
 def test_tags_pretrain_and_inspect_on_a_tiny_model(tmp_path, capsys):
     from biotag.tags import TagLibrary
-    from conftest import make_tiny_lm
+    from tiny import make_tiny_lm
 
     model, tok = make_tiny_lm()
     model.save_pretrained(tmp_path / "m")

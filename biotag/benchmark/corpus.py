@@ -18,17 +18,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from biotag.benchmark.tasks import ADMET_TASKS, SEEDS, TASKS, first_standardized, load_split
+from biotag.benchmark.isolation import in_child_process
+from biotag.benchmark.standardize import first_standardized, standardize_or_none
+from biotag.benchmark.tasks import ADMET_TASKS, SEEDS, TASKS, load_split
 from biotag.data import data_dir
 
 __all__ = ["test_smiles", "test_sequences", "smiles_corpus", "protein_corpus", "ensure_domain_tags"]
-
-
-def _standardize(smiles: list[str]) -> list[str | None]:
-    from biotag.domains import SmilesFeaturizer
-
-    out = SmilesFeaturizer(errors="nan").transform(smiles)
-    return [s if isinstance(s, str) else None for s in out]
 
 
 def test_smiles(path: str | Path | None = None) -> set[str]:
@@ -50,7 +45,7 @@ def _test_column(domain: str, path: str | None) -> list[str]:
 
 @functools.lru_cache(maxsize=2)
 def _test_smiles(path: str | None, _registry: tuple[str, ...]) -> frozenset[str]:  # keyed on the registry too
-    return frozenset(s for s in _standardize(list(dict.fromkeys(_test_column("smiles", path)))) if s)
+    return frozenset(s for s in standardize_or_none(list(dict.fromkeys(_test_column("smiles", path)))) if s)
 
 
 def test_sequences(path: str | Path | None = None) -> set[str]:
@@ -127,7 +122,7 @@ def ensure_domain_tags(out_dir: str | Path, sizes: dict[str, int], *, epochs: in
             return folder
     train = functools.partial(_train_domain_tags, folder, corpora, wanted, progress=progress)
     if isolate:
-        _in_child_process(train)
+        in_child_process(train)
     else:
         train()
     return folder
@@ -147,12 +142,3 @@ def _train_domain_tags(folder: Path, corpora: dict, wanted: dict, *, progress: b
         record["corpora"][domain] = dict(info, history=history.epochs)
     library.save(folder)
     (folder / "corpus.json").write_text(json.dumps(record, indent=2))
-
-
-def _in_child_process(fn, /, *args, **kwargs):
-    """``fn(*args, **kwargs)`` in a fresh (spawned) Python process; its result, or its exception, comes back."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(fn, *args, **kwargs).result()

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from biotag.benchmark.models import EXPERT_MODELS, LLM_MODELS, MODELS, PEFT_MODELS, TAGLLM_MODELS, Settings
+from biotag.benchmark.plots import plot_scores
 from biotag.benchmark.runner import RUN, UNRECORDED, earlier_threads, read_results, summarize
 from biotag.benchmark.tasks import SEEDS, get_task
 from biotag.data import data_dir
@@ -269,47 +270,9 @@ def write_report(
     runs = {key: sorted({Path(d).name for d in group}) for key, group in ok.groupby(["task", "model"])["run"]}
     references = {t: published(get_task(t), board, data_path) for t in summary["task"].unique()}
     for task_name, rows in summary.groupby("task", sort=False):
-        task = get_task(task_name)
-        reference = references[task_name]
-        sections += [f"## {task.leaderboard or task.name} ({task.metric.upper()}, "
-                     f"{'higher' if task.higher_is_better else 'lower'} is better)", ""]
-        task_notes = sorted({n for n in rows["notes"] if n})
-        if task.group != "admet" and task_notes:
-            sections += [f"Data: {'; '.join(task_notes)}.", ""]
-        if len(reference) and task.paper_column:
-            sections += ["Published rows are the Tag-LLM paper's Table 2 (LLaMA-7B and its own data): context "
-                         "for scale, not a like-for-like comparison.", ""]
-        elif not len(reference):
-            sections += ["No published leaderboard for this task in the reference data.", ""]
-        sections += ["| model | seeds | " + task.metric + " | leaderboard rank | wall s / seed | trainable params "
-                     "| peak MB | results |", "|---|---|---|---|---|---|---|---|"]
-        order = rows.sort_values("mean", ascending=not task.higher_is_better)
-        for r in order.itertuples():
-            rank = (f"{leaderboard_rank(r.mean, reference, task.higher_is_better)} of {len(reference) + 1}"
-                    if len(reference) else "-")
-            sections.append(f"| **{r.model}** | {r.seeds} | {format_score(r.mean, r.std, r.seeds)} | {rank} "
-                            f"| {r.wall_s:.0f}{_on_threads(r.threads)} | {r.trainable_params:,} | {r.peak_rss_mb:.0f} "
-                            f"| {', '.join(f'`{run}`' for run in runs.get((task_name, r.model), []))} |")
-        for r in reference.itertuples():
-            std = "" if pd.isna(r.std) else f" ± {float(r.std):.3f}"
-            sections.append(f"| {r.model} (published #{r.rank}) | | {float(r.mean):.3f}{std} | {r.rank} | | | | |")
-        sections.append("")
-
-        def best(names):
-            pick = rows[rows["model"].isin(names)]
-            if pick.empty:
-                return "-"
-            row = pick.sort_values("mean", ascending=not task.higher_is_better).iloc[0]
-            return f"{format_score(row['mean'], row['std'], row['seeds'])} ({row['model']})"
-
-        top = reference.sort_values("rank").iloc[0] if len(reference) else None
-        headline.append(
-            f"| {task.leaderboard or task.name} | {task.metric} | "
-            + best(TAGLLM_MODELS) + " | "
-            + best(EXPERT_MODELS) + " | "
-            + best([m for m in LLM_MODELS if m not in TAGLLM_MODELS]) + " | "
-            + (f"{float(top['mean']):.3f} ({top['model']})" if top is not None else "-") + " |"
-        )
+        section, headline_row = _task_section(task_name, rows, references[task_name], runs)
+        sections += section
+        headline.append(headline_row)
     lines += ["## Summary", ""] + headline + [""]
     table, failures = coverage(results)
     lines += ["## Coverage", "", f"Finished seeds per task and model (the protocol runs {len(SEEDS)}); "
@@ -320,43 +283,47 @@ def write_report(
               "corpus, learning rate, batch and tag length apply to the LLM models only.", ""]
     lines += _runs_table(results, results_dirs) + [""]
     lines += sections
-    _plot(summary, references, out_dir / "report.png")
+    plot_scores(summary, references, out_dir / "report.png")
     lines += ["![scores per task beside the leaderboard](report.png)", ""]
     (out_dir / "report.md").write_text("\n".join(lines))
     return out_dir / "report.md"
 
 
-def _plot(summary: pd.DataFrame, references: dict[str, pd.DataFrame], file: Path) -> None:
-    import matplotlib
+def _task_section(task_name: str, rows: pd.DataFrame, reference: pd.DataFrame, runs: dict) -> tuple[list[str], str]:
+    """A task's section of the report (its models beside the leaderboard) and its row of the summary."""
+    task = get_task(task_name)
+    sections = [f"## {task.leaderboard or task.name} ({task.metric.upper()}, "
+                f"{'higher' if task.higher_is_better else 'lower'} is better)", ""]
+    task_notes = sorted({n for n in rows["notes"] if n})
+    if task.group != "admet" and task_notes:
+        sections += [f"Data: {'; '.join(task_notes)}.", ""]
+    if len(reference) and task.paper_column:
+        sections += ["Published rows are the Tag-LLM paper's Table 2 (LLaMA-7B and its own data): context "
+                     "for scale, not a like-for-like comparison.", ""]
+    elif not len(reference):
+        sections += ["No published leaderboard for this task in the reference data.", ""]
+    sections += ["| model | seeds | " + task.metric + " | leaderboard rank | wall s / seed | trainable params "
+                 "| peak MB | results |", "|---|---|---|---|---|---|---|---|"]
+    for r in rows.sort_values("mean", ascending=not task.higher_is_better).itertuples():
+        rank = (f"{leaderboard_rank(r.mean, reference, task.higher_is_better)} of {len(reference) + 1}"
+                if len(reference) else "-")
+        sections.append(f"| **{r.model}** | {r.seeds} | {format_score(r.mean, r.std, r.seeds)} | {rank} "
+                        f"| {r.wall_s:.0f}{_on_threads(r.threads)} | {r.trainable_params:,} | {r.peak_rss_mb:.0f} "
+                        f"| {', '.join(f'`{run}`' for run in runs.get((task_name, r.model), []))} |")
+    for r in reference.itertuples():
+        std = "" if pd.isna(r.std) else f" ± {float(r.std):.3f}"
+        sections.append(f"| {r.model} (published #{r.rank}) | | {float(r.mean):.3f}{std} | {r.rank} | | | | |")
+    sections.append("")
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    def best(names):
+        pick = rows[rows["model"].isin(names)]
+        if pick.empty:
+            return "-"
+        row = pick.sort_values("mean", ascending=not task.higher_is_better).iloc[0]
+        return f"{format_score(row['mean'], row['std'], row['seeds'])} ({row['model']})"
 
-    tasks = list(dict.fromkeys(summary["task"]))
-    cols = min(4, len(tasks))
-    rows = int(np.ceil(len(tasks) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False)
-    for ax, name in zip(axes.flat, tasks):
-        task = get_task(name)
-        ours = summary[summary["task"] == name].sort_values("mean", ascending=not task.higher_is_better)
-        reference = references[name].sort_values("rank")
-        labels = list(ours["model"]) + [f"#{r} {m}"[:22] for r, m in zip(reference["rank"], reference["model"])]
-        means = list(ours["mean"]) + list(reference["mean"].astype(float))
-        stds = list(ours["std"]) + list(reference["std"].fillna(0).astype(float))
-        colors = ["tab:red" if m in TAGLLM_MODELS else "tab:blue" for m in ours["model"]] + ["0.7"] * len(reference)
-        y = np.arange(len(labels))[::-1]
-        ax.barh(y, means, xerr=stds, color=colors, height=0.7)
-        ax.set_yticks(y, labels, fontsize=7)
-        lo = min(means) - max(stds + [0]) - 0.02
-        if task.metric in ("roc-auc", "pr-auc"):  # bounded scores: zoom in on the range that differs
-            ax.set_xlim(max(0.0, lo), 1.0)
-        ax.set_title(f"{task.leaderboard or name}", fontsize=9)
-        ax.set_xlabel(f"{task.metric.upper()} ({'higher' if task.higher_is_better else 'lower'} is better)",
-                      fontsize=8)
-    for ax in list(axes.flat)[len(tasks):]:
-        ax.axis("off")
-    fig.suptitle("Test score per task, mean ± std over seeds (red: Tag-LLM, blue: our baselines, "
-                 "grey: published figures)", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(file, dpi=110)
-    plt.close(fig)
+    top = reference.sort_values("rank").iloc[0] if len(reference) else None
+    headline = (f"| {task.leaderboard or task.name} | {task.metric} | " + best(TAGLLM_MODELS) + " | "
+                + best(EXPERT_MODELS) + " | " + best([m for m in LLM_MODELS if m not in TAGLLM_MODELS]) + " | "
+                + (f"{float(top['mean']):.3f} ({top['model']})" if top is not None else "-") + " |")
+    return sections, headline

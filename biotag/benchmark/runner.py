@@ -12,9 +12,6 @@ import json
 import os
 import platform
 import shutil
-import subprocess
-import sys
-import tempfile
 import time
 import traceback
 from dataclasses import dataclass
@@ -25,10 +22,11 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from biotag._memory import peak_rss_mb
 from biotag._version import __version__
+from biotag.benchmark.isolation import in_child_process
 from biotag.benchmark.models import MODELS, Settings, make_model
 from biotag.benchmark.tasks import SEEDS, evaluate, get_task, load_split
+from biotag.utils import peak_rss_mb
 
 __all__ = ["Cell", "run_cell", "run_benchmark", "read_results", "summarize"]
 
@@ -95,18 +93,10 @@ def run_cell(cell: Cell, settings: Settings, out_dir: str | Path, *, data_path: 
 
 def _run_isolated(cell: Cell, settings: Settings, out_dir: Path, data_path: str | Path | None) -> dict:
     """The cell in a fresh Python process: its peak memory is its own, and a crash stays contained."""
-    with tempfile.TemporaryDirectory() as tmp:
-        spec, result = Path(tmp) / "cell.json", Path(tmp) / "record.json"
-        spec.write_text(json.dumps({"cell": vars(cell), "settings": settings.as_dict(), "out_dir": str(out_dir),
-                                    "data_path": None if data_path is None else str(data_path),
-                                    "record": str(result)}))
-        done = subprocess.run([sys.executable, "-m", "biotag.benchmark.cell", str(spec)],
-                              capture_output=True, text=True)
-        if result.is_file():
-            return json.loads(result.read_text())
-        tail = (done.stderr or done.stdout).strip().splitlines()[-5:]
-        return {"task": cell.task, "model": cell.model, "seed": cell.seed, "status": "failed",
-                "error": f"cell process exited with {done.returncode}: " + " | ".join(tail)}
+    try:
+        return in_child_process(run_cell, cell, settings, out_dir, data_path=data_path)
+    except ChildProcessError as err:
+        return {"task": cell.task, "model": cell.model, "seed": cell.seed, "status": "failed", "error": str(err)}
 
 
 def _append(path: Path, record: dict) -> None:

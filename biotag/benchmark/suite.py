@@ -13,6 +13,7 @@ import pandas as pd
 from biotag.benchmark.models import PEFT_MODELS, TAGLLM_MODELS, Settings
 from biotag.benchmark.runner import check_models, run_benchmark
 from biotag.benchmark.tasks import SEEDS, TASKS, get_task
+from biotag.utils import DTYPES, cache_root, check_fraction
 
 __all__ = ["benchmark", "select_tasks", "record_stage1", "QUICK", "SMALL_LIMIT"]
 
@@ -69,9 +70,6 @@ def select_tasks(spec: str | Sequence[str]) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-DTYPES = ("float32", "bfloat16")  # the frozen model's precision in Tag-LLM and linear-probe cells
-
-
 def benchmark(
     out_dir: str | Path,
     *,
@@ -88,7 +86,7 @@ def benchmark(
     prefix_cache: bool | str | Path = True,
     dtype: str = "float32",
     prefix_memory: float = 0.5,
-    jobs: int = 2,
+    n_jobs: int = 2,
 ) -> pd.DataFrame:
     """Run (or resume) a benchmark into ``out_dir`` and write its report there.
 
@@ -102,7 +100,7 @@ def benchmark(
     AVX512-BF16 and on GPUs); it is recorded with the results, and the PEFT baselines refuse anything but
     ``"float32"``. ``prefix_memory`` is the share of the available memory a Tag-LLM cell may load its cached
     prefixes into (see :class:`~biotag.TagLLMRegressor`); lower it to run benchmarks side by side.
-    ``jobs`` is the threads of the forests and CatBoost (-1: every core); a speed setting, so a resumed run may
+    ``n_jobs`` is the threads of the forests and CatBoost (-1: every core); a speed setting, so a resumed run may
     change it, and each of their cells records the threads it ran on.
     """
     preset = QUICK if quick else FULL
@@ -110,30 +108,12 @@ def benchmark(
     models = list(models if models is not None else preset["models"])
     check_models(models)
     seeds = tuple(seeds if seeds is not None else preset.get("seeds", SEEDS))
-    if dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
-    peft = [m for m in models if m in PEFT_MODELS]
-    if dtype != "float32" and peft:
-        raise ValueError(f"the PEFT baselines ({', '.join(peft)}) run in float32 only; run them without "
-                         f"dtype={dtype!r}, into their own results directory")
-    from biotag.tags.prefix import check_memory_fraction
-
-    check_memory_fraction(prefix_memory, "prefix_memory")  # before stage 1, not in the first cell
-    settings = Settings(epochs=epochs or preset["epochs"], dtype=dtype, prefix_memory=prefix_memory, n_jobs=jobs)
+    _check_precision(models, dtype)
+    check_fraction(prefix_memory, "prefix_memory")  # before stage 1, not in the first cell
+    settings = Settings(epochs=epochs or preset["epochs"], dtype=dtype, prefix_memory=prefix_memory, n_jobs=n_jobs)
     out_dir = Path(out_dir)
     if pretrain and any(m in TAGLLM_MODELS for m in models):
-        from biotag.benchmark.corpus import ensure_domain_tags
-        from biotag.tags.base import cache_root
-
-        n = corpus or preset["corpus"]
-        domains = sorted({d for t in tasks for d in get_task(t).domains})
-        sizes = {d: (n if d == "smiles" else min(n, PROTEIN_CORPUS)) for d in domains}
-        name = "+".join(f"{d}-{k}" for d, k in sizes.items())
-        folder = ensure_domain_tags(cache_root() / "benchmark-domain-tags" / name, sizes, path=data_path,
-                                    progress=progress, isolate=True)  # its model is freed before the cells
-        settings.domain_tags = {d: str(folder) for d in domains}
-        settings.stage1_corpus = n
-        record_stage1(out_dir, folder)
+        _with_stage1_tags(settings, out_dir, tasks, corpus or preset["corpus"], data_path, progress)
     scratch = None
     kept = not isinstance(prefix_cache, bool)
     if kept:
@@ -152,3 +132,28 @@ def benchmark(
 
         write_report([out_dir], out_dir, data_path=data_path)
     return results
+
+
+def _check_precision(models: Sequence[str], dtype: str) -> None:
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+    peft = [m for m in models if m in PEFT_MODELS]
+    if dtype != "float32" and peft:
+        raise ValueError(f"the PEFT baselines ({', '.join(peft)}) run in float32 only; run them without "
+                         f"dtype={dtype!r}, into their own results directory")
+
+
+def _with_stage1_tags(settings: Settings, out_dir: Path, tasks: Sequence[str], n: int,
+                      data_path: str | Path | None, progress: bool) -> None:
+    """Train (or find) the stage-1 tags of the tasks' domains on ``n`` molecules (fewer proteins), record
+    their corpus in ``out_dir`` and point ``settings`` at them."""
+    from biotag.benchmark.corpus import ensure_domain_tags
+
+    domains = sorted({d for t in tasks for d in get_task(t).domains})
+    sizes = {d: (n if d == "smiles" else min(n, PROTEIN_CORPUS)) for d in domains}
+    name = "+".join(f"{d}-{k}" for d, k in sizes.items())
+    folder = ensure_domain_tags(cache_root() / "benchmark-domain-tags" / name, sizes, path=data_path,
+                                progress=progress, isolate=True)  # its model is freed before the cells
+    settings.domain_tags = {d: str(folder) for d in domains}
+    settings.stage1_corpus = n
+    record_stage1(out_dir, folder)

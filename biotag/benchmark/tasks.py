@@ -135,7 +135,7 @@ def tdc_dir(path: str | Path | None = None) -> Path:
     except FileNotFoundError:
         if path is not None:
             raise
-        from biotag.tags.base import cache_root
+        from biotag.utils import cache_root
 
         folder = cache_root() / "tdc"  # PyTDC downloads here
         folder.mkdir(parents=True, exist_ok=True)
@@ -209,31 +209,6 @@ def _load_beta_lactamase(task: Task, seed: int, path: str | Path | None) -> Spli
     return _frame_split("primary", "scaled_effect1", **parts, notes=["given split"])
 
 
-def first_standardized(raw: Sequence[str], n: int, *, exclude: set[str] | frozenset[str] = frozenset()
-                       ) -> tuple[list[str], int]:
-    """The first ``n`` distinct standardized SMILES of ``raw``, in order, skipping unparsable ones and those
-    in ``exclude``; and how many excluded candidates were met on the way. Candidates are standardized in
-    chunks, so a large pool is standardized only as far as needed."""
-    from biotag.domains import SmilesFeaturizer
-
-    out: list[str] = []
-    seen: set[str] = set()
-    dropped = 0
-    step = max(64, n // 4)
-    for start in range(0, len(raw), step):
-        for s in SmilesFeaturizer(errors="nan").transform(list(raw[start : start + step])):
-            if not isinstance(s, str) or s in seen:
-                continue
-            if s in exclude:
-                dropped += 1
-                continue
-            seen.add(s)
-            out.append(s)
-            if len(out) == n:
-                return out, dropped
-    return out, dropped
-
-
 QED_POOL = 5000  # molecules drawn from the ADMET tables for the QED task
 _TEST_SEED = 42  # fixed test sets, as the ADMET group's (per-seed train/valid within the rest)
 
@@ -250,6 +225,8 @@ def _qed_frame(path: str | None):
     if missing:
         raise FileNotFoundError(f"the QED task draws from the ADMET tables; missing: {missing[:3]}")
     raw = pd.unique(pd.concat([pd.read_csv(t, sep="\t")["Drug"] for t in tables]).astype(str))
+    from biotag.benchmark.standardize import first_standardized
+
     smiles, _ = first_standardized(raw[np.random.default_rng(0).permutation(len(raw))], QED_POOL)
     return pd.DataFrame({"Drug": smiles, "Y": [qed(Chem.MolFromSmiles(s)) for s in smiles]})
 

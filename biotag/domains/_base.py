@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
@@ -10,19 +9,13 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from biotag.exceptions import InputIssue, InvalidInputError
+from biotag.utils import is_missing
 
 ERROR_POLICIES = ("raise", "nan")
 
 
 class RowError(ValueError):
     """Raised by a normalizer for one value; the featurizer collects these into one error."""
-
-
-def is_missing(value: Any) -> bool:
-    """True for None, NaN and pandas' missing markers."""
-    if value is None or value is pd.NA or value is pd.NaT:
-        return True
-    return isinstance(value, float) and math.isnan(value)
 
 
 def check_text(value: Any) -> str:

@@ -20,10 +20,10 @@ from biotag.domains.tagging import DOMAIN_TAGS, Template, check_tag_name
 from biotag.estimators._inputs import check_X
 from biotag.exceptions import CorruptFileError
 from biotag.tags import TaggedLM, TagLibrary, TagSpec, load_base_model
-from biotag.tags.prefix import PrefixCache, predict_from_cache
+from biotag.tags.prefix import PrefixCache
 from biotag.training import Example, History, stage2, stage3, train_stage
+from biotag.utils import DTYPES, torch_dtype
 
-_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 _ESTIMATOR_JSON = "estimator.json"
 
 
@@ -57,7 +57,7 @@ class TagLLMBase(BaseEstimator):
         "tokenization": [StrOptions({"model", "char"})],
         "max_length": [Interval(Integral, 1, None, closed="left"), None],
         "device": [str],
-        "dtype": [StrOptions(set(_DTYPES))],
+        "dtype": [StrOptions(set(DTYPES))],
         "prefix_cache": [str, os.PathLike, None],
         "prefix_memory": [Interval(Real, 0, 1, closed="both")],
         "random_state": ["random_state"],
@@ -93,7 +93,7 @@ class TagLLMBase(BaseEstimator):
     # ---- the base model: referenced, never owned ----------------------------------------------------
 
     def _load_base(self):
-        return load_base_model(self.model, dtype=_DTYPES[self.dtype], device=resolve_device(self.device))
+        return load_base_model(self.model, dtype=torch_dtype(self.dtype), device=resolve_device(self.device))
 
     def _make_tlm(self, model, tokenizer, library: TagLibrary) -> TaggedLM:
         # The one place where the estimator decides placement: the tags follow the base model.
@@ -110,11 +110,20 @@ class TagLLMBase(BaseEstimator):
 
     # ---- fitting --------------------------------------------------------------------------------------
 
-    def _targets(self, y: Any, n_rows: int) -> np.ndarray:  # pragma: no cover - abstract
+    def _target_state(self, y: Any) -> Any:
+        """What the targets of a fit determine before training (a classifier's classes); None by default."""
+        return None
+
+    def _targets(self, y: Any, n_rows: int, state: Any) -> np.ndarray:  # pragma: no cover - abstract
+        """``y`` checked against ``n_rows`` and encoded as the head trains on it."""
         raise NotImplementedError
 
-    def _add_head(self, library: TagLibrary, y: np.ndarray) -> None:  # pragma: no cover - abstract
+    def _build_head(self, hidden_size: int, y: np.ndarray, state: Any):  # pragma: no cover - abstract
+        """The head for training targets ``y`` (encoded), built with what it needs of them."""
         raise NotImplementedError
+
+    def _set_fitted_targets(self, y: np.ndarray, state: Any) -> None:
+        """Keep what prediction needs to know of the targets (after a successful fit)."""
 
     def _split(self, rows: list, rng: np.random.RandomState) -> tuple[np.ndarray, np.ndarray]:
         n_val = int(round(len(rows) * self.validation_fraction))
@@ -141,9 +150,10 @@ class TagLLMBase(BaseEstimator):
         """
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
+        state = self._target_state(y)  # a classifier refuses a single class or continuous labels first
         self._check_params()
         rows, names = check_X(X, self._domains(), self.columns)
-        y_arr = self._targets(y, len(rows))
+        y_arr = self._targets(y, len(rows), state)
         if len(rows) < 2:
             raise ValueError(f"need at least 2 training rows, got {len(rows)}")
         rng = check_random_state(self.random_state)
@@ -152,7 +162,7 @@ class TagLLMBase(BaseEstimator):
             if X_val is None or y_val is None:
                 raise ValueError("pass both X_val and y_val, or neither")
             val_rows, _ = check_X(X_val, self._domains(), self.columns)
-            y_val_arr = self._targets(y_val, len(val_rows))
+            y_val_arr = self._targets(y_val, len(val_rows), state)
             train_idx = np.arange(len(rows))
         else:
             train_idx, val_idx = self._split(rows, rng)
@@ -160,16 +170,17 @@ class TagLLMBase(BaseEstimator):
 
         model, tokenizer = self._load_base()
         library = self._new_library(model)
-        self._add_head(library, y_arr[train_idx])
+        library.add_head(self._function_tag(), self._build_head(library.hidden_size, y_arr[train_idx], state))
         tlm = self._make_tlm(model, tokenizer, library)
         template = self._template(self._domain_tag_names())
         train = [Example(template.build(*rows[i]), y_arr[i]) for i in train_idx]
         val = [Example(template.build(*r), t) for r, t in zip(val_rows, y_val_arr)]
         spec = self._stage(template, seed)
         self.history_ = train_stage(tlm, spec, train, val or None, progress=bool(self.verbose),
-                                    prefix_store=self._prefix_store())
+                                    prefix_cache=self._prefix_cache())
         self.library_ = library
         self._tlm = tlm
+        self._set_fitted_targets(y_arr, state)
         self.n_features_in_ = len(self._domains())
         if names is not None:
             self.feature_names_in_ = np.asarray(names, dtype=object)
@@ -210,7 +221,7 @@ class TagLLMBase(BaseEstimator):
 
     # ---- prediction ------------------------------------------------------------------------------------
 
-    def _prefix_store(self) -> PrefixCache | None:
+    def _prefix_cache(self) -> PrefixCache | None:
         if getattr(self, "prefix_cache", None) is None:
             return None
         return PrefixCache(self.prefix_cache, memory_fraction=getattr(self, "prefix_memory", 0.5))  # older pickles lack it
@@ -221,12 +232,8 @@ class TagLLMBase(BaseEstimator):
         tlm = self._tagged_lm()
         template = self._template(self._domain_tag_names())
         items = [template.build(*r) for r in rows]
-        size = max(self.batch_size, 32)
-        store = self._prefix_store()
-        if store is None:
-            out = tlm.predict(items, self._function_tag(), batch_size=size)
-        else:  # the frozen prefixes from the cache: only the function tag's positions run
-            out = predict_from_cache(tlm, store, items, self._function_tag(), size)
+        # With a prefix cache, the frozen prefixes come from it: only the function tag's positions run.
+        out = tlm.predict(items, self._function_tag(), batch_size=max(self.batch_size, 32), cache=self._prefix_cache())
         return out.numpy().astype(np.float64)
 
     # ---- saving, loading, pickling ----------------------------------------------------------------------

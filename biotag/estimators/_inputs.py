@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from biotag.domains._base import is_missing
+from biotag.utils import is_missing
 
 _MAX_ROWS_LISTED = 10
 

@@ -14,8 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from biotag.estimators._base import TagLLMBase
 from biotag.estimators._inputs import check_y_classification
-
-from biotag.tags import ClassificationHead, TagLibrary
+from biotag.tags import ClassificationHead
 
 
 class TagLLMClassifier(ClassifierMixin, TagLLMBase):
@@ -34,8 +33,11 @@ class TagLLMClassifier(ClassifierMixin, TagLLMBase):
 
     Examples
     --------
-    >>> clf = TagLLMClassifier(epochs=3, class_weight="balanced")  # doctest: +SKIP
-    >>> clf.fit(smiles, labels).predict_proba(new_smiles)           # doctest: +SKIP
+    >>> clf = TagLLMClassifier(tiny_model, epochs=2, class_weight="balanced", verbose=0, random_state=0)
+    >>> clf.fit(smiles, labels).predict_proba(["CCO", "c1ccccc1O"]).shape
+    (2, 2)
+    >>> clf.classes_.tolist()
+    [False, True]
     """
 
     _task = "classification"
@@ -99,41 +101,33 @@ class TagLLMClassifier(ClassifierMixin, TagLLMBase):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _targets(self, y: Any, n_rows: int) -> np.ndarray:
-        labels = check_y_classification(y, n_rows)
-        if not hasattr(self, "_fitting_classes"):
-            return labels
-        unknown = sorted({str(v) for v in labels.tolist()} - {str(c) for c in self._fitting_classes})
-        if unknown:
-            raise ValueError(f"validation labels {unknown} do not occur in the training labels "
-                             f"{self._fitting_classes.tolist()}")
-        return np.searchsorted(self._fitting_classes, labels)
-
-    def fit(self, X: Any, y: Any, *, X_val: Any = None, y_val: Any = None) -> "TagLLMClassifier":
-        if y is None:
-            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
+    def _target_state(self, y: Any) -> np.ndarray:
+        """The classes, in sorted order: the head's outputs, and what labels are encoded as."""
         labels = check_y_classification(y, None)
         check_classification_targets(labels)  # a continuous target is refused: "Unknown label type: continuous"
         classes = np.unique(labels)
         if len(classes) < 2:
             raise ValueError(f"y has a single class {classes.tolist()}; classification needs at least 2")
-        self._fitting_classes = classes
-        try:
-            super().fit(X, y, X_val=X_val, y_val=y_val)
-        finally:
-            del self._fitting_classes
-        self.classes_ = classes
-        return self
+        return classes
 
-    def _add_head(self, library: TagLibrary, y: np.ndarray) -> None:
-        n_classes = len(self._fitting_classes)
-        head = ClassificationHead(library.hidden_size, n_classes)
+    def _targets(self, y: Any, n_rows: int, classes: np.ndarray) -> np.ndarray:
+        labels = check_y_classification(y, n_rows)
+        unknown = sorted({str(v) for v in labels.tolist()} - {str(c) for c in classes})
+        if unknown:
+            raise ValueError(f"validation labels {unknown} do not occur in the training labels {classes.tolist()}")
+        return np.searchsorted(classes, labels)
+
+    def _build_head(self, hidden_size: int, y: np.ndarray, classes: np.ndarray) -> ClassificationHead:
+        head = ClassificationHead(hidden_size, len(classes))
         if self.class_weight is not None:
-            weights = compute_class_weight(self.class_weight, classes=np.arange(n_classes), y=y) \
+            weights = compute_class_weight(self.class_weight, classes=np.arange(len(classes)), y=y) \
                 if self.class_weight == "balanced" else \
-                np.array([float(self.class_weight.get(c, 1.0)) for c in self._fitting_classes])
+                np.array([float(self.class_weight.get(c, 1.0)) for c in classes])
             head.class_weight.copy_(torch.as_tensor(weights, dtype=torch.float32))
-        library.add_head(self._function_tag(), head)
+        return head
+
+    def _set_fitted_targets(self, y: np.ndarray, classes: np.ndarray) -> None:
+        self.classes_ = classes
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, shape (n, n_classes), columns in the order of ``classes_``."""

@@ -10,7 +10,7 @@ from sklearn.base import RegressorMixin
 
 from biotag.estimators._base import TagLLMBase
 from biotag.estimators._inputs import check_y_regression
-from biotag.tags import RegressionHead, TagLibrary
+from biotag.tags import RegressionHead
 
 
 class TagLLMRegressor(RegressorMixin, TagLLMBase):
@@ -100,10 +100,13 @@ class TagLLMRegressor(RegressorMixin, TagLLMBase):
 
     Examples
     --------
+    On the default model, leave out ``model=`` (here: a tiny model, for speed).
+
     >>> from sklearn.pipeline import make_pipeline
     >>> from biotag import SmilesFeaturizer, TagLLMRegressor
-    >>> pipe = make_pipeline(SmilesFeaturizer(), TagLLMRegressor(epochs=3))  # doctest: +SKIP
-    >>> pipe.fit(train_smiles, train_y).predict(test_smiles)                  # doctest: +SKIP
+    >>> pipe = make_pipeline(SmilesFeaturizer(), TagLLMRegressor(tiny_model, epochs=2, verbose=0, random_state=0))
+    >>> pipe.fit(smiles, values).predict(["CCO", "CCN"]).shape
+    (2,)
     """
 
     _task = "regression"
@@ -161,15 +164,14 @@ class TagLLMRegressor(RegressorMixin, TagLLMBase):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _targets(self, y: Any, n_rows: int) -> np.ndarray:
+    def _targets(self, y: Any, n_rows: int, state: Any) -> np.ndarray:
         return check_y_regression(y, n_rows)
 
-    def _add_head(self, library: TagLibrary, y: np.ndarray) -> None:
+    def _build_head(self, hidden_size: int, y: np.ndarray, state: Any) -> RegressionHead:
+        return RegressionHead.for_targets(hidden_size, torch.as_tensor(y))
+
+    def _set_fitted_targets(self, y: np.ndarray, state: Any) -> None:
         self._y_ndim = y.ndim
-        n_outputs = 1 if y.ndim == 1 else y.shape[1]
-        head = RegressionHead(library.hidden_size, n_outputs)
-        head.fit_scaler(torch.as_tensor(y.reshape(len(y), n_outputs)))
-        library.add_head(self._function_tag(), head)
 
     def predict(self, X: Any) -> np.ndarray:
         """Predictions in the targets' original units: shape (n,) or (n, n_outputs), one per input row."""

@@ -23,10 +23,11 @@ from typing import Any
 import safetensors.torch
 import torch
 import transformers
-from packaging.version import Version
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from biotag._version import __version__
+from biotag.tags.compat import dtype_kwargs
+from biotag.utils import cache_root, sha256_file
 
 __all__ = ["load_base_model", "model_source", "default_model_path", "freeze", "embedding_fingerprint",
            "embedding_fingerprints", "DEFAULT_MODEL_ID"]
@@ -38,8 +39,6 @@ _MANIFEST = "biotag-cache.json"
 # 2: tied weights are written under the input embedding's name (format 1 kept only ``lm_head.weight``,
 # so a model class without an LM head, such as the PEFT baselines' sequence classifier, lost its embeddings).
 _CACHE_FORMAT = 2
-# transformers renamed `torch_dtype` to `dtype` in 4.56; PyTDC pins <4.51.
-_DTYPE_KW = "dtype" if Version(transformers.__version__) >= Version("4.56") else "torch_dtype"
 
 
 def default_model_path() -> Path:
@@ -62,29 +61,13 @@ def default_model_path() -> Path:
     return path
 
 
-def cache_root() -> Path:
-    """``$BIOTAG_CACHE_DIR``, else ``$XDG_CACHE_HOME/biotag``, else ``~/.cache/biotag``."""
-    if os.environ.get("BIOTAG_CACHE_DIR"):
-        return Path(os.environ["BIOTAG_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "biotag"
-
-
-def _sha256(path: Path, chunk: int = 1 << 22) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _cache_is_valid(entry: Path, source_sha: str) -> bool:
     manifest = entry / _MANIFEST
     try:
         meta = json.loads(manifest.read_text())
         if meta["source_sha256"] != source_sha or not meta["files"] or meta.get("format") != _CACHE_FORMAT:
             return False
-        return all(_sha256(entry / name) == digest for name, digest in meta["files"].items())
+        return all(sha256_file(entry / name) == digest for name, digest in meta["files"].items())
     except (OSError, ValueError, KeyError, TypeError):
         return False
 
@@ -114,7 +97,7 @@ def _build_cache(gguf: Path, source_sha: str, entry: Path) -> None:
     entry.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".building-", dir=entry.parent))
     try:
-        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, **{_DTYPE_KW: torch.float32})
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, **dtype_kwargs(torch.float32))
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
         # save_pretrained refuses models loaded from GGUF ("quantized with gguf"), although
         # the weights are plain dequantized tensors by now: write them ourselves.
@@ -124,7 +107,7 @@ def _build_cache(gguf: Path, source_sha: str, entry: Path) -> None:
         config.save_pretrained(tmp)
         write_weights(model, tmp / "model.safetensors")
         tokenizer.save_pretrained(tmp)
-        files = {p.name: _sha256(p) for p in sorted(tmp.iterdir()) if p.is_file()}
+        files = {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.is_file()}
         meta = {"format": _CACHE_FORMAT, "source": str(gguf), "source_sha256": source_sha, "files": files,
                 "biotag_version": __version__, "transformers_version": transformers.__version__}
         (tmp / _MANIFEST).write_text(json.dumps(meta, indent=2))  # written last: marks the entry complete
@@ -148,7 +131,7 @@ def cache_entry(source_sha: str, cache_dir: Path | None = None) -> Path:
 
 
 def _cached_gguf(gguf: Path, cache_dir: Path | None) -> Path:
-    source_sha = _sha256(gguf)
+    source_sha = sha256_file(gguf)
     entry = cache_entry(source_sha, cache_dir)
     if not _cache_is_valid(entry, source_sha):
         if entry.exists():
@@ -247,13 +230,15 @@ def load_base_model(
 
     Examples
     --------
-    >>> model, tokenizer = load_base_model()  # doctest: +SKIP
-    >>> model.config.hidden_size  # doctest: +SKIP
-    576
+    ``load_base_model()`` loads the default model (hidden size 576); any model directory or hub id works:
+
+    >>> model, tokenizer = load_base_model(tiny_model)
+    >>> model.config.hidden_size, model.training, any(p.requires_grad for p in model.parameters())
+    (32, False, False)
     """
     source, model_id = model_source(name_or_path, cache_dir=cache_dir)
     tokenizer = AutoTokenizer.from_pretrained(source)
-    model = AutoModelForCausalLM.from_pretrained(source, **{_DTYPE_KW: dtype}, **kwargs)
+    model = AutoModelForCausalLM.from_pretrained(source, **dtype_kwargs(dtype), **kwargs)
     if device is not None:
         model.to(device)
     model.biotag_model_id = model_id

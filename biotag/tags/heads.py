@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["RegressionHead", "ClassificationHead", "build_head", "InputScaler", "probe_init"]
+__all__ = ["RegressionHead", "ClassificationHead", "build_head", "InputScaler"]
 
 
 class InputScaler(nn.Module):
@@ -43,22 +42,62 @@ class InputScaler(nn.Module):
         return (h - self.h_mean) / self.h_scale
 
 
-class RegressionHead(nn.Module):
+class _LinearHead(nn.Module):
+    """What both heads share: an input scaler and a linear layer, and how training starts them."""
+
+    def __init__(self, hidden_size: int, n_out: int):
+        super().__init__()
+        self.hidden_size = int(hidden_size)
+        self.scaler = InputScaler(self.hidden_size)
+        self.linear = nn.Linear(self.hidden_size, n_out)
+
+    @property
+    def is_fresh(self) -> bool:
+        """True until :meth:`start` has fitted its input scaler: the head has never trained."""
+        return not bool(self.scaler.fitted)
+
+    def start(self, readouts: torch.Tensor) -> None:
+        """Start training afresh: draw the linear layer from the global RNG (seed it first) and fit the input
+        standardization on initial ``readouts`` (N, d)."""
+        self.linear.reset_parameters()
+        self.scaler.fit(readouts)
+
+    @torch.no_grad()
+    def set_linear(self, weight, bias) -> None:
+        """Put the linear layer at ``weight`` (k, d) and ``bias`` (k,), which act on standardized readouts."""
+        self.linear.weight.copy_(torch.as_tensor(weight, dtype=self.linear.weight.dtype))
+        self.linear.bias.copy_(torch.as_tensor(bias, dtype=self.linear.bias.dtype))
+
+
+class RegressionHead(_LinearHead):
     """Linear head for one or more numeric targets, trained on standardized targets.
 
     The target mean and standard deviation are buffers, so they are saved with
-    the head and predictions come back in original units.
+    the head and predictions come back in original units. Build it with :meth:`for_targets`
+    to give it its training targets' standardization; a head built without targets gets it when its
+    stage starts (:func:`~biotag.training.heads.initialize_head`).
     """
 
     kind = "regression"
 
     def __init__(self, hidden_size: int, n_outputs: int = 1):
-        super().__init__()
-        self.hidden_size, self.n_outputs = int(hidden_size), int(n_outputs)
-        self.scaler = InputScaler(self.hidden_size)
-        self.linear = nn.Linear(self.hidden_size, self.n_outputs)
+        super().__init__(hidden_size, int(n_outputs))
+        self.n_outputs = int(n_outputs)
         self.register_buffer("y_mean", torch.zeros(self.n_outputs))
         self.register_buffer("y_std", torch.ones(self.n_outputs))
+
+    @classmethod
+    def for_targets(cls, hidden_size: int, y: torch.Tensor) -> "RegressionHead":
+        """A head for training targets ``y`` (N,) or (N, k), standardized by their mean and deviation."""
+        y = torch.as_tensor(y)
+        head = cls(hidden_size, 1 if y.ndim == 1 else y.shape[1])
+        head.fit_scaler(y)
+        return head
+
+    @property
+    def has_target_scale(self) -> bool:
+        """False for a head built without targets (its standardization is the identity)."""
+        return bool((self.y_mean != 0).any() or (self.y_std != 1).any())
 
     def fit_scaler(self, y: torch.Tensor) -> None:
         """Set the standardization from training targets ``y`` of shape (N, k)."""
@@ -82,18 +121,16 @@ class RegressionHead(nn.Module):
         return {"type": self.kind, "hidden_size": self.hidden_size, "n_outputs": self.n_outputs}
 
 
-class ClassificationHead(nn.Module):
+class ClassificationHead(_LinearHead):
     """Linear head giving class logits; binary is the two-class case."""
 
     kind = "classification"
 
     def __init__(self, hidden_size: int, n_classes: int = 2):
-        super().__init__()
         if n_classes < 2:
             raise ValueError(f"n_classes must be >= 2, got {n_classes}")
-        self.hidden_size, self.n_classes = int(hidden_size), int(n_classes)
-        self.scaler = InputScaler(self.hidden_size)
-        self.linear = nn.Linear(self.hidden_size, self.n_classes)
+        super().__init__(hidden_size, int(n_classes))
+        self.n_classes = int(n_classes)
         # Per-class loss weights (for imbalanced data); ones = unweighted.
         self.register_buffer("class_weight", torch.ones(self.n_classes))
 
@@ -111,71 +148,6 @@ class ClassificationHead(nn.Module):
 
 
 _HEADS = {cls.kind: cls for cls in (RegressionHead, ClassificationHead)}
-
-
-PROBE_STRENGTHS = tuple(10.0**k for k in range(-2, 5))
-
-
-@torch.no_grad()
-def probe_init(head: nn.Module, h: torch.Tensor, y: torch.Tensor, h_val: torch.Tensor | None = None,
-               y_val: torch.Tensor | None = None, strengths: tuple[float, ...] = PROBE_STRENGTHS) -> float:
-    """Set a fitted-scaler head's linear layer to the best L2-regularized linear fit on readouts ``h``.
-
-    The linear-probe step of LP-FT (Kumar et al., 2022): the head starts at the ridge
-    (regression) or logistic-regression (classification) solution on the frozen
-    readouts instead of at random, so the tags' first updates are not spent undoing
-    a random head. The strength is chosen by the head's own loss on ``(h_val, y_val)``,
-    else by 5-fold cross-validation on the training readouts. Returns the chosen strength.
-    """
-    from sklearn.linear_model import LogisticRegression, Ridge
-    from sklearn.model_selection import KFold, StratifiedKFold
-
-    Z = head.scaler(h.to(torch.float64)).numpy()
-    if isinstance(head, RegressionHead):
-        T = ((y.reshape(len(y), head.n_outputs).to(torch.float64) - head.y_mean.double()) / head.y_std.double()).numpy()
-
-        def fit(alpha, rows):
-            est = Ridge(alpha=alpha).fit(Z[rows], T[rows])
-            return est.coef_.reshape(head.n_outputs, -1), est.intercept_.reshape(head.n_outputs)
-    else:
-        labels = y.long().reshape(-1).numpy()
-        weights = {c: float(w) for c, w in enumerate(head.class_weight)}
-
-        def fit(alpha, rows):
-            est = LogisticRegression(C=1.0 / alpha, class_weight=weights, max_iter=2000).fit(Z[rows], labels[rows])
-            coef, bias = est.coef_, est.intercept_
-            if head.n_classes == 2:  # one logit difference -> two logits with that difference
-                coef, bias = np.concatenate([-coef / 2, coef / 2]), np.concatenate([-bias / 2, bias / 2])
-            full_coef = np.zeros((head.n_classes, Z.shape[1]))
-            full_bias = np.full(head.n_classes, -1e4)  # a class absent from these rows: never predicted
-            full_coef[est.classes_ if head.n_classes > 2 else [0, 1]] = coef
-            full_bias[est.classes_ if head.n_classes > 2 else [0, 1]] = bias
-            return full_coef, full_bias
-
-    def load(coef, bias):
-        head.linear.weight.copy_(torch.as_tensor(coef, dtype=head.linear.weight.dtype))
-        head.linear.bias.copy_(torch.as_tensor(bias, dtype=head.linear.bias.dtype))
-
-    def score(coef, bias, h_eval, y_eval):
-        load(coef, bias)
-        return float(head.loss(h_eval.to(head.linear.weight.dtype), y_eval))
-
-    everything = np.arange(len(Z))
-    if h_val is not None and len(h_val):
-        results = [(score(*fit(a, everything), h_val, y_val), a) for a in strengths]
-    else:
-        classification = not isinstance(head, RegressionHead)
-        smallest = np.bincount(labels).min(initial=len(Z)) if classification else len(Z)
-        k = min(5, int(smallest) if classification else len(Z))
-        if k < 2:  # too few rows (of some class) to cross-validate: a middling strength
-            results = [(0.0, 1.0)]
-        else:
-            cv = (StratifiedKFold if classification else KFold)(n_splits=k, shuffle=True, random_state=0)
-            folds = list(cv.split(Z, labels if classification else None))
-            results = [(np.mean([score(*fit(a, tr), h[te], y[te]) for tr, te in folds]), a) for a in strengths]
-    best = min(results)[1]
-    load(*fit(best, everything))
-    return best
 
 
 def build_head(config: dict[str, Any]) -> nn.Module:

@@ -24,7 +24,8 @@ from torch import nn
 from biotag._version import __version__
 from biotag.domains.tagging import check_tag_name
 from biotag.exceptions import CorruptFileError, IncompatibleBaseModelError
-from biotag.tags.base import _sha256, embedding_fingerprint, embedding_fingerprints
+from biotag.tags.base import embedding_fingerprint, embedding_fingerprints
+from biotag.utils import sha256_file
 from biotag.tags.heads import build_head
 
 __all__ = ["TagSpec", "TagLibrary", "init_tag_vector", "library_digest", "DEFAULT_P"]
@@ -39,7 +40,7 @@ _JSON, _TENSORS = "library.json", "tags.safetensors"
 def library_digest(path: str | os.PathLike[str]) -> str:
     """The first 16 hex digits of the SHA-256 of a saved library's tensors: which library, of several
     trained alike (a stage-1 tag retrained on another machine differs in its last digits), a result used."""
-    return _sha256(Path(path) / _TENSORS)[:16]
+    return sha256_file(Path(path) / _TENSORS)[:16]
 
 
 @dataclass(frozen=True)

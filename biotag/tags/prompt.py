@@ -16,8 +16,9 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from biotag.domains.tagging import Tag, TaggedInput, Text
+from biotag.tags.batching import left_pad, position_ids
 
-__all__ = ["TOKENIZATIONS", "EncodedBatch", "PromptEncoder"]
+__all__ = ["TOKENIZATIONS", "IGNORE", "EncodedBatch", "PromptEncoder", "pad_id"]
 
 #: How domain sequences are split into tokens: the model's own tokenizer, or one character at a time.
 TOKENIZATIONS = ("model", "char")
@@ -73,7 +74,7 @@ class PromptEncoder:
         self.function_tags = function_tags
         self.tokenization = tokenization
         self.max_length = max_length
-        self.pad_id = _pad_id(tokenizer)
+        self.pad_id = pad_id(tokenizer)
         self._cache: dict[tuple[str, bool], list[int]] = {}
 
     def _tokens(self, text: str, as_chars: bool) -> list[int]:
@@ -134,24 +135,16 @@ class PromptEncoder:
                 raise ValueError(f"row {i} encodes to nothing: {item!r}")
             rows.append(row)
         T = max(len(r[0]) for r in rows)
-        B = len(rows)
-        input_ids = torch.full((B, T), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((B, T), dtype=torch.long)
-        slots = torch.full((B, T), -1, dtype=torch.long)
-        labels = torch.full((B, T), IGNORE, dtype=torch.long)
-        readout = torch.empty(B, dtype=torch.long)
-        for b, (ids, sl, lab, ro) in enumerate(rows):
-            pad = T - len(ids)
-            input_ids[b, pad:] = torch.tensor(ids)
-            mask[b, pad:] = 1
-            slots[b, pad:] = torch.tensor(sl)
-            labels[b, pad:] = torch.tensor(lab)
-            readout[b] = pad + ro
-        position_ids = (mask.cumsum(dim=1) - 1).clamp(min=0)
-        return EncodedBatch(input_ids, mask, position_ids, slots, readout, labels)
+        input_ids, mask = left_pad([r[0] for r in rows], self.pad_id)
+        slots, _ = left_pad([r[1] for r in rows], -1)
+        labels, _ = left_pad([r[2] for r in rows], IGNORE)
+        readout = torch.tensor([T - len(ids) + ro for ids, _, _, ro in rows], dtype=torch.long)
+        return EncodedBatch(input_ids, mask, position_ids(mask), slots, readout, labels)
 
 
-def _pad_id(tokenizer: PreTrainedTokenizerBase) -> int:
+def pad_id(tokenizer: PreTrainedTokenizerBase) -> int:
+    """The id biotag pads with (and puts at tag positions): the tokenizer's pad token, else its end of
+    sequence, else its unknown token, else 0."""
     for candidate in (tokenizer.pad_token_id, tokenizer.eos_token_id, tokenizer.unk_token_id):
         if candidate is not None:
             return int(candidate)

@@ -10,10 +10,11 @@ from torch import nn
 from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
 
 from biotag.domains.tagging import TaggedInput
-from biotag.tags._attention import grouped_attention
+from biotag.tags.attention import grouped_attention
 from biotag.tags.base import freeze
 from biotag.tags.library import TagLibrary
-from biotag.tags.prefix import batch_order, cache_layers, lead_batches, output_cache, with_cache
+from biotag.tags.batching import batch_order, lead_batches
+from biotag.tags.compat import cache_layers, output_cache, with_cache
 from biotag.tags.prompt import IGNORE, EncodedBatch, PromptEncoder
 
 __all__ = ["TaggedLM", "shared_lead"]
@@ -195,13 +196,18 @@ class TaggedLM:
         return self.library.heads[name]
 
     @torch.no_grad()
-    def predict(self, items: Sequence[TaggedInput], head: str, *, batch_size: int = 32) -> torch.Tensor:
+    def predict(self, items: Sequence[TaggedInput], head: str, *, batch_size: int = 32, cache=None) -> torch.Tensor:
         """Head outputs in original units (regression) or probabilities (classification), (N, k).
 
-        Rows are batched by :func:`batch_order` and :func:`lead_batches` and returned in input order.
+        Rows are batched by :func:`~biotag.tags.batching.batch_order` and
+        :func:`~biotag.tags.batching.lead_batches` and returned in input order. With ``cache`` (a
+        :class:`~biotag.tags.prefix.PrefixCache`), the frozen prefixes are read from (or written to) it
+        and only the function tag's positions run: the same outputs, to float tolerance.
         """
         if not items:
             raise ValueError("predict needs at least one input")
+        if cache is not None:
+            return cache.predict(self, items, head, batch_size=batch_size)
         encoder = self.encoder()
         order = batch_order(items, [len(encoder.encode_row(item)[0]) for item in items])
         out: list[torch.Tensor | None] = [None] * len(items)

@@ -1,8 +1,12 @@
 """The three Tag-LLM stages as data, and the one loop that trains them."""
 
-from biotag.training.loop import Example, History, evaluate_loss, get_lr, train_stage
+from biotag.training.heads import initialize_head, probe_init
+from biotag.training.loop import Example, evaluate_loss, train_stage
+from biotag.training.optimize import History, epoch_batches, optimize
 from biotag.training.pretrain import pretrain_domain_tag
+from biotag.training.schedule import Schedule, get_lr
 from biotag.training.stages import LOSSES, StageSpec, stage1, stage2, stage3
 
-__all__ = ["StageSpec", "stage1", "stage2", "stage3", "LOSSES", "Example", "History", "train_stage", "get_lr",
-           "evaluate_loss", "pretrain_domain_tag"]
+__all__ = ["Schedule", "StageSpec", "stage1", "stage2", "stage3", "LOSSES", "Example", "History", "train_stage",
+           "optimize", "epoch_batches", "get_lr", "evaluate_loss", "initialize_head", "probe_init",
+           "pretrain_domain_tag"]

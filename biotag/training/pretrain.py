@@ -8,7 +8,8 @@ import numpy as np
 
 from biotag.domains.tagging import DOMAIN_TAGS, Template
 from biotag.tags import TaggedLM, TagSpec
-from biotag.training.loop import Example, History, train_stage
+from biotag.training.loop import Example, train_stage
+from biotag.training.optimize import History
 from biotag.training.stages import stage1
 
 __all__ = ["pretrain_domain_tag"]

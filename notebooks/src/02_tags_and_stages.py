@@ -107,7 +107,7 @@ print(f"held-out pKd MAE {mae:.3f} vs {np.abs(pkd[n_test:].mean() - pkd[:n_test]
 # them to stay near real tokens.
 
 # %%
-from biotag.tags.inspect import nearest_tokens
+from biotag.tags.nearest import nearest_tokens
 
 for name, vectors in nearest_tokens(library, model, tokenizer, k=4).items():
     print(name, "vector 0:", ", ".join(f"{tok!r} ({cos:.2f})" for tok, cos in vectors[0]))

@@ -66,14 +66,10 @@ def test_stage1_can_train_in_a_child_process_on_the_corpus_drawn_here(data_dir, 
                                                                       monkeypatch):
     """The suite trains stage 1 in a fresh process (its model is freed before the cells start); the corpus is
     drawn in the calling process, against its task registry, which a spawned process would not share."""
-    import os
 
     pytest.importorskip("tdc")
     from biotag.benchmark import corpus as corpus_module
 
-    assert corpus_module._in_child_process(os.getpid) != os.getpid()
-    with pytest.raises(ValueError, match="invalid literal"):
-        corpus_module._in_child_process(int, "not a number")  # the child's error comes back
     first = corpus_module.smiles_corpus(8, seed=0, path=data_dir)[0]
     monkeypatch.setattr(corpus_module, "test_smiles", lambda path=None: {first[0]})  # only in this process
     folder = corpus_module.ensure_domain_tags(tmp_path / "tags", {"smiles": 8}, path=data_dir,

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from biotag.benchmark import Settings, make_model
-from biotag.benchmark.models import TargetScaler, standardized_text
+from biotag.benchmark.models.experts import TargetScaler
+from biotag.benchmark.standardize import standardized_text
 from toy import FOREST_THREADS_WARNING, TOY_BIN, TOY_REG, toy_loader
 
 
@@ -111,7 +112,7 @@ def test_protein_baseline_uses_aligned_one_hot_and_applies_only_to_protein_regre
 
 
 def test_linear_probe_features_are_computed_once_per_model_and_input(tiny_model_dir, tmp_path, monkeypatch):
-    from biotag.benchmark.llm_baselines import FeatureCache, LinearProbe
+    from biotag.benchmark.models.llm import FeatureCache, LinearProbe
 
     monkeypatch.setenv("BIOTAG_CACHE_DIR", str(tmp_path))
     split = toy_loader(TOY_REG, 1, None)
@@ -120,8 +121,10 @@ def test_linear_probe_features_are_computed_once_per_model_and_input(tiny_model_
     expected = first.predict(split.X_test)  # caches the test set's features too
     texts = standardized_text(split.X_test, TOY_REG.domains)
     fresh = first._hidden([first.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts])
-    (cache_file,) = (tmp_path / "probe-features").glob("*.npz")
-    assert cache_file == first.cache.path
+    files = sorted((tmp_path / "probe-features").rglob("*.safetensors"))
+    every_input = standardized_text(split.X_train + split.X_valid + split.X_test, TOY_REG.domains)
+    assert len(files) == len(set(every_input))  # one file per distinct input
+    assert all(f.is_relative_to(first.cache.files.folder) for f in files)
 
     def no_forward(self, ids):  # every feature must now come from the cache
         raise AssertionError(f"recomputed {len(ids)} features")
@@ -137,16 +140,14 @@ def test_linear_probe_features_are_computed_once_per_model_and_input(tiny_model_
     monkeypatch.setenv("BIOTAG_CACHE_DIR", str(tmp_path))
     import torch
 
-    from biotag.benchmark.llm_baselines import weights_key
-
     with torch.no_grad():
         second.model.model.norm.weight[0] += 1.0
-    assert weights_key(second.model) != weights_key(first.model)
-    cache_file.write_bytes(b"not an npz")
-    assert FeatureCache("x", tmp_path / "probe-features").path.parent == cache_file.parent
-    assert first.cache.load() == {}
+    assert FeatureCache(second.model).files.folder != first.cache.files.folder
+    ids = first.tokenizer(texts[0], add_special_tokens=False)["input_ids"]
+    first.cache.files.file(FeatureCache.key(ids)).write_bytes(b"not safetensors")
+    assert first.cache.get(ids) is None
     assert first.embed(texts[:3]).shape == (3, first.model.config.hidden_size)
-    assert len(first.cache.load()) == 3
+    np.testing.assert_allclose(first.cache.get(ids), fresh[0], atol=1e-5)  # recomputed and written back
 
 
 def test_feature_baselines_never_see_the_label_formula_of_the_paper_tasks():
@@ -176,20 +177,6 @@ def test_feature_baselines_never_see_the_label_formula_of_the_paper_tasks():
         features.maplight_features(smiles, exclude=("QED",))
     with pytest.raises(ValueError, match="ProtParam"):
         features.protein_composition(seqs, exclude=("hydropathy",))
-
-
-def test_a_molecule_that_neutralization_breaks_keeps_its_charges_and_keeps_its_row():
-    from rdkit import Chem
-
-    from biotag.benchmark.models import standardized_columns
-    from biotag.exceptions import InvalidSmilesError
-
-    carbanion = "O=c1[c-](CC[S@](=O)c2ccccc2)c(=O)n(-c2ccccc2)n1-c1ccccc1"  # a VDss_Lombardo molecule
-    out = standardized_columns(["CC(=O)[O-].[Na+]", carbanion, "C[NH3+]"], ("smiles",))
-    assert out[0] == "CC(=O)O" and out[2] == "CN"  # the others are neutralized as before
-    assert "-" in out[1] and Chem.MolFromSmiles(out[1]) is not None
-    with pytest.raises(InvalidSmilesError, match="row 2"):  # a really invalid one still names its row
-        standardized_columns(["CCO", carbanion, "not a smiles"], ("smiles",))
 
 
 def test_feature_baselines_featurize_each_distinct_input_once_in_row_order(monkeypatch):
@@ -225,7 +212,7 @@ def test_the_linear_probe_in_bfloat16_keeps_its_own_feature_cache(tiny_model_dir
     split = toy_loader(TOY_REG, 1, None)
     fp32 = make_model("linear_probe", TOY_REG, 1, Settings(model=tiny_model_dir)).fit(split)
     bf16 = make_model("linear_probe", TOY_REG, 1, Settings(model=tiny_model_dir, dtype="bfloat16")).fit(split)
-    assert bf16.cache.path != fp32.cache.path  # features of the bf16 model are never read as the fp32 model's
+    assert bf16.cache.files.folder != fp32.cache.files.folder  # features of the bf16 model are never read as the fp32 model's
     assert np.all(np.isfinite(bf16.predict(split.X_test)))
     with pytest.raises(ValueError, match="float32 only"):
         make_model("lora", TOY_REG, 1, Settings(model=tiny_model_dir, dtype="bfloat16")).fit(split)

@@ -4,7 +4,6 @@ import pandas as pd
 
 from biotag.benchmark import Settings, run_benchmark
 from biotag.benchmark.report import leaderboard_rank, write_report
-from toy import TOY_REG  # noqa: F401 - registers the toy tasks
 
 
 def test_leaderboard_rank_counts_strictly_better_entries():

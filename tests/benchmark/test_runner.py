@@ -7,8 +7,9 @@ import pytest
 
 from biotag.benchmark import Settings, run_benchmark, summarize
 from biotag.benchmark import models as models_module
+from biotag.benchmark.models.experts import RandomForestMorgan
 from biotag.benchmark.runner import RESULTS, read_results
-from toy import FOREST_THREADS_WARNING, TOY_BIN, TOY_REG  # noqa: F401 - registers the toy tasks
+from toy import FOREST_THREADS_WARNING
 
 
 class Exploding(models_module.BenchmarkModel):
@@ -61,7 +62,7 @@ def test_a_failing_cell_is_recorded_and_the_rest_go_on(tmp_path, exploding):
     assert len((tmp_path / RESULTS).read_text().splitlines()) == 6 and len(again) == 4
 
 
-class SideBySide(models_module.RandomForestMorgan):
+class SideBySide(RandomForestMorgan):
     """While it fits seed 1, a second process into the same folder finishes seed 2."""
 
     name = "side_by_side"
@@ -169,24 +170,7 @@ def test_unknown_task_fails_before_any_work(tmp_path):
         run_benchmark(["no_such_task"], ["rf_morgan"], tmp_path, progress=False)
 
 
-def test_peak_memory_of_a_child_process_is_its_own():
-    """A cell process must not report its parent's peak (getrusage's ru_maxrss is inherited at fork)."""
-    import subprocess
-    import sys
-
-    import numpy as np
-
-    ballast = np.ones(400 * 2**20 // 8)  # the parent now holds 400 MiB more than the child ever will
-    code = "from biotag._memory import peak_rss_mb; print(peak_rss_mb())"
-    child = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
-    from biotag._memory import peak_rss_mb
-
-    assert child < peak_rss_mb() - 300  # with ru_maxrss the child would report at least the parent's peak
-    del ballast
-
-
 def test_a_model_has_no_cells_on_tasks_whose_inputs_it_does_not_take(tmp_path):
-    import toy  # noqa: F401 - registers toy_protein
 
     results = run_benchmark(["toy_regression", "toy_protein"], ["rf_morgan", "ridge_protein"], tmp_path,
                             seeds=(1,), settings=Settings(n_jobs=1), isolate=False, progress=False)
@@ -226,7 +210,6 @@ def test_tagllm_on_drug_target_pairs_keeps_each_protein_once_in_the_prefix_cache
     """DAVIS's shape: a few proteins, each paired with many molecules, a test set that moves with the seed."""
     from safetensors import safe_open
 
-    import toy  # noqa: F401 - registers toy_dti
 
     kept = tmp_path / "prefixes"
     settings = Settings(model=tiny_model_dir, epochs=1, p=2, prefix_cache=str(kept))
@@ -369,7 +352,8 @@ def test_a_terminated_benchmark_command_removes_its_scratch_prefix_cache(tmp_pat
     script.write_text(f"""
 import sys, time
 sys.path.insert(0, {str(Path(__file__).parent)!r})
-import toy  # registers the toy tasks
+import toy
+toy.register_toy_tasks()
 from biotag import cli
 from biotag.benchmark import suite
 
@@ -413,4 +397,4 @@ def test_the_command_passes_the_experts_threads_and_refuses_a_count_that_is_not_
         assert seen[-1].n_jobs == int(jobs)
     with pytest.raises(SystemExit):
         cli.main(base + ["--jobs", "0"])
-    assert "argument --jobs: '0' is not a number of threads" in capsys.readouterr().err
+    assert "argument --n-jobs/--jobs: '0' is not a number of threads" in capsys.readouterr().err

@@ -1,8 +1,12 @@
-"""A toy task group for runner tests: no PyTDC, no data directory, milliseconds."""
+"""Toy task groups for runner tests: no PyTDC, no data directory, milliseconds.
+
+Importing this module registers nothing: :func:`register_toy_tasks` does (the benchmark tests' conftest
+calls it for their session).
+"""
 
 import numpy as np
 
-from biotag.benchmark.tasks import Split, Task, register_task
+from biotag.benchmark.tasks import LOADERS, TASKS, Split, Task, register_task
 
 SMILES = ["CCO", "CCN", "CCC", "c1ccccc1", "c1ccccc1O", "c1ccccc1N", "CC(=O)O", "CC(=O)N", "CCCl", "CCBr",
           "CCCCO", "CCCCN", "OCCO", "NCCN", "c1ccncc1", "c1ccoc1", "C1CCCCC1", "C1CCNCC1", "CC(C)O", "CC(C)N"]
@@ -20,8 +24,8 @@ def toy_loader(task: Task, seed: int, path) -> Split:
                  [SMILES[i] for i in test], y[test], ["toy"])
 
 
-TOY_REG = register_task(Task("toy_regression", "regression", "mae", group="toy", size=20), toy_loader)
-TOY_BIN = register_task(Task("toy_binary", "binary", "roc-auc", group="toy", size=20), toy_loader)
+TOY_REG = Task("toy_regression", "regression", "mae", group="toy", size=20)
+TOY_BIN = Task("toy_binary", "binary", "roc-auc", group="toy", size=20)
 
 PROTEINS = ["MKTAYIAKQR", "MKTAYIAKQK", "MKTAYLAKQR", "MKTGYIAKQR", "MKSAYIAKQR", "MKTAYIAKER", "MKTAYIGKQR",
             "MRTAYIAKQR", "MKTAYIAKQH", "MKTAWIAKQR", "MKTAYIVKQR", "MKTDYIAKQR", "MKTAYIAKDR", "MKTAYIAEQR",
@@ -38,8 +42,7 @@ def toy_protein_loader(task: Task, seed: int, path) -> Split:
                  PROTEINS[14:], y[14:], ["toy"])
 
 
-TOY_PROTEIN = register_task(Task("toy_protein", "regression", "mae", ("protein",), group="toy_protein", size=20),
-                            toy_protein_loader)
+TOY_PROTEIN = Task("toy_protein", "regression", "mae", ("protein",), group="toy_protein", size=20)
 
 
 def toy_dti_loader(task: Task, seed: int, path) -> Split:
@@ -53,9 +56,22 @@ def toy_dti_loader(task: Task, seed: int, path) -> Split:
                  [pairs[i] for i in test], y[test], ["toy"])
 
 
-TOY_DTI = register_task(Task("toy_dti", "regression", "mse", ("protein", "smiles"), "toy_dti", None, size=24,
-                             fixed_test=False), toy_dti_loader)
+TOY_DTI = Task("toy_dti", "regression", "mse", ("protein", "smiles"), "toy_dti", None, size=24, fixed_test=False)
 
 
 # scikit-learn warns from its forest's worker threads that its configuration cannot reach them (harmless here).
 FOREST_THREADS_WARNING = "ignore:`sklearn.utils.parallel.delayed` should be used:UserWarning"
+
+
+TOY_TASKS = [(TOY_REG, toy_loader), (TOY_BIN, toy_loader), (TOY_PROTEIN, toy_protein_loader), (TOY_DTI, toy_dti_loader)]
+
+
+def register_toy_tasks() -> None:
+    for task, loader in TOY_TASKS:
+        register_task(task, loader)
+
+
+def unregister_toy_tasks() -> None:
+    for task, _ in TOY_TASKS:
+        TASKS.pop(task.name, None)
+        LOADERS.pop(task.group, None)

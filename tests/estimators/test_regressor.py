@@ -210,7 +210,7 @@ def test_pickle_and_joblib_round_trips_without_base_weights(tiny_model_dir, tmp_
 
 def test_unpickled_estimator_verifies_its_base_model(tiny_model_dir, tmp_path):
     from biotag import IncompatibleBaseModelError
-    from conftest import make_tiny_lm
+    from tiny import make_tiny_lm
 
     X, y = toy(20)
     est = fast(tiny_model_dir, epochs=1).fit(X, y)

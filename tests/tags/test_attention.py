@@ -5,10 +5,11 @@ import pytest
 import torch
 
 from biotag import Template
-from biotag.tags._attention import NAME, attention_used, grouped_attention
-from biotag.tags.prefix import PrefixCache, compute_prefixes, forward_from_prefixes, split_function_tag
-from conftest import make_tiny_lm
-from test_core import SMILES, make_tlm
+from biotag.tags.attention import NAME, attention_used, grouped_attention
+from biotag.tags.batching import split_function_tag
+from biotag.tags.prefix import PrefixCache, compute_prefixes, forward_from_prefixes
+from tiny import make_tiny_lm
+from tiny import SMILES, make_tlm
 
 PROTEINS = ["MKTAYIAKQRQISFVKSHFSRQ", "GGLVQPGGSLRLSCAAS"]
 

@@ -6,7 +6,7 @@ import torch
 
 from biotag.tags import base
 from biotag.tags.base import _cache_is_valid, embedding_fingerprint, freeze, load_base_model
-from conftest import make_tiny_lm
+from tiny import make_tiny_lm
 
 
 def _entry(tmp_path, payload=b"weights"):

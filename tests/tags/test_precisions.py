@@ -10,7 +10,7 @@ import torch
 from biotag.exceptions import IncompatibleBaseModelError
 from biotag.tags import TagLibrary, TagSpec
 from biotag.tags.base import embedding_fingerprint, embedding_fingerprints
-from conftest import make_tiny_lm
+from tiny import make_tiny_lm
 
 
 def library_on(model):

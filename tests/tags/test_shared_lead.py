@@ -5,9 +5,10 @@ import torch
 
 from biotag import Template
 from biotag.tags import shared_lead
-from biotag.tags.prefix import compute_prefixes, forward_from_prefixes, split_function_tag
-from conftest import ARCHITECTURES
-from test_core import SMILES, make_tlm
+from biotag.tags.batching import split_function_tag
+from biotag.tags.prefix import compute_prefixes, forward_from_prefixes
+from tiny import ARCHITECTURES
+from tiny import SMILES, make_tlm
 
 
 def plain_readout(tlm, batch):
@@ -64,7 +65,7 @@ def test_cached_prefixes_with_shared_lead_match_the_full_forward(arch):
 
 
 def test_cross_domain_rows_of_one_protein_are_batched_together_and_match_the_full_forward():
-    from biotag.tags.prefix import batch_order
+    from biotag.tags.batching import batch_order
 
     tlm = make_tlm(p=3)
     template = Template(("protein", "smiles"), function_tag="<QED>")

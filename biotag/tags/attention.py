@@ -114,9 +114,23 @@ def _register(name: str) -> None:
     AttentionMaskInterface.register(name, ALL_MASK_ATTENTION_FUNCTIONS["sdpa"])
 
 
+_OWN_ATTENTION = [False]  # set by models_own_attention()
+
+
+@contextlib.contextmanager
+def models_own_attention() -> Iterator[None]:
+    """Within the block, :func:`grouped_attention` leaves every model on its own attention: to measure what
+    the replacement saves (``benchmarks/joined_prefixes.py``)."""
+    before, _OWN_ATTENTION[0] = _OWN_ATTENTION[0], True
+    try:
+        yield
+    finally:
+        _OWN_ATTENTION[0] = before
+
+
 def _applies(model) -> bool:
     config = getattr(model, "config", None)
-    if config is None or not _TORCH_HAS_GQA or getattr(config, "_attn_implementation", None) not in _REPLACES:
+    if _OWN_ATTENTION[0] or config is None or not _TORCH_HAS_GQA or getattr(config, "_attn_implementation", None) not in _REPLACES:
         return False
     heads = getattr(config, "num_attention_heads", None)
     kv_heads = getattr(config, "num_key_value_heads", None) or heads

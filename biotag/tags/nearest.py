@@ -21,8 +21,9 @@ def nearest_tokens(
 
     Examples
     --------
-    >>> nearest_tokens(library, model, tokenizer, k=3)["<SMILES>"][0]  # doctest: +SKIP
-    [('C', 0.41), ('c', 0.38), ('N', 0.33)]
+    >>> near = nearest_tokens(tlm.library, tlm.model, tlm.tokenizer, k=3)["<SMILES>"]
+    >>> len(near), len(near[0]), type(near[0][0][0]).__name__  # p vectors, k tokens each, named
+    (3, 3, 'str')
     """
     library.check_compatible(model)
     vocab = model.get_input_embeddings().weight.detach().to(torch.float32)  # (V, d)

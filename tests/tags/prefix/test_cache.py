@@ -74,7 +74,6 @@ def test_an_unreadable_file_is_recomputed_with_a_warning(tiny_model_dir, tmp_pat
 
 
 def test_prefixes_too_large_for_memory_stay_in_their_files(tiny_model_dir, tmp_path, monkeypatch):
-    import biotag.tags.prefix as prefix_module
 
     X, X_test = SMILES[:16], SMILES[16:]
     filled = fast(TagLLMRegressor, tiny_model_dir, prefix_cache=str(tmp_path)).fit(X, Y[:16])
@@ -84,7 +83,7 @@ def test_prefixes_too_large_for_memory_stay_in_their_files(tiny_model_dir, tmp_p
     stores: list = []
     real_allocate = PrefixStore.allocate
     monkeypatch.setattr(PrefixStore, "allocate", lambda *a: stores.append(a) or real_allocate(*a))
-    monkeypatch.setattr(prefix_module, "available_memory", lambda: 1)  # nothing fits in memory
+    monkeypatch.setattr("biotag.utils.available_memory", lambda: 1)  # nothing fits in memory
     read: list = []
     real = FilePrefixKV.layers
     monkeypatch.setattr(FilePrefixKV, "layers", lambda self: read.append(self.file) or real(self))
@@ -133,7 +132,7 @@ def test_the_cache_is_filled_a_chunk_at_a_time(tiny_lm, tmp_path, monkeypatch):
     real = PrefixCache._compute_and_write
     monkeypatch.setattr(PrefixCache, "_compute_and_write",
                         lambda self, *a, **kw: real(self, *a, **{**kw, "chunk": 3}))
-    import biotag.tags.prefix as prefix_module
+    import biotag.tags.prefix.compute as prefix_module
 
     real_compute = prefix_module.compute_prefixes
     monkeypatch.setattr(prefix_module, "compute_prefixes", lambda tlm, p, **kw: calls.append(len(p)) or

@@ -11,80 +11,50 @@ length, as transformers' ``group_by_length`` does).
 
 from __future__ import annotations
 
-import hashlib
-import os
-import tempfile
-from dataclasses import MISSING, fields
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import torch
 
-from biotag.benchmark.models import BenchmarkModel, standardized_text
+from biotag.benchmark.models.base import BenchmarkModel, register
+from biotag.benchmark.standardize import standardized_text
 from biotag.benchmark.tasks import Split
-from biotag.tags.prompt import _pad_id  # the pad id biotag's own prompts use
+from biotag import utils
+from biotag.tags.batching import left_pad, position_ids
+from biotag.tags.prompt import pad_id  # the pad id biotag's own prompts use
 
 __all__ = ["LinearProbe", "PromptTuning", "LoRA", "FeatureCache"]
-
-
-def _pad_left(batch: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    T = max(len(r) for r in batch)
-    ids = torch.full((len(batch), T), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(batch), T), dtype=torch.long)
-    for b, row in enumerate(batch):
-        ids[b, T - len(row):] = torch.tensor(row)
-        mask[b, T - len(row):] = 1
-    return ids, mask
-
-
-def weights_key(model: torch.nn.Module) -> str:
-    """SHA-256 (first 16 hex digits) of every parameter and buffer, by name: the model's identity."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(str(tensor.dtype).encode())
-        digest.update(tensor.detach().to("cpu").contiguous().view(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()[:16]
 
 
 class FeatureCache:
     """A frozen model's features of token sequences, kept on disk across cells and runs.
 
-    The linear probe's features depend only on the frozen weights and the input's
-    token ids, so the five seeds of a task (whose splits reshuffle the same
-    molecules) compute them once. One ``.npz`` of plain arrays per model (no pickle),
-    keyed by the SHA-256 of each input's token ids, and replaced atomically.
+    The linear probe's features depend only on the frozen weights and the input's token ids, so the five
+    seeds of a task (whose splits reshuffle the same molecules) compute them once. One folder per model
+    (named by :func:`~biotag.utils.model_digest` of all its weights), one file per input (keyed by its token
+    ids); a file that cannot be read is recomputed, never trusted.
     """
 
-    def __init__(self, model_key: str, directory: str | Path | None = None):
-        from biotag.tags.base import cache_root
-
-        folder = Path(directory) if directory is not None else cache_root() / "probe-features"
-        self.path = folder / f"{model_key}.npz"
+    def __init__(self, model: torch.nn.Module, directory: str | Path | None = None):
+        folder = Path(directory) if directory is not None else utils.cache_root() / "probe-features"
+        self.files = utils.TensorFiles(folder / utils.model_digest(model, sample=None)[:16])
 
     @staticmethod
     def key(ids: list[int]) -> str:
-        return hashlib.sha256(np.asarray(ids, dtype=np.int64).tobytes()).hexdigest()
+        return ",".join(map(str, ids))
 
-    def load(self) -> dict[str, np.ndarray]:
-        if not self.path.is_file():
-            return {}
-        try:
-            with np.load(self.path, allow_pickle=False) as data:
-                return dict(zip(data["keys"].tolist(), data["features"]))
-        except (OSError, ValueError, KeyError):  # a damaged cache is recomputed, never trusted
-            return {}
+    def get(self, ids: list[int]) -> np.ndarray | None:
+        found = self.files.read(self.key(ids))
+        if found is None or found[1].get("ids") != self.key(ids) or "h" not in found[0]:
+            return None
+        return found[0]["h"].numpy()
 
-    def save(self, table: dict[str, np.ndarray]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, suffix=".npz")
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, keys=np.array(list(table), dtype="U64"), features=np.stack(list(table.values())))
-        os.replace(tmp, self.path)
+    def put(self, ids: list[int], features: np.ndarray) -> None:
+        self.files.write(self.key(ids), {"h": torch.from_numpy(np.ascontiguousarray(features))}, {"ids": self.key(ids)})
 
 
+@register
 class LinearProbe(BenchmarkModel):
     """Ridge / logistic regression on the frozen LLM's last-token hidden state; strength chosen on valid.
 
@@ -93,16 +63,19 @@ class LinearProbe(BenchmarkModel):
     """
 
     name = "linear_probe"
+    group = "probe"
 
     def embed(self, texts: list[str]) -> np.ndarray:
         ids = [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
-        keys = [FeatureCache.key(row) for row in ids]
-        table = self.cache.load()
-        missing = sorted({k: i for i, k in enumerate(keys) if k not in table}.values())
-        if missing:
-            table.update(zip((keys[i] for i in missing), self._hidden([ids[i] for i in missing])))
-            self.cache.save(table)
-        return np.stack([table[k] for k in keys]) if keys else np.zeros((0, self.model.config.hidden_size), np.float32)
+        distinct = {FeatureCache.key(row): row for row in ids}
+        table = {key: self.cache.get(row) for key, row in distinct.items()}
+        missing = [row for key, row in distinct.items() if table[key] is None]
+        for row, features in zip(missing, self._hidden(missing) if missing else []):
+            self.cache.put(row, features)
+            table[FeatureCache.key(row)] = features
+        if not ids:
+            return np.zeros((0, self.model.config.hidden_size), np.float32)
+        return np.stack([table[FeatureCache.key(row)] for row in ids])
 
     @torch.no_grad()
     def _hidden(self, ids: list[list[int]]) -> np.ndarray:
@@ -110,10 +83,9 @@ class LinearProbe(BenchmarkModel):
         out = np.zeros((len(ids), self.model.config.hidden_size), dtype=np.float32)
         for start in range(0, len(order), 32):
             idx = order[start : start + 32]
-            input_ids, mask = _pad_left([ids[i] for i in idx], _pad_id(self.tokenizer))
-            position_ids = (mask.cumsum(1) - 1).clamp(min=0)
+            input_ids, mask = left_pad([ids[i] for i in idx], pad_id(self.tokenizer))
             hidden = self.model.base_model(input_ids=input_ids, attention_mask=mask,
-                                           position_ids=position_ids).last_hidden_state
+                                           position_ids=position_ids(mask)).last_hidden_state
             out[idx] = hidden[:, -1].float().numpy()
         return out
 
@@ -124,9 +96,10 @@ class LinearProbe(BenchmarkModel):
         from sklearn.preprocessing import StandardScaler
 
         from biotag.tags import load_base_model
+        from biotag.utils import torch_dtype
 
-        self.model, self.tokenizer = load_base_model(self.settings.model, dtype=getattr(torch, self.settings.dtype))
-        self.cache = FeatureCache(weights_key(self.model))
+        self.model, self.tokenizer = load_base_model(self.settings.model, dtype=torch_dtype(self.settings.dtype))
+        self.cache = FeatureCache(self.model)
         F_train = self.embed(standardized_text(split.X_train, self.task.domains))
         F_valid = self.embed(standardized_text(split.X_valid, self.task.domains))
         best = None
@@ -155,6 +128,10 @@ class LinearProbe(BenchmarkModel):
 class PeftBaseline(BenchmarkModel):
     """A PEFT method on a sequence-classification view of the base model, with a one-output head."""
 
+    group = "peft"
+    # Batches grouped by length: every step runs the full model over the padded batch, and random batches of
+    # SMILES are about half padding (``benchmarks/peft_batching.py`` measures the difference).
+    group_by_length = True
     lr = 3e-3
 
     def peft_config(self):  # pragma: no cover - abstract
@@ -167,18 +144,19 @@ class PeftBaseline(BenchmarkModel):
             raise ImportError(f"{self.name} needs PEFT: pip install 'biotag[peft]'") from err
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-        from biotag.tags.base import _DTYPE_KW, model_source
+        from biotag.tags.base import model_source
+        from biotag.tags.compat import dtype_kwargs
 
         source, _ = model_source(self.settings.model)
         tokenizer = AutoTokenizer.from_pretrained(source)
         torch.manual_seed(self.seed)  # the new head's and adapters' initial values
         model = AutoModelForSequenceClassification.from_pretrained(source, num_labels=1,
-                                                                   **{_DTYPE_KW: torch.float32})
-        model.config.pad_token_id = _pad_id(tokenizer)
+                                                                   **dtype_kwargs(torch.float32))
+        model.config.pad_token_id = pad_id(tokenizer)
         return get_peft_model(model, self.peft_config()), tokenizer
 
     def _logits(self, ids: list[list[int]]) -> torch.Tensor:
-        input_ids, mask = _pad_left(ids, _pad_id(self.tokenizer))
+        input_ids, mask = left_pad(ids, pad_id(self.tokenizer))
         return self.model(input_ids=input_ids, attention_mask=mask).logits[:, 0].float()
 
     def _loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -191,8 +169,7 @@ class PeftBaseline(BenchmarkModel):
                 for t in standardized_text(X, self.task.domains)]
 
     def fit(self, split: Split) -> "PeftBaseline":
-        from biotag.training import StageSpec
-        from biotag.training.loop import optimize
+        from biotag.training import Schedule, optimize
 
         if self.settings.dtype != "float32":
             raise ValueError(f"{self.name} runs in float32 only, not dtype={self.settings.dtype!r}")
@@ -206,10 +183,8 @@ class PeftBaseline(BenchmarkModel):
         y_valid = torch.tensor((split.y_valid - self.mean) / self.std, dtype=torch.float32)
         params = [p for p in self.model.parameters() if p.requires_grad]
         # The schedule of biotag's stages (warmup, cosine, clipping...), with this baseline's rate and epochs.
-        defaults = {f.name: f.default for f in fields(StageSpec) if f.default is not MISSING}
-        schedule = SimpleNamespace(**{**defaults, "name": self.name, "epochs": self.settings.epochs,
-                                      "batch_size": self.settings.batch_size, "lr": self.lr, "patience": 3,
-                                      "seed": self.seed})
+        schedule = Schedule(epochs=self.settings.epochs, batch_size=self.settings.batch_size, lr=self.lr, patience=3,
+                            seed=self.seed)
 
         def batch_loss(idx: np.ndarray) -> torch.Tensor:
             self.model.train()
@@ -224,10 +199,9 @@ class PeftBaseline(BenchmarkModel):
                 total += self._loss(self._logits(ids_valid[chunk]), y_valid[chunk]).item() * len(ids_valid[chunk])
             return total / max(len(ids_valid), 1)
 
-        # Batches grouped by length: every step runs the full model over the padded batch, and random
-        # batches of SMILES are about half padding.
         self.history = optimize(params, len(ids_train), batch_loss, schedule, val_loss=val_loss if ids_valid else None,
-                                lengths=[len(r) for r in ids_train], progress=False)
+                                lengths=[len(r) for r in ids_train] if self.group_by_length else None,
+                                progress=False, desc=self.name)
         self.trainable_params = int(sum(p.numel() for p in params))
         return self
 
@@ -245,6 +219,7 @@ class PeftBaseline(BenchmarkModel):
         return out * self.std + self.mean
 
 
+@register
 class PromptTuning(PeftBaseline):
     """PEFT prompt tuning with as many virtual tokens as Tag-LLM's tags (domain + function: 2p)."""
 
@@ -257,6 +232,7 @@ class PromptTuning(PeftBaseline):
         return PromptTuningConfig(task_type=TaskType.SEQ_CLS, num_virtual_tokens=2 * self.settings.p)
 
 
+@register
 class LoRA(PeftBaseline):
     """PEFT LoRA (r=8, alpha=16, dropout 0.05, PEFT's default target modules) with a regression head."""
 

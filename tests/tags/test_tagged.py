@@ -6,25 +6,7 @@ import torch
 from biotag import CorruptFileError, IncompatibleBaseModelError, Template
 from biotag.domains.tagging import Tag, TaggedInput, Text
 from biotag.tags import ClassificationHead, RegressionHead, TaggedLM, TagLibrary, TagSpec, init_tag_vector
-from conftest import ARCHITECTURES, make_tiny_lm
-
-SMILES = ["CCO", "c1ccccc1O", "CCCCCCCCCCCNC(=O)", "CN", "OC(=O)CCCC(=O)O"]
-
-
-def make_tlm(arch="llama", seed=0, p=3, randomize=True, **kwargs):
-    model, tok = make_tiny_lm(arch, seed)
-    lib = TagLibrary.for_model(model)
-    lib.ensure_tag(TagSpec("<SMILES>", "domain", p=p), model)
-    lib.ensure_tag(TagSpec("<Protein>", "domain", p=p), model)
-    lib.ensure_tag(TagSpec("<QED>", "function", p=2), model)
-    lib.add_head("<QED>", RegressionHead(lib.hidden_size))
-    if randomize:
-        torch.manual_seed(1)
-        with torch.no_grad():
-            for t in lib.tags.values():
-                t.add_(torch.randn_like(t))
-    return TaggedLM(model, tok, lib, **kwargs)
-
+from tiny import ARCHITECTURES, SMILES, make_tiny_lm, make_tlm
 
 def test_init_follows_the_paper():
     model, _ = make_tiny_lm()

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from biotag import Template, TagLLMRegressor
-from biotag.tags.prefix import (FilePrefixKV, JoinedPrefixKV, PrefixCache, compute_prefixes, forward_from_prefixes,
-                                split_function_tag, split_lead)
-from test_core import SMILES, make_tlm
+from biotag.tags.batching import split_function_tag, split_lead
+from biotag.tags.prefix import FilePrefixKV, JoinedPrefixKV, PrefixCache, compute_prefixes, forward_from_prefixes
+from tiny import SMILES, make_tlm
 
 PROTEINS = ["MKTAYIAKQRQISFVKSHFSRQ", "GGLVQPGGSLRLSCAAS", "MSTNPKPQRKTKRNTNRRPQDVKFPGG"]
 ROWS = [(PROTEINS[i % 3], s) for i, s in enumerate(SMILES * 5)]  # 25 rows, 3 proteins
@@ -22,7 +22,7 @@ def plain_readout(tlm, items):
 
 def alone(tlm, prefix):
     """The keys/values of one prefix from a plain forward over it alone: per layer (kv_heads, L, head_dim)."""
-    from biotag.tags.prefix import cache_layers, output_cache
+    from biotag.tags.compat import cache_layers, output_cache
 
     batch = tlm.encode([prefix])
     with torch.no_grad():
@@ -46,7 +46,7 @@ def test_split_lead():
 
 
 def test_batches_never_mix_the_rows_of_a_shared_lead_with_other_rows():
-    from biotag.tags.prefix import batch_order, lead_batches
+    from biotag.tags.batching import batch_order, lead_batches
 
     tlm = make_tlm(p=3)
     prefixes = [split_function_tag(x)[0] for x in TEMPLATE.build_many(ROWS)]  # 3 proteins, 8 or 9 rows each
@@ -110,14 +110,13 @@ def test_the_cache_writes_each_lead_once_and_reads_back_what_was_computed(tmp_pa
 
 def test_leads_and_rests_too_large_for_memory_stay_in_their_files_and_a_lead_is_read_once_a_batch(
         tmp_path, monkeypatch):
-    import biotag.tags.prefix as prefix_module
 
     tlm = make_tlm(p=3)
     items = TEMPLATE.build_many(ROWS)
     prefixes = [split_function_tag(x)[0] for x in items]
     cache = PrefixCache(tmp_path)
     in_memory = cache.prefixes(tlm, prefixes)
-    monkeypatch.setattr(prefix_module, "available_memory", lambda: 1)
+    monkeypatch.setattr("biotag.utils.available_memory", lambda: 1)
     from_files = cache.prefixes(tlm, prefixes)
     assert all(isinstance(p.lead, FilePrefixKV) and isinstance(p.rest, FilePrefixKV) for p in from_files)
     read: list = []

@@ -1,0 +1,54 @@
+"""Running work in a fresh Python process: its memory (and its peak) is its own, and a crash stays there."""
+
+from __future__ import annotations
+
+import multiprocessing
+import pickle
+from typing import Any, Callable
+
+__all__ = ["in_child_process"]
+
+
+def _child(conn, fn: Callable, args: tuple, kwargs: dict) -> None:
+    try:
+        outcome = (True, fn(*args, **kwargs))
+    except BaseException as err:  # noqa: BLE001 - every failure goes back to the parent
+        outcome = (False, err)
+    try:
+        conn.send(outcome)
+    except (pickle.PicklingError, TypeError, AttributeError):  # an error (or result) that cannot travel
+        conn.send((False, RuntimeError(f"{type(outcome[1]).__name__}: {outcome[1]}")))
+    finally:
+        conn.close()
+
+
+def in_child_process(fn: Callable, /, *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)`` in a fresh (spawned) Python process; its result, or its exception, comes back.
+
+    ``fn`` must be importable by name (a module-level function). A child that dies before answering (killed,
+    out of memory, a crash in native code) raises :class:`ChildProcessError` with its exit code.
+
+    Examples
+    --------
+    >>> import os
+    >>> in_child_process(os.getpid) != os.getpid()
+    True
+    """
+    context = multiprocessing.get_context("spawn")
+    receiver, sender = context.Pipe(duplex=False)
+    process = context.Process(target=_child, args=(sender, fn, args, kwargs))
+    process.start()
+    sender.close()
+    try:
+        ok, value = receiver.recv()
+    except EOFError:
+        process.join()
+        name = getattr(fn, "__name__", fn)
+        raise ChildProcessError(f"the child process running {name!r} exited with {process.exitcode} "
+                                "before it answered") from None
+    finally:
+        receiver.close()
+    process.join()
+    if ok:
+        return value
+    raise value

@@ -1,0 +1,123 @@
+"""What every benchmark model shares: its settings, its surface (``fit(split)`` then ``predict(X)``), and
+the registry each model adds itself to.
+
+Models that use a validation set (early stopping) train on ``train`` and stop on ``valid``; models that do
+not (forests, boosting) train on ``train + valid``, as their published ADMET-group entries do. Classifiers
+predict the positive class's probability, which TDC's ROC-AUC and PR-AUC expect. The registry lives here,
+below the models: adding a model is adding a file that registers it, and nothing imports upward.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from biotag.benchmark.tasks import Split, Task
+
+__all__ = ["Settings", "BenchmarkModel", "MODELS", "GROUPS", "register", "make_model", "model_names"]
+
+#: The groups a model belongs to, in report order: the expert baselines, Tag-LLM in its variants, the
+#: linear probe of the frozen LLM, and PEFT's methods on it.
+GROUPS = ("expert", "tagllm", "probe", "peft")
+
+
+@dataclass
+class Settings:
+    """What a run may tune; recorded with every result.
+
+    ``epochs`` applies to the LLM models; ``domain_tags`` maps a domain to a saved
+    tag library holding its stage-1 tag; ``n_jobs`` is the forests' and CatBoost's threads (-1: every
+    core this process may use), a speed setting that each expert cell records as ``threads``.
+    """
+
+    epochs: int = 10
+    batch_size: int = 16
+    lr: float = 3e-3
+    p: int = 10
+    n_jobs: int = 2
+    domain_tags: dict[str, str] = field(default_factory=dict)
+    stage1_corpus: int = 0  # molecules the stage-1 <SMILES> tag trained on (0: no stage 1)
+    model: str | None = None  # base LLM; None = the default model
+    # The frozen model's precision in Tag-LLM and linear-probe cells ("bfloat16": about 3x faster on a CPU with
+    # AVX512-BF16, and on GPUs); tags and heads train in float32 either way. PEFT baselines run in float32.
+    dtype: str = "float32"
+    # Where Tag-LLM cells keep their frozen prefixes between seeds (one folder per task; the runner removes
+    # a task's folder after its cells). A speed setting only: not compared on resume, not recorded.
+    prefix_cache: str | None = None
+    # The share of the available memory a Tag-LLM cell may load its cached prefixes into (beyond it they are
+    # read from disk per batch). Lower it to run cells side by side; a speed setting only, like the cache.
+    prefix_memory: float = 0.5
+
+    def __post_init__(self):
+        n = self.n_jobs
+        if isinstance(n, bool) or not isinstance(n, int) or not (n >= 1 or n == -1):
+            raise ValueError(f"n_jobs must be a number of threads (1 or more) or -1 for every core, got {n!r}")
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+    @property
+    def threads(self) -> int:
+        """``n_jobs`` as a number of threads: -1 resolves to the cores this process may use."""
+        if self.n_jobs != -1:
+            return self.n_jobs
+        from joblib import cpu_count
+
+        return cpu_count()
+
+
+class BenchmarkModel:
+    """fit(split) / predict(X); ``trainable_params`` counts what the fit learned."""
+
+    name = "model"
+    group = "expert"  # one of GROUPS
+    trainable_params: int = 0
+
+    @classmethod
+    def applies_to(cls, task: Task) -> bool:
+        """Whether the model takes this task's inputs (a run skips the cells where it does not)."""
+        return True
+
+    def __init__(self, task: Task, seed: int, settings: Settings):
+        self.task, self.seed, self.settings = task, seed, settings
+        self.provenance: dict[str, Any] = {}  # what the cell's record should say about its inputs
+
+    @property
+    def threads(self) -> int | None:
+        """The threads the fit computes on (recorded with the cell, beside its wall time): torch's for the
+        LLM models."""
+        import torch
+
+        return torch.get_num_threads()
+
+    def fit(self, split: Split) -> "BenchmarkModel":  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def predict(self, X: list) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+MODELS: dict[str, type[BenchmarkModel]] = {}
+
+
+def register(cls: type[BenchmarkModel]) -> type[BenchmarkModel]:
+    """Class decorator: add a model to :data:`MODELS` under its ``name`` (in its ``group``)."""
+    if cls.group not in GROUPS:
+        raise ValueError(f"{cls.__name__}.group must be one of {GROUPS}, got {cls.group!r}")
+    if cls.name in MODELS and MODELS[cls.name] is not cls:
+        raise ValueError(f"a benchmark model named {cls.name!r} is registered already ({MODELS[cls.name].__name__})")
+    MODELS[cls.name] = cls
+    return cls
+
+
+def model_names(*groups: str) -> tuple[str, ...]:
+    """The registered models of ``groups``, in registration order."""
+    return tuple(name for name, cls in MODELS.items() if cls.group in groups)
+
+
+def make_model(name: str, task: Task, seed: int, settings: Settings) -> BenchmarkModel:
+    if name not in MODELS:
+        raise KeyError(f"unknown model {name!r}; known models: {', '.join(MODELS)}")
+    return MODELS[name](task, seed, settings)

@@ -1,0 +1,63 @@
+"""Tag-LLM as a benchmark model: biotag's estimators, with stage-1 domain tags when the run provides them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from biotag.benchmark.models.base import BenchmarkModel, register
+from biotag.benchmark.standardize import standardized_columns
+from biotag.benchmark.tasks import Split
+
+__all__ = ["TagLLM", "TagLLMProbe"]
+
+
+@register
+class TagLLM(BenchmarkModel):
+    """biotag's estimators on the default model, with stage-1 domain tags when the run provides them."""
+
+    name = "tagllm"
+    group = "tagllm"
+    head_init = "random"
+
+    def fit(self, split: Split) -> "TagLLM":
+        from biotag.estimators import TagLLMClassifier, TagLLMRegressor
+
+        cls = TagLLMClassifier if self.task.kind == "binary" else TagLLMRegressor
+        libraries = {self.settings.domain_tags[d] for d in self.task.domains if d in self.settings.domain_tags}
+        if len(libraries) > 1:
+            raise ValueError(f"the domains of {self.task.name} need their stage-1 tags in one library; got {libraries}")
+        s = self.settings
+        library = libraries.pop() if libraries else None
+        if library is not None:
+            from biotag.tags.library import library_digest
+
+            self.provenance["domain_tags_sha256"] = library_digest(library)
+        self.estimator = cls(
+            model=s.model, dtype=s.dtype, domains=self.task.domains, p=s.p, epochs=s.epochs,
+            batch_size=s.batch_size, lr=s.lr, domain_tags=library,
+            head_init=self.head_init, random_state=self.seed,
+            prefix_cache=str(Path(s.prefix_cache) / self.task.name) if s.prefix_cache else None,
+            prefix_memory=s.prefix_memory, verbose=0,
+        )
+        X_train = standardized_columns(split.X_train, self.task.domains)
+        X_valid = standardized_columns(split.X_valid, self.task.domains)
+        self.estimator.fit(X_train, split.y_train, X_val=X_valid, y_val=split.y_valid)
+        self.trainable_params = int(self.estimator.n_trainable_params_)
+        return self
+
+    def predict(self, X: list) -> np.ndarray:
+        X = standardized_columns(X, self.task.domains)
+        if self.task.kind == "binary":
+            return self.estimator.predict_proba(X)[:, 1]
+        return self.estimator.predict(X)
+
+
+@register
+class TagLLMProbe(TagLLM):
+    """``tagllm`` with the head started at the linear probe's solution on the untrained tags' readouts
+    (``head_init="probe"``, LP-FT), kept if no epoch of tag training beats it on validation."""
+
+    name = "tagllm_probe"
+    head_init = "probe"

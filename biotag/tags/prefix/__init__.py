@@ -1,0 +1,16 @@
+"""The exact fast path for stages 2 and 3: the frozen prefix before the function tag, computed once.
+
+- :mod:`~biotag.tags.prefix.kv`: where keys and values live (a store, and views of one prefix in it);
+- :mod:`~biotag.tags.prefix.compute`: computing prefixes, and running the function tag after them;
+- :mod:`~biotag.tags.prefix.cache`: :class:`PrefixCache`, prefixes kept on disk between fits.
+
+The core (:class:`~biotag.tags.TaggedLM`) never imports this package: ``TaggedLM.predict(cache=...)``
+hands the work to the cache it is given.
+"""
+
+from biotag.tags.prefix.cache import PrefixCache
+from biotag.tags.prefix.compute import compute_prefixes, forward_from_prefixes, predict_from_prefixes, shared_prefixes
+from biotag.tags.prefix.kv import FilePrefixKV, JoinedPrefixKV, KVView, PrefixKV, PrefixStore
+
+__all__ = ["PrefixCache", "compute_prefixes", "forward_from_prefixes", "predict_from_prefixes", "shared_prefixes",
+           "KVView", "PrefixKV", "FilePrefixKV", "JoinedPrefixKV", "PrefixStore"]

@@ -1,0 +1,145 @@
+"""The one optimization loop: every stage, and every baseline biotag trains, goes through :func:`optimize`."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from biotag.training.schedule import Schedule, get_lr
+
+__all__ = ["History", "optimize", "epoch_batches"]
+
+
+@dataclass
+class History:
+    """Per-epoch losses (for plotting) and what the early stopping chose.
+
+    ``best_epoch`` 0 means no epoch beat the starting point (validated only when the stage
+    starts from a fitted head), which was restored; ``start_val_loss`` is that starting loss.
+    """
+
+    epochs: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int | None = None
+    steps: int = 0
+    start_val_loss: float | None = None
+
+    @property
+    def train_loss(self) -> list[float]:
+        return [e["train_loss"] for e in self.epochs]
+
+    @property
+    def val_loss(self) -> list[float]:
+        return [e.get("val_loss", math.nan) for e in self.epochs]
+
+
+def epoch_batches(rng: np.random.Generator, n: int, batch_size: int,
+                  lengths: Sequence[int] | None = None, group: int = 50) -> list[np.ndarray]:
+    """One epoch's batches of row indices: every row once, in a random order.
+
+    With ``lengths``, batches are grouped by length (as ``transformers``' ``group_by_length``): the shuffled
+    rows are cut into megabatches of ``group`` batches, each sorted by length and cut into batches, and the
+    batches are then shuffled. Rows of a batch then have similar lengths, so a padded batch does little
+    wasted work (random batches of SMILES carry about twice their real length in padding).
+    """
+    order = rng.permutation(n)
+    if lengths is None:
+        return [order[i : i + batch_size] for i in range(0, n, batch_size)]
+    lengths = np.asarray(lengths)
+    batches = []
+    for start in range(0, n, group * batch_size):
+        mega = order[start : start + group * batch_size]
+        mega = mega[np.argsort(-lengths[mega], kind="stable")]
+        batches += [mega[i : i + batch_size] for i in range(0, len(mega), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+class _BestState:
+    """The parameters of the best validation loss so far, and how many epochs have not beaten it."""
+
+    def __init__(self):
+        self.loss, self.state, self.epoch, self.bad_epochs = math.inf, None, None, 0
+
+    def offer(self, loss: float, params: Sequence[torch.nn.Parameter], epoch: int) -> None:
+        if loss < self.loss:
+            self.loss, self.epoch, self.bad_epochs = loss, epoch, 0
+            self.state = [p.detach().clone() for p in params]
+        else:
+            self.bad_epochs += 1
+
+    @torch.no_grad()
+    def restore(self, params: Sequence[torch.nn.Parameter]) -> None:
+        if self.state is not None:
+            for p, saved in zip(params, self.state):
+                p.copy_(saved)
+
+
+def _set_lr(optimizer: torch.optim.Optimizer, schedule: Schedule, step: int, total: int) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = get_lr(step, total, lr=schedule.lr, warmup_ratio=schedule.warmup_ratio,
+                             min_lr_ratio=schedule.min_lr_ratio)
+
+
+def optimize(
+    params: Sequence[torch.nn.Parameter],
+    n_train: int,
+    batch_loss: Callable[[np.ndarray], torch.Tensor],
+    schedule: Schedule,
+    *,
+    val_loss: Callable[[], float] | None = None,
+    lengths: Sequence[int] | None = None,
+    validate_start: bool = False,
+    progress: bool = True,
+    desc: str = "training",
+) -> History:
+    """AdamW, warmup + cosine, clipping, accumulation, validation, early stopping.
+
+    ``batch_loss(indices)`` is the mean loss of those training rows; ``val_loss()`` the validation loss after
+    each epoch, whose best parameters are restored at the end. ``lengths`` (one per training row) groups
+    batches by length (:func:`epoch_batches`). ``validate_start`` also scores the starting parameters (epoch
+    0), kept if no epoch beats them: for a start that is a fitted solution already (a linear-probe head).
+    """
+    optimizer = torch.optim.AdamW(params, lr=schedule.lr, weight_decay=schedule.weight_decay)
+    steps_per_epoch = math.ceil(n_train / (schedule.batch_size * schedule.grad_accum))
+    total_steps = min(schedule.max_steps or 10**12, steps_per_epoch * schedule.epochs)
+    order_rng = np.random.default_rng(schedule.seed)
+    history, best = History(), _BestState()
+    if validate_start and val_loss is not None:
+        history.start_val_loss = val_loss()
+        best.offer(history.start_val_loss, params, 0)
+    bar = tqdm(total=total_steps, desc=desc, disable=not progress, leave=False)
+
+    for epoch in range(schedule.epochs):
+        micro = epoch_batches(order_rng, n_train, schedule.batch_size, lengths)
+        running, seen = 0.0, 0
+        for i, idx in enumerate(micro):
+            if i % schedule.grad_accum == 0:
+                _set_lr(optimizer, schedule, history.steps, total_steps)
+            loss = batch_loss(idx)
+            (loss / schedule.grad_accum).backward()
+            running, seen = running + loss.item() * len(idx), seen + len(idx)
+            if (i + 1) % schedule.grad_accum == 0 or i + 1 == len(micro):
+                if schedule.grad_clip is not None:
+                    torch.nn.utils.clip_grad_norm_(params, schedule.grad_clip)
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                history.steps += 1
+                bar.update(1)
+                bar.set_postfix(loss=f"{running / seen:.4f}")
+                if history.steps >= total_steps:
+                    break
+        record = {"epoch": epoch + 1, "train_loss": running / max(seen, 1)}
+        if val_loss is not None:
+            record["val_loss"] = val_loss()
+            best.offer(record["val_loss"], params, epoch + 1)
+        history.epochs.append(record)
+        if history.steps >= total_steps or (schedule.patience is not None and best.bad_epochs >= schedule.patience):
+            break
+    bar.close()
+    history.best_epoch = best.epoch
+    best.restore(params)
+    return history
