@@ -22,6 +22,7 @@ from biotag.benchmark.isolation import in_child_process
 from biotag.benchmark.standardize import first_standardized, standardize_or_none
 from biotag.benchmark.tasks import ADMET_TASKS, SEEDS, TASKS, load_split
 from biotag.data import data_dir
+from biotag.utils import atomic_write_text
 
 __all__ = ["test_smiles", "test_sequences", "smiles_corpus", "protein_corpus", "ensure_domain_tags"]
 
@@ -141,4 +142,4 @@ def _train_domain_tags(folder: Path, corpora: dict, wanted: dict, *, progress: b
                                       progress=progress)
         record["corpora"][domain] = dict(info, history=history.epochs)
     library.save(folder)
-    (folder / "corpus.json").write_text(json.dumps(record, indent=2))
+    atomic_write_text(folder / "corpus.json", json.dumps(record, indent=2))

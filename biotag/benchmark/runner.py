@@ -26,7 +26,7 @@ from biotag._version import __version__
 from biotag.benchmark.isolation import in_child_process
 from biotag.benchmark.models import MODELS, Settings, make_model
 from biotag.benchmark.tasks import SEEDS, evaluate, get_task, load_split
-from biotag.utils import peak_rss_mb
+from biotag.utils import atomic_write_text, peak_rss_mb
 
 __all__ = ["Cell", "run_cell", "run_benchmark", "read_results", "summarize"]
 
@@ -167,9 +167,9 @@ def _check_run_settings(out_dir: Path, settings: Settings) -> None:
                 f"{out_dir} holds results made with other settings {changed} (old, new); "
                 "resume with the same settings or write to another directory"
             )
-    run_file.write_text(json.dumps({"settings": wanted, **earlier, "biotag": __version__,
-                                    "python": platform.python_version(), "machine": platform.machine(),
-                                    "cpus": os.cpu_count()}, indent=2))
+    atomic_write_text(run_file, json.dumps({"settings": wanted, **earlier, "biotag": __version__,
+                                            "python": platform.python_version(), "machine": platform.machine(),
+                                            "cpus": os.cpu_count()}, indent=2))
 
 
 def run_benchmark(

@@ -13,7 +13,7 @@ import pandas as pd
 from biotag.benchmark.models import PEFT_MODELS, TAGLLM_MODELS, Settings
 from biotag.benchmark.runner import check_models, run_benchmark
 from biotag.benchmark.tasks import SEEDS, TASKS, get_task
-from biotag.utils import DTYPES, cache_root, check_fraction
+from biotag.utils import DTYPES, atomic_write_text, cache_root, check_fraction
 
 __all__ = ["benchmark", "select_tasks", "record_stage1", "QUICK", "SMALL_LIMIT"]
 
@@ -50,7 +50,7 @@ def record_stage1(out_dir: str | Path, folder: str | Path) -> Path:
             libraries["unrecorded"] = earlier
     libraries[library_digest(folder)] = record
     out_dir.mkdir(parents=True, exist_ok=True)
-    file.write_text(json.dumps({**record, "libraries": libraries}, indent=2) + "\n")
+    atomic_write_text(file, json.dumps({**record, "libraries": libraries}, indent=2) + "\n")
     return file
 
 

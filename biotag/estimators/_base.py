@@ -22,7 +22,7 @@ from biotag.exceptions import CorruptFileError
 from biotag.tags import TaggedLM, TagLibrary, TagSpec, load_base_model
 from biotag.tags.prefix import PrefixCache
 from biotag.training import Example, History, stage2, stage3, train_stage
-from biotag.utils import DTYPES, torch_dtype
+from biotag.utils import DTYPES, atomic_write_text, torch_dtype
 
 _ESTIMATOR_JSON = "estimator.json"
 
@@ -268,7 +268,7 @@ class TagLLMBase(BaseEstimator):
                         "steps": self.history_.steps},
             **self._extra_state(),
         }
-        (out / _ESTIMATOR_JSON).write_text(json.dumps(state, indent=2, default=_json_default))
+        atomic_write_text(out / _ESTIMATOR_JSON, json.dumps(state, indent=2, default=_json_default))
         return out
 
     @classmethod

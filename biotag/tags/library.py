@@ -25,7 +25,7 @@ from biotag._version import __version__
 from biotag.domains.tagging import check_tag_name
 from biotag.exceptions import CorruptFileError, IncompatibleBaseModelError
 from biotag.tags.base import embedding_fingerprint, embedding_fingerprints
-from biotag.utils import sha256_file
+from biotag.utils import atomic_path, atomic_write_text, sha256_file
 from biotag.tags.heads import build_head
 
 __all__ = ["TagSpec", "TagLibrary", "init_tag_vector", "library_digest", "DEFAULT_P"]
@@ -159,8 +159,9 @@ class TagLibrary(nn.Module):
         out = Path(path)
         out.mkdir(parents=True, exist_ok=True)
         tensors = {k: v.detach().to("cpu").contiguous() for k, v in self.state_dict().items()}
-        safetensors.torch.save_file(tensors, str(out / _TENSORS), metadata={"format": FORMAT})
-        (out / _JSON).write_text(json.dumps(self.metadata(), indent=2))
+        with atomic_path(out / _TENSORS) as tmp:
+            safetensors.torch.save_file(tensors, str(tmp), metadata={"format": FORMAT})
+        atomic_write_text(out / _JSON, json.dumps(self.metadata(), indent=2))
         return out
 
     @classmethod
