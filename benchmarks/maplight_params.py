@@ -7,7 +7,7 @@ features computed once, exactly as the benchmark runner's ``catboost_maplight`` 
 the test set with TDC's metric. Results append to a JSON-lines file; a rerun skips what is recorded.
 
     python benchmarks/maplight_params.py --task lipophilicity_astrazeneca --seed 1 \\
-        --out benchmarks/results/maplight-params.jsonl
+        --out benchmarks/results/maplight-params/maplight-params.jsonl
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ that seed 1 computed serve seeds 2-5. In one run, on the default model: seed 2 w
 (fit + predict), the speedup of the cached seed over its baseline, the largest prediction difference
 between the two and the cache's size on disk.
 
-    python benchmarks/prefix_cache.py --task hia_hou --out benchmarks/results/prefix-cache.json
+    python benchmarks/prefix_cache.py --task hia_hou --out benchmarks/results/prefix-cache/prefix-cache.json
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ Everything runs on this machine, in one invocation, on the same SMILES (Caco2_Wa
 train_val), the same batch size and p = 10. Each measurement runs in its own
 subprocess so that its peak memory (max RSS) is its own.
 
-    python benchmarks/speed.py            # full run (~35 min), writes benchmarks/results/speed.json
-    python benchmarks/speed.py --quick    # under 5 minutes, writes benchmarks/results/speed-quick.json
+    python benchmarks/speed.py            # full run (~35 min), writes benchmarks/results/speed/speed.json
+    python benchmarks/speed.py --quick    # under 5 minutes, writes benchmarks/results/speed/speed-quick.json
     python benchmarks/speed.py --only hf_forward_fp32,biotag_predict_fp32   # rerun some, keep the rest
 
 Inference measures time ``--repeats`` passes in one process and report the median.

@@ -28,9 +28,10 @@ from biotag.benchmark.models import MODELS, Settings, make_model
 from biotag.benchmark.tasks import SEEDS, evaluate, get_task, load_split
 from biotag.utils import atomic_write_text, peak_rss_mb
 
-__all__ = ["Cell", "run_cell", "run_benchmark", "read_results", "summarize"]
+__all__ = ["Cell", "run_cell", "run_benchmark", "read_results", "read_predictions", "summarize"]
 
 RESULTS = "results.jsonl"
+PREDICTIONS = "predictions.csv"
 RUN = "run.json"
 
 
@@ -75,10 +76,7 @@ def run_cell(cell: Cell, settings: Settings, out_dir: str | Path, *, data_path: 
         y_pred = np.asarray(model.predict(split.X_test), dtype=float).ravel()
         t2 = time.perf_counter()
         value = evaluate(task, split, y_pred, path=data_path)
-        # Predictions only (rows in the test set's order): labels stay in the data directory.
-        folder = Path(out_dir) / "predictions" / task.name / cell.model
-        folder.mkdir(parents=True, exist_ok=True)
-        pd.DataFrame({"row": np.arange(len(y_pred)), "y_pred": y_pred}).to_csv(folder / f"seed{cell.seed}.csv", index=False)
+        _append_predictions(Path(out_dir), record, y_pred)
         record.update(status="ok", value=value, fit_s=round(t1 - t0, 2), predict_s=round(t2 - t1, 2),
                       trainable_params=int(model.trainable_params), **getattr(model, "provenance", {}))
         if (threads := model.threads) is not None:
@@ -89,6 +87,43 @@ def run_cell(cell: Cell, settings: Settings, out_dir: str | Path, *, data_path: 
     record["wall_s"] = round(time.perf_counter() - start, 2)
     record["peak_rss_mb"] = round(peak_rss_mb(), 1)
     return record
+
+
+PREDICTION_COLUMNS = ["task", "model", "seed", "started_at", "row", "y_pred"]
+
+
+def _append_predictions(out_dir: Path, record: dict, y_pred: np.ndarray) -> None:
+    """Append a cell's test predictions (rows in the test set's order; labels stay in the data directory) to
+    the run's ``predictions.csv``, in one write: cells running side by side never interleave their rows."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / PREDICTIONS
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+        os.write(fd, (",".join(PREDICTION_COLUMNS) + "\n").encode())
+        os.close(fd)
+    except FileExistsError:
+        pass
+    rows = pd.DataFrame({"task": record["task"], "model": record["model"], "seed": record["seed"],
+                         "started_at": record["started_at"], "row": np.arange(len(y_pred)), "y_pred": y_pred})
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    try:
+        os.write(fd, rows.to_csv(index=False, header=False).encode())
+    finally:
+        os.close(fd)
+
+
+def read_predictions(out_dir: str | Path) -> pd.DataFrame:
+    """The test predictions of every finished cell in ``out_dir`` (those of a cell's latest record, when it
+    ran more than once): columns ``task, model, seed, row, y_pred``."""
+    path = Path(out_dir) / PREDICTIONS
+    results = read_results(out_dir)
+    if not path.is_file() or results.empty:
+        return pd.DataFrame(columns=[c for c in PREDICTION_COLUMNS if c != "started_at"])
+    rows = pd.read_csv(path, dtype={"task": str, "model": str, "started_at": str})
+    rows = rows[rows["task"] != "task"].astype({"seed": int, "row": int, "y_pred": float})  # headers of racing writers
+    latest = results[results["status"] == "ok"][["task", "model", "seed", "started_at"]].astype({"seed": int})
+    kept = rows.merge(latest, on=["task", "model", "seed", "started_at"])
+    return kept.drop(columns="started_at").reset_index(drop=True)
 
 
 def _run_isolated(cell: Cell, settings: Settings, out_dir: Path, data_path: str | Path | None) -> dict:
@@ -187,7 +222,7 @@ def run_benchmark(
     """Run every missing or failed cell of ``tasks x models x seeds``; return all records of the directory.
 
     ``out_dir`` receives ``results.jsonl`` (one record per cell), ``results.csv``
-    (the same, tidy), ``run.json`` (settings) and ``predictions/``. Each task's part of
+    (the same, tidy), ``run.json`` (settings) and ``predictions.csv`` (every cell's test predictions). Each task's part of
     ``settings.prefix_cache`` is removed once its cells are done, unless ``keep_prefixes``.
     """
     from tqdm.auto import tqdm

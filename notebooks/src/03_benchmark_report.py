@@ -123,8 +123,8 @@ else:
 #   5 seeds on Lipophilicity_AstraZeneca and 3 on AMES.
 # - The linear probe has 5 seeds on all 15 small ADMET tasks and on Lipophilicity_AstraZeneca, AMES and LD50_Zhu.
 # - PEFT prompt tuning and LoRA have 5 seeds each on DILI, HIA, Half_Life and Caco2.
-# - The expert baselines cover all 15 small ADMET tasks, both paper tasks, beta-lactamase, DAVIS (5 seeds each
-#   since 2026-12-03) and, of the larger tasks, Lipophilicity_AstraZeneca and AMES (both models, 5 seeds),
+# - The expert baselines cover all 15 small ADMET tasks, both paper tasks, beta-lactamase, DAVIS (5 seeds each)
+#   and, of the larger tasks, Lipophilicity_AstraZeneca and AMES (both models, 5 seeds),
 #   LD50_Zhu and Solubility_AqSolDB (CatBoost, 5 seeds).
 #
 # The results say:
@@ -192,6 +192,6 @@ else:
 #   probe alike, against 0.49 for CatBoost and 0.99 for predicting the training mean.
 # - **AMES**: ROC-AUC 0.71 for Tag-LLM (3 seeds), below the linear probe's 0.73 and far below CatBoost's 0.87.
 # - **Cost.** The wall times in `report.md` show each model's fit + predict time per seed on a 2-core CPU.
-#   Tag-LLM takes minutes where the forests take seconds. Since 2026-11-22 its seeds 2-5 read the frozen
+#   Tag-LLM takes minutes where the forests take seconds. Its seeds 2-5 read the frozen
 #   prefixes from a cache that seed 1 fills, which roughly halves their time. Prompt tuning and LoRA, without Tag-LLM's
 #   prefix reuse, take 10 to 40 minutes per seed on one core.

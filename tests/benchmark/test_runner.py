@@ -1,3 +1,4 @@
+import numpy as np
 """The runner: records every cell, resumes, keeps failures, refuses mixed settings."""
 
 import json
@@ -35,8 +36,18 @@ def test_cells_are_recorded_with_metric_time_params_and_memory(tmp_path):
     for col in ["value", "metric", "wall_s", "fit_s", "predict_s", "trainable_params", "peak_rss_mb", "n_test"]:
         assert results[col].notna().all(), col
     assert (tmp_path / "results.csv").is_file() and (tmp_path / "run.json").is_file()
-    pred = pd.read_csv(tmp_path / "predictions" / "toy_binary" / "rf_morgan" / "seed1.csv")
-    assert list(pred.columns) == ["row", "y_pred"]  # no labels copied out of the data directory
+    from biotag.benchmark.runner import read_predictions
+
+    every = read_predictions(tmp_path)
+    pred = every[(every.task == "toy_binary") & (every.model == "rf_morgan") & (every.seed == 1)]
+    assert list(every.columns) == ["task", "model", "seed", "row", "y_pred"]  # no labels out of the data directory
+    assert len(every) == 4 * 6 and pred["row"].tolist() == list(range(6))
+    # A rerun of a cell appends its new predictions; the reader keeps those of the cell's latest record.
+    from biotag.benchmark.runner import _append_predictions
+
+    record = read_results(tmp_path).query("task == 'toy_binary' and model == 'rf_morgan' and seed == 1").iloc[0]
+    _append_predictions(tmp_path, {**record.to_dict(), "started_at": "earlier"}, np.zeros(6))
+    assert read_predictions(tmp_path).equals(every)
 
 
 def test_a_rerun_skips_finished_cells_and_resumes_an_interrupted_one(tmp_path):
