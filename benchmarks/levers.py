@@ -47,13 +47,13 @@ def fit_predict(task, split, params: dict, seed: int, prefix_cache: str | None =
     predictions (the positive class's probability for classifiers) and the seconds fit + predict took."""
     from biotag import TagLLMClassifier, TagLLMRegressor
 
-    cls = TagLLMClassifier if task.kind == "binary" else TagLLMRegressor
+    cls = TagLLMClassifier if task.kind == "classification" else TagLLMRegressor
     est = cls(domains=task.domains, random_state=seed, verbose=0, prefix_cache=prefix_cache, **params)
     start = time.perf_counter()
     est.fit(standardized_columns(split.X_train, task.domains), split.y_train,
             X_val=standardized_columns(split.X_valid, task.domains), y_val=split.y_valid)
     X_test = standardized_columns(split.X_test, task.domains)
-    pred = est.predict_proba(X_test)[:, 1] if task.kind == "binary" else est.predict(X_test)
+    pred = est.predict_proba(X_test)[:, 1] if task.kind == "classification" else est.predict(X_test)
     return est, pred, time.perf_counter() - start
 
 

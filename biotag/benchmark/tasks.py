@@ -29,7 +29,7 @@ class Task:
     """
 
     name: str
-    kind: str  # "regression" | "binary"
+    kind: str  # "regression" | "classification"
     metric: str  # TDC names: "mae", "mse", "spearman", "pcc" (Pearson), "roc-auc", "pr-auc"
     domains: tuple[str, ...] = ("smiles",)
     group: str = "admet"
@@ -54,26 +54,26 @@ def _admet(name, kind, metric, leaderboard, size, log_target=False) -> Task:
 # TDC's ADMET benchmark group: the metric of each task is TDC's (tdc.metadata.admet_metrics).
 ADMET_TASKS: dict[str, Task] = {t.name: t for t in [
     _admet("caco2_wang", "regression", "mae", "Caco2_Wang", 910),
-    _admet("hia_hou", "binary", "roc-auc", "HIA_Hou", 578),
-    _admet("pgp_broccatelli", "binary", "roc-auc", "Pgp_Broccatelli", 1218),
-    _admet("bioavailability_ma", "binary", "roc-auc", "Bioavailability_Ma", 640),
+    _admet("hia_hou", "classification", "roc-auc", "HIA_Hou", 578),
+    _admet("pgp_broccatelli", "classification", "roc-auc", "Pgp_Broccatelli", 1218),
+    _admet("bioavailability_ma", "classification", "roc-auc", "Bioavailability_Ma", 640),
     _admet("lipophilicity_astrazeneca", "regression", "mae", "Lipophilicity_AstraZeneca", 4200),
     _admet("solubility_aqsoldb", "regression", "mae", "Solubility_AqSolDB", 9982),
-    _admet("bbb_martins", "binary", "roc-auc", "BBB_Martins", 2030),
+    _admet("bbb_martins", "classification", "roc-auc", "BBB_Martins", 2030),
     _admet("ppbr_az", "regression", "mae", "PPBR_AZ", 1614),
     _admet("vdss_lombardo", "regression", "spearman", "VDss_Lombardo", 1130, log_target=True),
-    _admet("cyp2d6_veith", "binary", "pr-auc", "CYP2D6_Veith", 13130),
-    _admet("cyp3a4_veith", "binary", "pr-auc", "CYP3A4_Veith", 12328),
-    _admet("cyp2c9_veith", "binary", "pr-auc", "CYP2C9_Veith", 12092),
-    _admet("cyp2d6_substrate_carbonmangels", "binary", "pr-auc", "CYP2D6_Substrate_CarbonMangels", 667),
-    _admet("cyp3a4_substrate_carbonmangels", "binary", "roc-auc", "CYP3A4_Substrate_CarbonMangels", 670),
-    _admet("cyp2c9_substrate_carbonmangels", "binary", "pr-auc", "CYP2C9_Substrate_CarbonMangels", 669),
+    _admet("cyp2d6_veith", "classification", "pr-auc", "CYP2D6_Veith", 13130),
+    _admet("cyp3a4_veith", "classification", "pr-auc", "CYP3A4_Veith", 12328),
+    _admet("cyp2c9_veith", "classification", "pr-auc", "CYP2C9_Veith", 12092),
+    _admet("cyp2d6_substrate_carbonmangels", "classification", "pr-auc", "CYP2D6_Substrate_CarbonMangels", 667),
+    _admet("cyp3a4_substrate_carbonmangels", "classification", "roc-auc", "CYP3A4_Substrate_CarbonMangels", 670),
+    _admet("cyp2c9_substrate_carbonmangels", "classification", "pr-auc", "CYP2C9_Substrate_CarbonMangels", 669),
     _admet("half_life_obach", "regression", "spearman", "Half_Life_Obach", 667, log_target=True),
     _admet("clearance_microsome_az", "regression", "spearman", "Clearance_Microsome_AZ", 1102, log_target=True),
     _admet("clearance_hepatocyte_az", "regression", "spearman", "Clearance_Hepatocyte_AZ", 1213, log_target=True),
-    _admet("herg", "binary", "roc-auc", "hERG", 655),
-    _admet("ames", "binary", "roc-auc", "AMES", 7278),
-    _admet("dili", "binary", "roc-auc", "DILI", 475),
+    _admet("herg", "classification", "roc-auc", "hERG", 655),
+    _admet("ames", "classification", "roc-auc", "AMES", 7278),
+    _admet("dili", "classification", "roc-auc", "DILI", 475),
     _admet("ld50_zhu", "regression", "mae", "LD50_Zhu", 7385),
 ]}
 

@@ -233,7 +233,8 @@ class TagLLMBase(BaseEstimator):
         template = self._template(self._domain_tag_names())
         items = [template.build(*r) for r in rows]
         # With a prefix cache, the frozen prefixes come from it: only the function tag's positions run.
-        out = tlm.predict(items, self._function_tag(), batch_size=max(self.batch_size, 32), cache=self._prefix_cache())
+        out = tlm.predict(items, self._function_tag(), batch_size=max(self.batch_size, 32),
+                          prefix_cache=self._prefix_cache())
         return out.numpy().astype(np.float64)
 
     # ---- saving, loading, pickling ----------------------------------------------------------------------

@@ -196,7 +196,8 @@ class TaggedLM:
         return self.library.heads[name]
 
     @torch.no_grad()
-    def predict(self, items: Sequence[TaggedInput], head: str, *, batch_size: int = 32, cache=None) -> torch.Tensor:
+    def predict(self, items: Sequence[TaggedInput], head: str, *, batch_size: int = 32,
+                prefix_cache=None) -> torch.Tensor:
         """Head outputs in original units (regression) or probabilities (classification), (N, k).
 
         Rows are batched by :func:`~biotag.tags.batching.batch_order` and
@@ -206,8 +207,8 @@ class TaggedLM:
         """
         if not items:
             raise ValueError("predict needs at least one input")
-        if cache is not None:
-            return cache.predict(self, items, head, batch_size=batch_size)
+        if prefix_cache is not None:
+            return prefix_cache.predict(self, items, head, batch_size=batch_size)
         encoder = self.encoder()
         order = batch_order(items, [len(encoder.encode_row(item)[0]) for item in items])
         out: list[torch.Tensor | None] = [None] * len(items)

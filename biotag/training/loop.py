@@ -199,8 +199,8 @@ def _frozen_prefixes(tlm: TaggedLM, stage: StageSpec, train: Sequence[Example], 
         return None, None
     size = max(stage.batch_size, 16)
     try:
-        train_prefixes = shared_prefixes(tlm, [e.input for e in train], batch_size=size, cache=cache)
-        val_prefixes = shared_prefixes(tlm, [e.input for e in val], batch_size=size, cache=cache) if val else None
+        train_prefixes = shared_prefixes(tlm, [e.input for e in train], batch_size=size, prefix_cache=cache)
+        val_prefixes = shared_prefixes(tlm, [e.input for e in val], batch_size=size, prefix_cache=cache) if val else None
     except MemoryError as err:
         warnings.warn(f"{err} Training on the plain path instead (same results, slower).", stacklevel=3)
         return None, None

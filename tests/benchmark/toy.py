@@ -15,7 +15,7 @@ SMILES = ["CCO", "CCN", "CCC", "c1ccccc1", "c1ccccc1O", "c1ccccc1N", "CC(=O)O", 
 def toy_loader(task: Task, seed: int, path) -> Split:
     rng = np.random.default_rng(seed)
     y = np.array([len(s) + (1.0 if "N" in s else 0.0) for s in SMILES])
-    if task.kind == "binary":
+    if task.kind == "classification":
         y = (y > np.median(y)).astype(float)
     order = rng.permutation(14)
     train, valid = order[:11], order[11:]
@@ -25,7 +25,7 @@ def toy_loader(task: Task, seed: int, path) -> Split:
 
 
 TOY_REG = Task("toy_regression", "regression", "mae", group="toy", size=20)
-TOY_BIN = Task("toy_binary", "binary", "roc-auc", group="toy", size=20)
+TOY_BIN = Task("toy_binary", "classification", "roc-auc", group="toy", size=20)
 
 PROTEINS = ["MKTAYIAKQR", "MKTAYIAKQK", "MKTAYLAKQR", "MKTGYIAKQR", "MKSAYIAKQR", "MKTAYIAKER", "MKTAYIGKQR",
             "MRTAYIAKQR", "MKTAYIAKQH", "MKTAWIAKQR", "MKTAYIVKQR", "MKTDYIAKQR", "MKTAYIAKDR", "MKTAYIAEQR",

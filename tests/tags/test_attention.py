@@ -3,13 +3,12 @@ computes, forward and backward, and leaves the model's setting as it found it.""
 
 import pytest
 import torch
+from tiny import SMILES, make_tiny_lm, make_tlm
 
 from biotag import Template
 from biotag.tags.attention import NAME, attention_used, grouped_attention
 from biotag.tags.batching import split_function_tag
 from biotag.tags.prefix import PrefixCache, compute_prefixes, forward_from_prefixes
-from tiny import make_tiny_lm
-from tiny import SMILES, make_tlm
 
 PROTEINS = ["MKTAYIAKQRQISFVKSHFSRQ", "GGLVQPGGSLRLSCAAS"]
 

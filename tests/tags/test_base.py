@@ -3,10 +3,10 @@ import json
 
 import pytest
 import torch
+from tiny import make_tiny_lm
 
 from biotag.tags import base
 from biotag.tags.base import _cache_is_valid, embedding_fingerprint, freeze, load_base_model
-from tiny import make_tiny_lm
 
 
 def _entry(tmp_path, payload=b"weights"):

@@ -6,11 +6,11 @@ import json
 
 import pytest
 import torch
+from tiny import make_tiny_lm
 
 from biotag.exceptions import IncompatibleBaseModelError
 from biotag.tags import TagLibrary, TagSpec
 from biotag.tags.base import embedding_fingerprint, embedding_fingerprints
-from tiny import make_tiny_lm
 
 
 def library_on(model):

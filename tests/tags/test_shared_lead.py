@@ -2,13 +2,12 @@
 
 import pytest
 import torch
+from tiny import ARCHITECTURES, SMILES, make_tlm
 
 from biotag import Template
 from biotag.tags import shared_lead
 from biotag.tags.batching import split_function_tag
 from biotag.tags.prefix import compute_prefixes, forward_from_prefixes
-from tiny import ARCHITECTURES
-from tiny import SMILES, make_tlm
 
 
 def plain_readout(tlm, batch):

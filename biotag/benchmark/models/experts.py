@@ -84,7 +84,7 @@ class FeatureModel(BenchmarkModel):
 
     def predict(self, X: list) -> np.ndarray:
         F = self.featurize(X)
-        if self.task.kind == "binary":
+        if self.task.kind == "classification":
             return self.estimator.predict_proba(F)[:, 1]
         return self.scaler.inverse_transform(self.estimator.predict(F))
 
@@ -105,7 +105,7 @@ class RandomForestMorgan(FeatureModel):
     def make(self):
         from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
-        cls = RandomForestClassifier if self.task.kind == "binary" else RandomForestRegressor
+        cls = RandomForestClassifier if self.task.kind == "classification" else RandomForestRegressor
         return cls(n_estimators=500, n_jobs=self.threads, random_state=self.seed)
 
     def count_params(self) -> int:  # split thresholds and leaf values: one per node
@@ -129,7 +129,7 @@ class CatBoostMapLight(FeatureModel):
             import catboost
         except ImportError as err:
             raise ImportError("catboost_maplight needs CatBoost: pip install 'biotag[boost]'") from err
-        cls = catboost.CatBoostClassifier if self.task.kind == "binary" else catboost.CatBoostRegressor
+        cls = catboost.CatBoostClassifier if self.task.kind == "classification" else catboost.CatBoostRegressor
         return cls(random_state=self.seed, verbose=0, thread_count=self.threads,
                    allow_writing_files=False)
 

@@ -104,7 +104,7 @@ class LinearProbe(BenchmarkModel):
         F_valid = self.embed(standardized_text(split.X_valid, self.task.domains))
         best = None
         for strength in 10.0 ** np.arange(-3, 5):
-            if self.task.kind == "binary":
+            if self.task.kind == "classification":
                 est = make_pipeline(StandardScaler(), LogisticRegression(C=1 / strength, max_iter=2000))
                 est.fit(F_train, split.y_train)
                 score = log_loss(split.y_valid, est.predict_proba(F_valid)[:, 1], labels=[0, 1])
@@ -120,7 +120,7 @@ class LinearProbe(BenchmarkModel):
 
     def predict(self, X: list) -> np.ndarray:
         F = self.embed(standardized_text(X, self.task.domains))
-        if self.task.kind == "binary":
+        if self.task.kind == "classification":
             return self.estimator.predict_proba(F)[:, 1]
         return self.estimator.predict(F)
 
@@ -160,7 +160,7 @@ class PeftBaseline(BenchmarkModel):
         return self.model(input_ids=input_ids, attention_mask=mask).logits[:, 0].float()
 
     def _loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        if self.task.kind == "binary":
+        if self.task.kind == "classification":
             return torch.nn.functional.binary_cross_entropy_with_logits(logits, target)
         return torch.nn.functional.mse_loss(logits, target)
 
@@ -214,7 +214,7 @@ class PeftBaseline(BenchmarkModel):
         for start in range(0, len(order), 32):
             idx = order[start : start + 32]
             out[idx] = self._logits([ids[i] for i in idx]).numpy()
-        if self.task.kind == "binary":
+        if self.task.kind == "classification":
             return 1.0 / (1.0 + np.exp(-out))
         return out * self.std + self.mean
 

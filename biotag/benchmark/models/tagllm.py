@@ -24,7 +24,7 @@ class TagLLM(BenchmarkModel):
     def fit(self, split: Split) -> "TagLLM":
         from biotag.estimators import TagLLMClassifier, TagLLMRegressor
 
-        cls = TagLLMClassifier if self.task.kind == "binary" else TagLLMRegressor
+        cls = TagLLMClassifier if self.task.kind == "classification" else TagLLMRegressor
         libraries = {self.settings.domain_tags[d] for d in self.task.domains if d in self.settings.domain_tags}
         if len(libraries) > 1:
             raise ValueError(f"the domains of {self.task.name} need their stage-1 tags in one library; got {libraries}")
@@ -49,7 +49,7 @@ class TagLLM(BenchmarkModel):
 
     def predict(self, X: list) -> np.ndarray:
         X = standardized_columns(X, self.task.domains)
-        if self.task.kind == "binary":
+        if self.task.kind == "classification":
             return self.estimator.predict_proba(X)[:, 1]
         return self.estimator.predict(X)
 

@@ -4,7 +4,7 @@
 - :mod:`~biotag.tags.prefix.compute`: computing prefixes, and running the function tag after them;
 - :mod:`~biotag.tags.prefix.cache`: :class:`PrefixCache`, prefixes kept on disk between fits.
 
-The core (:class:`~biotag.tags.TaggedLM`) never imports this package: ``TaggedLM.predict(cache=...)``
+The core (:class:`~biotag.tags.TaggedLM`) never imports this package: ``TaggedLM.predict(prefix_cache=...)``
 hands the work to the cache it is given.
 """
 

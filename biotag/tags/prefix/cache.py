@@ -198,4 +198,4 @@ class PrefixCache:
 
     def predict(self, tlm: TaggedLM, items: Sequence[TaggedInput], head: str, *, batch_size: int = 32) -> torch.Tensor:
         """``tlm``'s head outputs (N, k) with the frozen prefixes read from (or written to) this cache."""
-        return compute.predict_from_prefixes(tlm, items, head, batch_size=batch_size, cache=self)
+        return compute.predict_from_prefixes(tlm, items, head, batch_size=batch_size, prefix_cache=self)

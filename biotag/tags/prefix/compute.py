@@ -178,14 +178,14 @@ def forward_from_prefixes(tlm: TaggedLM, prefixes: Sequence[KVView], tag: str) -
 
 
 def shared_prefixes(tlm: TaggedLM, items: Sequence[TaggedInput], *, batch_size: int = 16,
-                    cache: "PrefixCache | None" = None) -> list[KVView]:
+                    prefix_cache: "PrefixCache | None" = None) -> list[KVView]:
     """The frozen prefix (before the function tag) of each input; identical prefixes are computed once
-    and shared, and with ``cache`` read from (or written to) disk."""
+    and shared, and with ``prefix_cache`` read from (or written to) disk."""
     unique: dict[TaggedInput, int] = {}
     for item in items:
         unique.setdefault(split_function_tag(item)[0], len(unique))
-    if cache is not None:
-        computed = cache.prefixes(tlm, list(unique), batch_size=batch_size)
+    if prefix_cache is not None:
+        computed = prefix_cache.prefixes(tlm, list(unique), batch_size=batch_size)
     else:
         computed = compute_prefixes(tlm, list(unique), batch_size=batch_size)
     return [computed[unique[split_function_tag(item)[0]]] for item in items]
@@ -193,12 +193,12 @@ def shared_prefixes(tlm: TaggedLM, items: Sequence[TaggedInput], *, batch_size: 
 
 @torch.no_grad()
 def predict_from_prefixes(tlm: TaggedLM, items: Sequence[TaggedInput], head: str, *, batch_size: int = 32,
-                          cache: "PrefixCache | None" = None) -> torch.Tensor:
+                          prefix_cache: "PrefixCache | None" = None) -> torch.Tensor:
     """:meth:`TaggedLM.predict <biotag.tags.TaggedLM.predict>` through the frozen prefixes (read from or
-    written to ``cache``): (N, k). Inputs that do not end with ``head``'s tag take the full forward."""
+    written to ``prefix_cache``): (N, k). Inputs that do not end with ``head``'s tag take the full forward."""
     if any((split_function_tag(item) or (None, None))[1] != head for item in items):
         return tlm.predict(items, head, batch_size=batch_size)
-    prefixes = shared_prefixes(tlm, items, batch_size=batch_size, cache=cache)
+    prefixes = shared_prefixes(tlm, items, batch_size=batch_size, prefix_cache=prefix_cache)
     order = sorted(range(len(items)), key=lambda i: prefixes[i].length)
     out: list[torch.Tensor | None] = [None] * len(items)
     for start in range(0, len(order), batch_size):

@@ -4,12 +4,11 @@ import warnings
 
 import pytest
 import torch
+from tiny import ARCHITECTURES, SMILES, make_tlm
 
 from biotag import Template
 from biotag.tags.batching import split_function_tag
 from biotag.tags.prefix import compute_prefixes, forward_from_prefixes
-from tiny import ARCHITECTURES
-from tiny import SMILES, make_tlm
 
 
 @pytest.mark.parametrize("arch", ARCHITECTURES)

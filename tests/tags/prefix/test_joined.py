@@ -4,11 +4,11 @@ in memory and in the on-disk cache, and compute exactly what the full forward co
 import numpy as np
 import pytest
 import torch
+from tiny import SMILES, make_tlm
 
-from biotag import Template, TagLLMRegressor
+from biotag import TagLLMRegressor, Template
 from biotag.tags.batching import split_function_tag, split_lead
 from biotag.tags.prefix import FilePrefixKV, JoinedPrefixKV, PrefixCache, compute_prefixes, forward_from_prefixes
-from tiny import SMILES, make_tlm
 
 PROTEINS = ["MKTAYIAKQRQISFVKSHFSRQ", "GGLVQPGGSLRLSCAAS", "MSTNPKPQRKTKRNTNRRPQDVKFPGG"]
 ROWS = [(PROTEINS[i % 3], s) for i, s in enumerate(SMILES * 5)]  # 25 rows, 3 proteins

@@ -1,0 +1,39 @@
+import pytest
+import torch
+
+from biotag import utils
+from tiny import make_tiny_lm
+
+
+def test_an_atomic_write_that_fails_leaves_the_old_file_and_no_temporary(tmp_path):
+    target = tmp_path / "a.json"
+    utils.atomic_write_text(target, "old")
+    with pytest.raises(RuntimeError):
+        with utils.atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("interrupted")
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["a.json"]
+
+
+def test_tensor_files_round_trip_and_report_an_unreadable_file_as_missing(tmp_path):
+    files = utils.TensorFiles(tmp_path)
+    files.write("CCO", {"h": torch.arange(3.0)}, {"input": "CCO"})
+    tensors, meta = files.read("CCO")
+    assert tensors["h"].tolist() == [0.0, 1.0, 2.0] and meta == {"input": "CCO"}
+    files.file("CCO").write_bytes(b"\x00" * 10)
+    assert files.read("CCO") is None and files.read("never written") is None
+
+
+def test_the_model_digest_follows_every_weight_sampled_or_not():
+    model, _ = make_tiny_lm()
+    sampled, full = utils.model_digest(model), utils.model_digest(model, sample=None)
+    assert sampled == utils.model_digest(make_tiny_lm()[0])  # the same weights: the same digest
+    with torch.no_grad():
+        model.model.norm.weight[0] += 1.0
+    assert utils.model_digest(model) != sampled and utils.model_digest(model, sample=None) != full
+
+
+@pytest.mark.parametrize("value", [-0.1, 1.5, True, "0.5"])
+def test_a_share_outside_0_to_1_is_refused_by_name(value):
+    with pytest.raises(ValueError, match="prefix_memory must be between 0 and 1"):
+        utils.check_fraction(value, "prefix_memory")
