@@ -96,12 +96,10 @@ def benchmark(
     sequences' forward passes; each task's part is removed once its cells are done, the folder when
     the run ends. ``prefix_cache`` may instead name a folder that the prefixes are kept in, across runs
     and with any number of seeds: a long task interrupted and resumed does not compute them again.
-    ``dtype`` is the frozen model's precision in Tag-LLM and linear-probe cells (``"bfloat16"`` on CPUs with
-    AVX512-BF16 and on GPUs); it is recorded with the results, and the PEFT baselines refuse anything but
-    ``"float32"``. ``prefix_memory`` is the share of the available memory a Tag-LLM cell may load its cached
-    prefixes into (see :class:`~biotag.TagLLMRegressor`); lower it to run benchmarks side by side.
-    ``n_jobs`` is the threads of the forests and CatBoost (-1: every core); a speed setting, so a resumed run may
-    change it, and each of their cells records the threads it ran on.
+    ``dtype`` is the frozen model's precision in Tag-LLM and linear-probe cells, recorded with the results (the
+    PEFT baselines run in ``"float32"`` only). ``prefix_memory`` is the share of the available memory a Tag-LLM
+    cell may load its cached prefixes into (see :class:`~biotag.TagLLMRegressor`). ``n_jobs`` is the threads of
+    the forests and CatBoost (-1: every core): a speed setting, recorded by each of their cells.
     """
     preset = QUICK if quick else FULL
     tasks = select_tasks(tasks if tasks is not None else preset.get("tasks", "small"))
