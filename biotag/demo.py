@@ -1,4 +1,4 @@
-"""A small end-to-end Tag-LLM run on the default model, for the README's first command.
+"""A small end-to-end Tag-LLM run on the default model (``biotag demo``, ``bash scripts/run.sh demo``).
 
 Caco2 permeability from the TDC ADMET group (the offline, reconstructed split):
 validate and canonicalize SMILES, train a ``<Caco2>`` function tag and a
