@@ -99,12 +99,13 @@ def toy_smiles(n, seed=0):
     return ["".join(rng.choice("CNO") for _ in range(rng.randint(3, 12))) for _ in range(n)]
 
 
-def stage_setup(head="regression", p=3):
+def stage_setup(head="regression", p=3, readout=None):
     model, tok = make_tiny_lm()
     lib = TagLibrary.for_model(model)
     for name, kind in [("<SMILES>", "domain"), ("<Protein>", "domain"), ("<Count>", "function")]:
         lib.ensure_tag(TagSpec(name, kind, p=p), model)
-    lib.add_head("<Count>", RegressionHead(32) if head == "regression" else ClassificationHead(32, 3))
+    lib.add_head("<Count>", RegressionHead(32, readout=readout) if head == "regression"
+                 else ClassificationHead(32, 3, readout=readout))
     return TaggedLM(model, tok, lib)
 
 

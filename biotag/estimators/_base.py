@@ -21,6 +21,7 @@ from biotag.estimators._inputs import check_X
 from biotag.exceptions import CorruptFileError
 from biotag.tags import TaggedLM, TagLibrary, TagSpec, load_base_model
 from biotag.tags.prefix import PrefixCache
+from biotag.tags.readout import READOUTS, Readout
 from biotag.training import Example, History, stage2, stage3, train_stage
 from biotag.utils import DTYPES, atomic_write_text, torch_dtype
 
@@ -46,6 +47,7 @@ class TagLLMBase(BaseEstimator):
         "domain_tags": [str, os.PathLike, None],
         "enrich": ["boolean"],
         "head_init": [StrOptions({"random", "probe"})],
+        "readout": [StrOptions(set(READOUTS))],
         "epochs": [Interval(Integral, 1, None, closed="left")],
         "max_steps": [Interval(Integral, 1, None, closed="left"), None],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -118,8 +120,8 @@ class TagLLMBase(BaseEstimator):
         """``y`` checked against ``n_rows`` and encoded as the head trains on it."""
         raise NotImplementedError
 
-    def _build_head(self, hidden_size: int, y: np.ndarray, state: Any):  # pragma: no cover - abstract
-        """The head for training targets ``y`` (encoded), built with what it needs of them."""
+    def _build_head(self, hidden_size: int, y: np.ndarray, state: Any, readout: Readout):  # pragma: no cover
+        """The head reading ``readout`` for training targets ``y`` (encoded), built with what it needs of them."""
         raise NotImplementedError
 
     def _set_fitted_targets(self, y: np.ndarray, state: Any) -> None:
@@ -170,7 +172,8 @@ class TagLLMBase(BaseEstimator):
 
         model, tokenizer = self._load_base()
         library = self._new_library(model)
-        library.add_head(self._function_tag(), self._build_head(library.hidden_size, y_arr[train_idx], state))
+        readout = Readout.named(self.readout, n_layers=model.config.num_hidden_layers, segments=len(self._domains()))
+        library.add_head(self._function_tag(), self._build_head(library.hidden_size, y_arr[train_idx], state, readout))
         tlm = self._make_tlm(model, tokenizer, library)
         template = self._template(self._domain_tag_names())
         train = [Example(template.build(*rows[i]), y_arr[i]) for i in train_idx]

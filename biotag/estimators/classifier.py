@@ -15,6 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 from biotag.estimators._base import TagLLMBase
 from biotag.estimators._inputs import check_y_classification
 from biotag.tags import ClassificationHead
+from biotag.tags.readout import Readout
 
 
 class TagLLMClassifier(ClassifierMixin, TagLLMBase):
@@ -57,6 +58,7 @@ class TagLLMClassifier(ClassifierMixin, TagLLMBase):
         domain_tags: str | None = None,
         enrich: bool = False,
         head_init: str = "random",
+        readout: str = "tag",
         epochs: int = 10,
         max_steps: int | None = None,
         batch_size: int = 16,
@@ -83,6 +85,7 @@ class TagLLMClassifier(ClassifierMixin, TagLLMBase):
         self.domain_tags = domain_tags
         self.enrich = enrich
         self.head_init = head_init
+        self.readout = readout
         self.epochs = epochs
         self.max_steps = max_steps
         self.batch_size = batch_size
@@ -117,8 +120,9 @@ class TagLLMClassifier(ClassifierMixin, TagLLMBase):
             raise ValueError(f"validation labels {unknown} do not occur in the training labels {classes.tolist()}")
         return np.searchsorted(classes, labels)
 
-    def _build_head(self, hidden_size: int, y: np.ndarray, classes: np.ndarray) -> ClassificationHead:
-        head = ClassificationHead(hidden_size, len(classes))
+    def _build_head(self, hidden_size: int, y: np.ndarray, classes: np.ndarray,
+                    readout: Readout) -> ClassificationHead:
+        head = ClassificationHead(hidden_size, len(classes), readout)
         if self.class_weight is not None:
             weights = compute_class_weight(self.class_weight, classes=np.arange(len(classes)), y=y) \
                 if self.class_weight == "balanced" else \

@@ -11,6 +11,7 @@ from sklearn.base import RegressorMixin
 from biotag.estimators._base import TagLLMBase
 from biotag.estimators._inputs import check_y_regression
 from biotag.tags import RegressionHead
+from biotag.tags.readout import Readout
 
 
 class TagLLMRegressor(RegressorMixin, TagLLMBase):
@@ -51,6 +52,11 @@ class TagLLMRegressor(RegressorMixin, TagLLMBase):
         How the head starts. ``"probe"`` starts it at the ridge / logistic-regression fit on the
         untrained tags' readouts (strength chosen on the validation rows), then trains tags and head
         together (LP-FT: linear probe, then fine-tune).
+    readout : {"tag", "tag+pool", "pool"}, default="tag"
+        What the head reads: ``"tag"`` the final hidden state at the function tag's last position (the
+        paper's); ``"tag+pool"`` that and each input column's tokens mean-pooled at a third, two thirds and
+        the end of the model's depth (computed once with the frozen prefix, so nearly free);
+        ``"pool"`` the pooled states alone (a linear probe: the function tag has no effect).
     epochs, max_steps, batch_size, lr, weight_decay, warmup_ratio
         Training budget and AdamW schedule (linear warmup, cosine decay).
         Defaults: 10 epochs, batch 16, lr 3e-3 (1e-2 was unstable on Caco2), no weight decay.
@@ -122,6 +128,7 @@ class TagLLMRegressor(RegressorMixin, TagLLMBase):
         domain_tags: str | None = None,
         enrich: bool = False,
         head_init: str = "random",
+        readout: str = "tag",
         epochs: int = 10,
         max_steps: int | None = None,
         batch_size: int = 16,
@@ -147,6 +154,7 @@ class TagLLMRegressor(RegressorMixin, TagLLMBase):
         self.domain_tags = domain_tags
         self.enrich = enrich
         self.head_init = head_init
+        self.readout = readout
         self.epochs = epochs
         self.max_steps = max_steps
         self.batch_size = batch_size
@@ -167,8 +175,8 @@ class TagLLMRegressor(RegressorMixin, TagLLMBase):
     def _targets(self, y: Any, n_rows: int, state: Any) -> np.ndarray:
         return check_y_regression(y, n_rows)
 
-    def _build_head(self, hidden_size: int, y: np.ndarray, state: Any) -> RegressionHead:
-        return RegressionHead.for_targets(hidden_size, torch.as_tensor(y))
+    def _build_head(self, hidden_size: int, y: np.ndarray, state: Any, readout: Readout) -> RegressionHead:
+        return RegressionHead.for_targets(hidden_size, torch.as_tensor(y), readout)
 
     def _set_fitted_targets(self, y: np.ndarray, state: Any) -> None:
         self._y_ndim = y.ndim

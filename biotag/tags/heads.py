@@ -1,4 +1,5 @@
-"""Task heads read the final hidden state at the function tag's last position."""
+"""Task heads: a standardization and a linear layer over what their :class:`~biotag.tags.readout.Readout` reads
+(by default the final hidden state at the function tag's last position, as in the paper)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from biotag.tags.readout import Readout
 
 __all__ = ["RegressionHead", "ClassificationHead", "build_head", "InputScaler"]
 
@@ -20,10 +23,16 @@ class InputScaler(nn.Module):
     prediction at once. Standardizing with statistics fitted once on the
     training set's initial readouts fixes the conditioning; it is affine, so
     scaler + linear layer is still a linear head. Saved with the head.
+
+    A readout of several blocks (the tag's state, pooled states at several layers) is standardized block
+    by block (``block`` features each), since layers differ in scale.
     """
 
-    def __init__(self, hidden_size: int):
+    def __init__(self, hidden_size: int, block: int | None = None):
         super().__init__()
+        self.block = int(block or hidden_size)
+        if hidden_size % self.block:
+            raise ValueError(f"{hidden_size} features do not split into blocks of {self.block}")
         self.register_buffer("h_mean", torch.zeros(hidden_size))
         self.register_buffer("h_scale", torch.ones(hidden_size))
         self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))
@@ -32,10 +41,11 @@ class InputScaler(nn.Module):
     def fit(self, h: torch.Tensor) -> None:
         """Fit on readouts ``h`` of shape (N, d)."""
         h = h.to(torch.float64)
-        var = h.var(dim=0, unbiased=False)
-        # Adding the median variance keeps near-constant dimensions from being blown up.
+        var = h.var(dim=0, unbiased=False).reshape(-1, self.block)
+        # Adding each block's median variance keeps near-constant dimensions from being blown up.
+        var = (var + var.median(dim=1, keepdim=True).values).reshape(-1)
         self.h_mean.copy_(h.mean(dim=0).to(self.h_mean))
-        self.h_scale.copy_((var + var.median()).sqrt().clamp(min=1e-6).to(self.h_scale))
+        self.h_scale.copy_(var.sqrt().clamp(min=1e-6).to(self.h_scale))
         self.fitted.fill_(True)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
@@ -43,13 +53,14 @@ class InputScaler(nn.Module):
 
 
 class _LinearHead(nn.Module):
-    """What both heads share: an input scaler and a linear layer, and how training starts them."""
+    """What both heads share: a readout, an input scaler and a linear layer, and how training starts them."""
 
-    def __init__(self, hidden_size: int, n_out: int):
+    def __init__(self, hidden_size: int, n_out: int, readout: Readout | dict | None = None):
         super().__init__()
-        self.hidden_size = int(hidden_size)
-        self.scaler = InputScaler(self.hidden_size)
-        self.linear = nn.Linear(self.hidden_size, n_out)
+        self.hidden_size = int(hidden_size)  # the model's; the head reads readout.size(hidden_size) features
+        self.readout = readout if isinstance(readout, Readout) else Readout.from_config(readout)
+        self.scaler = InputScaler(self.readout.size(self.hidden_size), block=self.hidden_size)
+        self.linear = nn.Linear(self.readout.size(self.hidden_size), n_out)
 
     @property
     def is_fresh(self) -> bool:
@@ -80,17 +91,17 @@ class RegressionHead(_LinearHead):
 
     kind = "regression"
 
-    def __init__(self, hidden_size: int, n_outputs: int = 1):
-        super().__init__(hidden_size, int(n_outputs))
+    def __init__(self, hidden_size: int, n_outputs: int = 1, readout: Readout | dict | None = None):
+        super().__init__(hidden_size, int(n_outputs), readout)
         self.n_outputs = int(n_outputs)
         self.register_buffer("y_mean", torch.zeros(self.n_outputs))
         self.register_buffer("y_std", torch.ones(self.n_outputs))
 
     @classmethod
-    def for_targets(cls, hidden_size: int, y: torch.Tensor) -> "RegressionHead":
+    def for_targets(cls, hidden_size: int, y: torch.Tensor, readout: Readout | None = None) -> "RegressionHead":
         """A head for training targets ``y`` (N,) or (N, k), standardized by their mean and deviation."""
         y = torch.as_tensor(y)
-        head = cls(hidden_size, 1 if y.ndim == 1 else y.shape[1])
+        head = cls(hidden_size, 1 if y.ndim == 1 else y.shape[1], readout)
         head.fit_scaler(y)
         return head
 
@@ -118,7 +129,8 @@ class RegressionHead(_LinearHead):
         return self(h) * self.y_std + self.y_mean
 
     def config(self) -> dict[str, Any]:
-        return {"type": self.kind, "hidden_size": self.hidden_size, "n_outputs": self.n_outputs}
+        return {"type": self.kind, "hidden_size": self.hidden_size, "n_outputs": self.n_outputs,
+                "readout": self.readout.config()}
 
 
 class ClassificationHead(_LinearHead):
@@ -126,10 +138,10 @@ class ClassificationHead(_LinearHead):
 
     kind = "classification"
 
-    def __init__(self, hidden_size: int, n_classes: int = 2):
+    def __init__(self, hidden_size: int, n_classes: int = 2, readout: Readout | dict | None = None):
         if n_classes < 2:
             raise ValueError(f"n_classes must be >= 2, got {n_classes}")
-        super().__init__(hidden_size, int(n_classes))
+        super().__init__(hidden_size, int(n_classes), readout)
         self.n_classes = int(n_classes)
         # Per-class loss weights (for imbalanced data); ones = unweighted.
         self.register_buffer("class_weight", torch.ones(self.n_classes))
@@ -144,7 +156,8 @@ class ClassificationHead(_LinearHead):
         return self(h).softmax(dim=-1)
 
     def config(self) -> dict[str, Any]:
-        return {"type": self.kind, "hidden_size": self.hidden_size, "n_classes": self.n_classes}
+        return {"type": self.kind, "hidden_size": self.hidden_size, "n_classes": self.n_classes,
+                "readout": self.readout.config()}
 
 
 _HEADS = {cls.kind: cls for cls in (RegressionHead, ClassificationHead)}

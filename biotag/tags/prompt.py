@@ -33,6 +33,7 @@ class EncodedBatch:
     tag_slots: torch.Tensor  # (B, T) index into the tag-vector table, -1 for ordinary tokens
     readout: torch.Tensor  # (B,) position of the last vector of the last function tag
     lm_labels: torch.Tensor  # (B, T) next-token target for the position, IGNORE where no loss
+    segments: torch.Tensor  # (B, T) index of the domain segment (0, 1, ...) a position belongs to, -1 elsewhere
 
     def to(self, device: torch.device | str) -> "EncodedBatch":
         return EncodedBatch(**{k: v.to(device) for k, v in vars(self).items()})
@@ -89,12 +90,14 @@ class PromptEncoder:
 
     def encode_row(
         self, item: TaggedInput, target_text: str | None = None
-    ) -> tuple[list[int], list[int], list[int], int]:
-        """One row: (ids, slots, labels, readout). Labels mark domain text (stage 1) or the target text."""
+    ) -> tuple[list[int], list[int], list[int], int, list[int]]:
+        """One row: (ids, slots, labels, readout, segments). Labels mark domain text (stage 1) or the target
+        text; segments number the domain texts' positions 0, 1, ... (-1 elsewhere)."""
         ids: list[int] = []
         slots: list[int] = []
         labels: list[int] = []
-        readout = -1
+        segments: list[int] = []
+        readout, n_domains = -1, 0
         for seg in item.segments:
             if isinstance(seg, Tag):
                 if seg.name not in self.tag_offsets:
@@ -103,6 +106,7 @@ class PromptEncoder:
                 ids += [self.pad_id] * p
                 slots += list(range(first, first + p))
                 labels += [IGNORE] * p
+                segments += [-1] * p
                 if seg.name in self.function_tags:
                     readout = len(ids) - 1
             elif isinstance(seg, Text):
@@ -111,15 +115,18 @@ class PromptEncoder:
                 slots += [-1] * len(toks)
                 # Stage 1: loss only on the domain sequence's tokens.
                 labels += toks if seg.domain is not None and target_text is None else [IGNORE] * len(toks)
+                segments += [n_domains if seg.domain is not None else -1] * len(toks)
+                n_domains += seg.domain is not None
         if target_text is not None:
             # Text tasks: loss only on the answer (and its end-of-sequence token).
             answer = self._tokens(target_text, as_chars=False) + [self.tokenizer.eos_token_id or self.pad_id]
             ids += answer
             slots += [-1] * len(answer)
             labels += answer
+            segments += [-1] * len(answer)
         if readout < 0:
             readout = len(ids) - 1
-        return ids, slots, labels, readout
+        return ids, slots, labels, readout, segments
 
     def encode(self, items: Sequence[TaggedInput], target_texts: Sequence[str] | None = None) -> EncodedBatch:
         """Encode and left-pad a batch."""
@@ -138,8 +145,9 @@ class PromptEncoder:
         input_ids, mask = left_pad([r[0] for r in rows], self.pad_id)
         slots, _ = left_pad([r[1] for r in rows], -1)
         labels, _ = left_pad([r[2] for r in rows], IGNORE)
-        readout = torch.tensor([T - len(ids) + ro for ids, _, _, ro in rows], dtype=torch.long)
-        return EncodedBatch(input_ids, mask, position_ids(mask), slots, readout, labels)
+        readout = torch.tensor([T - len(r[0]) + r[3] for r in rows], dtype=torch.long)
+        segments, _ = left_pad([r[4] for r in rows], -1)
+        return EncodedBatch(input_ids, mask, position_ids(mask), slots, readout, labels, segments)
 
 
 def pad_id(tokenizer: PreTrainedTokenizerBase) -> int:

@@ -16,6 +16,7 @@ from biotag.tags.library import TagLibrary
 from biotag.tags.batching import batch_order, lead_batches
 from biotag.tags.compat import cache_layers, output_cache, with_cache
 from biotag.tags.prompt import IGNORE, EncodedBatch, PromptEncoder
+from biotag.tags.readout import Readout, pool_segments
 
 __all__ = ["TaggedLM", "shared_lead"]
 
@@ -113,38 +114,40 @@ class TaggedLM:
             embeds = torch.where(is_tag.unsqueeze(-1), vectors, embeds)
         return embeds
 
-    def forward_shared_lead(self, batch: EncodedBatch, *, use_cache: bool = False):
+    def forward_shared_lead(self, batch: EncodedBatch, *, use_cache: bool = False, pool: Readout | None = None):
         """The transformer (no LM head) over ``batch``, with its shared lead computed once.
 
         Rows that begin with the same tokens or tag vectors (a domain tag, in every
         tagged prompt) have identical keys and values there: left padding gives each
         row's first real position the id 0. The lead of ``k`` positions runs once, for
         one row; the rest of every row attends to it through the cache, exactly as in
-        the full forward. Returns ``(output, k)``: ``output`` covers the batch's last
+        the full forward. Returns ``(output, k, pooled)``: ``output`` covers the batch's last
         ``T - k`` columns (with ``use_cache``, its cache holds the lead's ``k``
-        positions followed by those columns).
+        positions followed by those columns); ``pooled`` is the domain segments pooled as
+        ``pool`` says (:func:`~biotag.tags.readout.pool_segments`), or None.
         """
         with grouped_attention(self.model):
-            return self._forward_shared_lead(batch, use_cache)
+            return self._forward_shared_lead(batch, use_cache, pool if pool is not None and pool.pools else None)
 
-    def _forward_shared_lead(self, batch: EncodedBatch, use_cache: bool):
+    def _forward_shared_lead(self, batch: EncodedBatch, use_cache: bool, pool: Readout | None):
         embeds = self.embed(batch)
         k = shared_lead(batch)
+        states = pool is not None
         if k == 0:
             out = self.model.base_model(
                 inputs_embeds=embeds, attention_mask=batch.attention_mask,
-                position_ids=batch.position_ids, use_cache=use_cache,
+                position_ids=batch.position_ids, use_cache=use_cache, output_hidden_states=states,
             )
-            return out, 0
+            return out, 0, pool_segments([(out.hidden_states, batch.segments)], pool) if states else None
         B, T = batch.input_ids.shape
         first = T - int(batch.attention_mask[0].sum())  # row 0's first real column
-        lead = output_cache(self.model.base_model(
+        lead_out = self.model.base_model(
             inputs_embeds=embeds[:1, first : first + k],
             position_ids=torch.arange(k, device=embeds.device)[None],
-            use_cache=True,
-        ))
+            use_cache=True, output_hidden_states=states,
+        )
         cache = DynamicCache([(key.expand(B, -1, -1, -1), value.expand(B, -1, -1, -1))
-                              for key, value in cache_layers(lead)])
+                              for key, value in cache_layers(output_cache(lead_out))])
         lengths = batch.attention_mask.sum(dim=1, keepdim=True)
         # Column j of the rest holds original column j + k; it is real when it was real and past the lead.
         rest_mask = (torch.arange(T - k, device=embeds.device)[None] >= T - lengths).long()
@@ -152,10 +155,15 @@ class TaggedLM:
             inputs_embeds=embeds[:, k:],
             attention_mask=torch.cat([rest_mask.new_ones((B, k)), rest_mask], dim=1),
             position_ids=batch.position_ids[:, k:],
-            use_cache=True,
+            use_cache=True, output_hidden_states=states,
             **with_cache(self.model.base_model, cache),
         )
-        return out, k
+        if not states:
+            return out, k, None
+        lead_segments = batch.segments[:1, first : first + k].expand(B, -1)
+        rest_segments = batch.segments[:, k:].masked_fill(rest_mask == 0, -1)
+        pooled = pool_segments([(lead_out.hidden_states, lead_segments), (out.hidden_states, rest_segments)], pool)
+        return out, k, pooled
 
     def hidden_states(self, batch: EncodedBatch) -> torch.Tensor:  # (B, T, d), final layer, after final norm
         # ``base_model`` is the transformer without the LM head on every HF causal LM:
@@ -169,11 +177,16 @@ class TaggedLM:
             )
         return out.last_hidden_state
 
-    def readout(self, batch: EncodedBatch) -> torch.Tensor:  # (B, d) float32
-        out, k = self.forward_shared_lead(batch)
-        hidden = out.last_hidden_state
-        rows = torch.arange(len(batch), device=hidden.device)
-        return hidden[rows, batch.readout - k].to(torch.float32)
+    def readout(self, batch: EncodedBatch, readout: Readout | None = None) -> torch.Tensor:
+        """What a head with ``readout`` (default: the paper's) reads: (B, readout.size(d)) float32."""
+        readout = readout or Readout()
+        out, k, pooled = self.forward_shared_lead(batch, pool=readout)
+        parts = [] if pooled is None else [pooled]
+        if readout.tag:
+            hidden = out.last_hidden_state
+            rows = torch.arange(len(batch), device=hidden.device)
+            parts.insert(0, hidden[rows, batch.readout - k].to(torch.float32))
+        return torch.cat(parts, dim=1)
 
     def logits(self, batch: EncodedBatch) -> torch.Tensor:  # (B, T, V)
         with grouped_attention(self.model):
@@ -214,7 +227,7 @@ class TaggedLM:
         out: list[torch.Tensor | None] = [None] * len(items)
         for idx in lead_batches(items, order, batch_size):
             batch = encoder.encode([items[i] for i in idx]).to(self.device)
-            pred = self.head(head).predict(self.readout(batch)).cpu()
+            pred = self.head(head).predict(self.readout(batch, self.head(head).readout)).cpu()
             for row, i in enumerate(idx):
                 out[i] = pred[row]
         return torch.stack(out)  # type: ignore[arg-type]

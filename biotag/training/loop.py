@@ -15,7 +15,7 @@ import torch
 
 from biotag.domains.tagging import TaggedInput
 from biotag.tags.batching import split_function_tag
-from biotag.tags.prefix import KVView, PrefixCache, forward_from_prefixes, shared_prefixes
+from biotag.tags.prefix import KVView, PrefixCache, prefix_readout, shared_prefixes
 from biotag.tags.tagged import TaggedLM
 from biotag.training.heads import initialize_head
 from biotag.training.optimize import History, optimize
@@ -57,11 +57,9 @@ def batch_loss(
         return tlm.lm_loss(tlm.encode(inputs))
     if stage.loss == "text":
         return tlm.lm_loss(tlm.encode(inputs, target_texts=targets))
-    if prefixes is not None:
-        h = forward_from_prefixes(tlm, prefixes, stage.head)
-    else:
-        h = tlm.readout(tlm.encode(inputs))
-    return tlm.head(stage.head).loss(h, targets.to(h.device))
+    head = tlm.head(stage.head)
+    h = prefix_readout(tlm, prefixes, stage.head) if prefixes is not None else tlm.readout(tlm.encode(inputs), head.readout)
+    return head.loss(h, targets.to(h.device))
 
 
 @torch.no_grad()
@@ -111,9 +109,9 @@ def initial_readouts(
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
         if prefixes is not None:
-            out.append(forward_from_prefixes(tlm, prefixes[start:stop], stage.head))
+            out.append(prefix_readout(tlm, prefixes[start:stop], stage.head))
         else:
-            out.append(tlm.readout(tlm.encode([e.input for e in examples[start:stop]])))
+            out.append(tlm.readout(tlm.encode([e.input for e in examples[start:stop]]), tlm.head(stage.head).readout))
     return torch.cat(out).cpu()
 
 
@@ -197,10 +195,11 @@ def _frozen_prefixes(tlm: TaggedLM, stage: StageSpec, train: Sequence[Example], 
     identical prefixes computed once and shared; with ``cache``, read from (or written to) disk."""
     if not can_reuse_prefix(stage, list(train) + list(val or [])):
         return None, None
-    size = max(stage.batch_size, 16)
+    size, pool = max(stage.batch_size, 16), tlm.head(stage.head).readout
     try:
-        train_prefixes = shared_prefixes(tlm, [e.input for e in train], batch_size=size, prefix_cache=cache)
-        val_prefixes = shared_prefixes(tlm, [e.input for e in val], batch_size=size, prefix_cache=cache) if val else None
+        train_prefixes = shared_prefixes(tlm, [e.input for e in train], batch_size=size, prefix_cache=cache, pool=pool)
+        val_prefixes = (shared_prefixes(tlm, [e.input for e in val], batch_size=size, prefix_cache=cache, pool=pool)
+                        if val else None)
     except MemoryError as err:
         warnings.warn(f"{err} Training on the plain path instead (same results, slower).", stacklevel=3)
         return None, None

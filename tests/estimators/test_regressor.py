@@ -72,6 +72,22 @@ def test_probe_head_init_learns_and_keeps_the_sklearn_contract(tiny_model_dir):
         fast(tiny_model_dir, head_init="ridge").fit(X, y)
 
 
+@pytest.mark.parametrize("readout", ["tag+pool", "pool"])
+def test_pooled_readouts_learn_save_and_load(tiny_model_dir, tmp_path, readout):
+    X, y = toy(80)
+    X_test, y_test = toy(30, seed=1)
+    est = fast(tiny_model_dir, readout=readout).fit(X, y)
+    pred = est.predict(X_test)
+    assert np.mean(np.abs(pred - y_test)) < np.mean(np.abs(y.mean() - y_test))
+    head = est.library_.heads["<Task>"]
+    assert head.readout.layers == (1, 2) and head.readout.tag is (readout == "tag+pool")
+    assert head.linear.in_features == 32 * (2 + (readout == "tag+pool"))
+    loaded = TagLLMRegressor.load(est.save(tmp_path / "est"))
+    assert np.array_equal(loaded.predict(X_test), pred)
+    cached = fast(tiny_model_dir, readout=readout, prefix_cache=str(tmp_path / "cache")).fit(X, y)
+    np.testing.assert_allclose(cached.predict(X_test), pred, rtol=1e-4, atol=1e-4)  # same, through the cache
+
+
 def test_same_random_state_same_predictions(tiny_model_dir):
     X, y = toy(40)
     a = fast(tiny_model_dir).fit(X, y).predict(X[:10])

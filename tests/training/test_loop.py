@@ -7,6 +7,7 @@ from tiny import SMI, count_examples, make_tiny_lm, stage_setup, toy_smiles
 
 from biotag import Template
 from biotag.tags import TaggedLM, TagLibrary, TagSpec
+from biotag.tags.readout import Readout
 from biotag.training import Example, stage1, stage2, stage3, train_stage
 from biotag.training.loop import evaluate_loss
 
@@ -124,13 +125,14 @@ def test_missing_tag_and_empty_data_errors():
         train_stage(tlm, stage2("<Count>", "<SMILES>"), [], progress=False)
 
 
+@pytest.mark.parametrize("readout", [None, Readout(True, (1, 2), 1)], ids=["tag", "tag+pool"])
 @pytest.mark.parametrize("loss", ["regression", "classification"])
-def test_prefix_reuse_trains_exactly_like_the_plain_path(loss):
+def test_prefix_reuse_trains_exactly_like_the_plain_path(loss, readout):
     from biotag.training.loop import can_reuse_prefix
 
     runs = []
     for reuse in (True, False):
-        tlm = stage_setup(loss)
+        tlm = stage_setup(loss, readout=readout)
         if loss == "regression":
             train, val = count_examples(48, 0), count_examples(16, 1)
         else:

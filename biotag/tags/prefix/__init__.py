@@ -9,8 +9,10 @@ hands the work to the cache it is given.
 """
 
 from biotag.tags.prefix.cache import PrefixCache
-from biotag.tags.prefix.compute import compute_prefixes, forward_from_prefixes, predict_from_prefixes, shared_prefixes
+from biotag.tags.prefix.compute import (compute_prefixes, forward_from_prefixes, predict_from_prefixes,
+                                        prefix_readout, shared_prefixes)
 from biotag.tags.prefix.kv import FilePrefixKV, JoinedPrefixKV, KVView, PrefixKV, PrefixStore
 
-__all__ = ["PrefixCache", "compute_prefixes", "forward_from_prefixes", "predict_from_prefixes", "shared_prefixes",
+__all__ = ["PrefixCache", "compute_prefixes", "forward_from_prefixes", "prefix_readout", "predict_from_prefixes",
+           "shared_prefixes",
            "KVView", "PrefixKV", "FilePrefixKV", "JoinedPrefixKV", "PrefixStore"]

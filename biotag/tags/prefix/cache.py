@@ -14,6 +14,7 @@ from biotag.tags.attention import attention_used
 from biotag.tags.batching import batch_order, split_lead
 from biotag.tags.prefix import compute
 from biotag.tags.prefix.kv import FilePrefixKV, JoinedPrefixKV, KVView, Layers, PrefixKV, PrefixStore
+from biotag.tags.readout import Readout
 from biotag.tags.tagged import TaggedLM
 from biotag import utils
 from biotag.utils import TensorFiles, check_fraction, model_digest
@@ -91,6 +92,26 @@ class PrefixCache:
             return None
 
     @staticmethod
+    def _pooled_key(prefix: TaggedInput, pool: Readout) -> str:
+        return f"pooled{list(pool.layers)}x{pool.segments}|{prefix!r}"
+
+    def _read_pooled(self, folder: Path, prefix: TaggedInput, pool: Readout) -> torch.Tensor | None:
+        found = TensorFiles(folder).read(self._pooled_key(prefix, pool))
+        if found is None or found[1].get("key") != self._pooled_key(prefix, pool) or "pooled" not in found[0]:
+            return None
+        return found[0]["pooled"]
+
+    def _with_pooled(self, tlm, folder: Path, prefixes: Sequence[TaggedInput], views: list[KVView],
+                     pool: Readout) -> list[KVView]:
+        """``views`` carrying their prefixes' pooled states, read from their files (or, if unreadable, computed)."""
+        for prefix, view in zip(prefixes, views):
+            view.pooled = self._read_pooled(folder, prefix, pool)
+            if view.pooled is None:
+                warnings.warn(f"the cached pooled states of {prefix!r} are unreadable; recomputing them", stacklevel=4)
+                view.pooled = compute.compute_prefixes(tlm, [prefix], batch_size=1, pool=pool)[0].pooled
+        return views
+
+    @staticmethod
     def _write(file: Path, prefix: TaggedInput, layers: Layers, part: str = "whole") -> None:
         tensors = {name: t for i, (k, v) in enumerate(layers) for name, t in ((f"k{i}", k), (f"v{i}", v))}
         TensorFiles.write_file(file, tensors, {"prefix": repr(prefix), "layers": str(len(layers)), "part": part})
@@ -99,7 +120,7 @@ class PrefixCache:
 
     @torch.no_grad()
     def prefixes(self, tlm: TaggedLM, prefixes: Sequence[TaggedInput], *, batch_size: int = 16,
-                 memory_fraction: float | None = None) -> list[KVView]:
+                 memory_fraction: float | None = None, pool: Readout | None = None) -> list[KVView]:
         """Like :func:`compute_prefixes`: the cached ones are read, the others computed and written.
 
         When they fit in ``memory_fraction`` of the available memory (default: the cache's own), the files are
@@ -107,8 +128,11 @@ class PrefixCache:
         into one store. Otherwise they stay on disk as :class:`FilePrefixKV`, each read when its batch
         runs: the cache is the store, so a data set's prefixes take their disk space once. A
         cross-domain prefix has two files, its lead's (one for every prefix with that lead) and its
-        rest's; leads and rests are kept in memory or left on disk each on their own.
+        rest's; leads and rests are kept in memory or left on disk each on their own. With ``pool``, each
+        view carries its pooled domain segments (:class:`~biotag.tags.readout.Readout`), kept in a file of
+        their own.
         """
+        pool = pool if pool is not None and pool.pools else None
         if memory_fraction is None:
             memory_fraction = self.memory_fraction
         tags = sorted({t for p in prefixes for t in p.tags})
@@ -120,21 +144,25 @@ class PrefixCache:
         lead_files = {lead: self._file(folder, lead) for lead in lead_length}
         parts = ["whole" if lead is None else "rest" for lead in leads]
         files = [self._file(folder, p, part) for p, part in zip(prefixes, parts)]
+        files_pooled = TensorFiles(folder)
         missing = [i for i, (f, lead) in enumerate(zip(files, leads))
-                   if not f.is_file() or (lead is not None and not lead_files[lead].is_file())]
+                   if not f.is_file() or (lead is not None and not lead_files[lead].is_file())
+                   or (pool is not None and not files_pooled.file(self._pooled_key(prefixes[i], pool)).is_file())]
         try:
             self._compute_and_write(tlm, missing, prefixes, lengths, files, batch_size, memory_fraction,
-                                    lead_files=lead_files)
+                                    lead_files=lead_files, pool=pool, folder=folder)
         except OSError as err:  # a full or read-only disk: the cache is an optimization, not a requirement
             warnings.warn(f"cannot write cached prefixes to {folder} ({err}); computing them without the cache",
                           stacklevel=3)
-            return compute.compute_prefixes(tlm, prefixes, batch_size=batch_size, memory_fraction=memory_fraction)
+            return compute.compute_prefixes(tlm, prefixes, batch_size=batch_size, memory_fraction=memory_fraction,
+                                            pool=pool)
         lead_kv = dict(zip(lead_length, self._gather(
             tlm, list(lead_length), list(lead_files.values()), list(lead_length.values()),
             ["whole"] * len(lead_length), memory_fraction)))
         own = self._gather(tlm, prefixes, files, [n - lead_length.get(lead, 0) for n, lead in zip(lengths, leads)],
                            parts, memory_fraction)
-        return [kv if lead is None else JoinedPrefixKV(lead_kv[lead], kv) for kv, lead in zip(own, leads)]
+        views = [kv if lead is None else JoinedPrefixKV(lead_kv[lead], kv) for kv, lead in zip(own, leads)]
+        return views if pool is None else self._with_pooled(tlm, folder, prefixes, views, pool)
 
     def _gather(self, tlm, prefixes: Sequence[TaggedInput], files: Sequence[Path], lengths: Sequence[int],
                 parts: Sequence[str], memory_fraction: float) -> list[PrefixKV | FilePrefixKV]:
@@ -176,18 +204,22 @@ class PrefixCache:
 
     def _compute_and_write(self, tlm, which: list[int], prefixes, lengths, files, batch_size: int,
                            memory_fraction: float, chunk: int = 256,
-                           lead_files: dict[TaggedInput, Path] | None = None):
+                           lead_files: dict[TaggedInput, Path] | None = None, pool: Readout | None = None,
+                           folder: Path | None = None):
         """Compute and write the prefixes ``which``, ``chunk`` at a time (in :func:`batch_order`), so
         memory holds a chunk, never the whole data set. A cross-domain prefix writes the part after its
-        lead, and its lead's file unless that is already there."""
+        lead, and its lead's file unless that is already there; with ``pool``, the pooled states too."""
         order = [which[j] for j in batch_order([prefixes[i] for i in which], [lengths[i] for i in which])]
         for start in range(0, len(order), chunk):
             part = order[start : start + chunk]
             # A chunk's size is bounded, and it goes to its files next: spilling it to a scratch file first
             # (a low memory_fraction) would only write it twice.
             computed = compute.compute_prefixes(tlm, [prefixes[i] for i in part], batch_size=batch_size,
-                                        memory_fraction=max(memory_fraction, 0.5))
+                                                memory_fraction=max(memory_fraction, 0.5), pool=pool)
             for i, kv in zip(part, computed):
+                if pool is not None:
+                    key = self._pooled_key(prefixes[i], pool)
+                    TensorFiles(folder).write(key, {"pooled": kv.pooled}, {"key": key})
                 if isinstance(kv, JoinedPrefixKV):
                     lead = split_lead(prefixes[i])[0]
                     if not lead_files[lead].is_file():

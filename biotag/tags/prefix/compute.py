@@ -22,13 +22,14 @@ from biotag.tags.attention import grouped_attention
 from biotag.tags.batching import batch_order, lead_batches, split_function_tag, split_lead
 from biotag.tags.compat import cache_layers, output_cache, with_cache
 from biotag.tags.prefix.kv import JoinedPrefixKV, KVView, Layers, PrefixKV, PrefixStore
+from biotag.tags.readout import Readout
 from biotag.tags.tagged import TaggedLM
 from biotag import utils
 
 if TYPE_CHECKING:
     from biotag.tags.prefix.cache import PrefixCache
 
-__all__ = ["compute_prefixes", "forward_from_prefixes", "shared_prefixes", "predict_from_prefixes"]
+__all__ = ["compute_prefixes", "forward_from_prefixes", "prefix_readout", "shared_prefixes", "predict_from_prefixes"]
 
 
 class _Layout:
@@ -62,6 +63,7 @@ def compute_prefixes(
     batch_size: int = 16,
     spill_dir: str | None = None,
     memory_fraction: float = 0.5,
+    pool: Readout | None = None,
 ) -> list[PrefixKV | JoinedPrefixKV]:
     """Keys/values of every prefix, computed in :func:`~biotag.tags.batching.batch_order` batches (little
     padding, shared leads computed once), stored unpadded.
@@ -70,7 +72,8 @@ def compute_prefixes(
     :func:`~biotag.tags.batching.split_lead`) is stored once for all the prefixes that share it. They stay in
     memory when they take at most ``memory_fraction`` of the available memory, and otherwise go to a
     file-backed store in ``spill_dir`` (default: the system's temporary directory). ``MemoryError`` if the
-    disk cannot hold them either.
+    disk cannot hold them either. With ``pool`` (a readout that pools), each view also carries its domain
+    segments' pooled states (``pooled``, on the CPU), from the same forward.
     """
     layout = _Layout(tlm, prefixes)
     store: PrefixStore | None = None
@@ -78,7 +81,7 @@ def compute_prefixes(
     out: list[PrefixKV | JoinedPrefixKV | None] = [None] * len(prefixes)
     for idx in lead_batches(prefixes, batch_order(prefixes, layout.lengths), batch_size):
         batch = tlm.encode([prefixes[i] for i in idx])
-        result, shared = tlm.forward_shared_lead(batch, use_cache=True)
+        result, shared, pooled = tlm.forward_shared_lead(batch, use_cache=True, pool=pool)
         layers = cache_layers(output_cache(result))
         if store is None:
             nbytes = PrefixStore.bytes_per_position(layers) * layout.total
@@ -88,16 +91,17 @@ def compute_prefixes(
             # The cache holds the shared lead, then the left-padded rest: row i's rest is real from T - length.
             keep = torch.cat([torch.arange(shared), torch.arange(shared + T - layout.lengths[i], T)]).to(tlm.device)
             lead = layout.leads[i]
+            row_pooled = None if pooled is None else pooled[row].cpu()
             if lead is None:
                 store.put(layers, row, keep, layout.own_at[i][0])
-                out[i] = PrefixKV(store, *layout.own_at[i])
+                out[i] = PrefixKV(store, *layout.own_at[i], pooled=row_pooled)
                 continue
             at, n = layout.lead_at[lead]
             if lead not in lead_kv:
                 store.put(layers, row, keep[:n], at)
                 lead_kv[lead] = PrefixKV(store, at, n)
             store.put(layers, row, keep[n:], layout.own_at[i][0])
-            out[i] = JoinedPrefixKV(lead_kv[lead], PrefixKV(store, *layout.own_at[i]))
+            out[i] = JoinedPrefixKV(lead_kv[lead], PrefixKV(store, *layout.own_at[i]), pooled=row_pooled)
     return out  # type: ignore[return-value]
 
 
@@ -177,17 +181,30 @@ def forward_from_prefixes(tlm: TaggedLM, prefixes: Sequence[KVView], tag: str) -
     return out.last_hidden_state[:, -1].to(torch.float32)
 
 
+def prefix_readout(tlm: TaggedLM, prefixes: Sequence[KVView], head: str) -> torch.Tensor:
+    """What ``head`` reads after each cached prefix, as :meth:`TaggedLM.readout` computes it over the whole
+    input: the function tag's state (:func:`forward_from_prefixes`) and the prefixes' pooled states. (B, F)."""
+    readout = tlm.head(head).readout
+    parts = [forward_from_prefixes(tlm, prefixes, head)] if readout.tag else []
+    if readout.pools:
+        if any(p.pooled is None for p in prefixes):
+            raise ValueError(f"head {head} pools the domain segments; compute the prefixes with pool=its readout")
+        parts.append(torch.stack([p.pooled for p in prefixes]).to(tlm.device, torch.float32))
+    return torch.cat(parts, dim=1)
+
+
 def shared_prefixes(tlm: TaggedLM, items: Sequence[TaggedInput], *, batch_size: int = 16,
-                    prefix_cache: "PrefixCache | None" = None) -> list[KVView]:
+                    prefix_cache: "PrefixCache | None" = None, pool: Readout | None = None) -> list[KVView]:
     """The frozen prefix (before the function tag) of each input; identical prefixes are computed once
-    and shared, and with ``prefix_cache`` read from (or written to) disk."""
+    and shared, and with ``prefix_cache`` read from (or written to) disk. With ``pool``, each carries its
+    pooled domain segments too."""
     unique: dict[TaggedInput, int] = {}
     for item in items:
         unique.setdefault(split_function_tag(item)[0], len(unique))
     if prefix_cache is not None:
-        computed = prefix_cache.prefixes(tlm, list(unique), batch_size=batch_size)
+        computed = prefix_cache.prefixes(tlm, list(unique), batch_size=batch_size, pool=pool)
     else:
-        computed = compute_prefixes(tlm, list(unique), batch_size=batch_size)
+        computed = compute_prefixes(tlm, list(unique), batch_size=batch_size, pool=pool)
     return [computed[unique[split_function_tag(item)[0]]] for item in items]
 
 
@@ -198,12 +215,13 @@ def predict_from_prefixes(tlm: TaggedLM, items: Sequence[TaggedInput], head: str
     written to ``prefix_cache``): (N, k). Inputs that do not end with ``head``'s tag take the full forward."""
     if any((split_function_tag(item) or (None, None))[1] != head for item in items):
         return tlm.predict(items, head, batch_size=batch_size)
-    prefixes = shared_prefixes(tlm, items, batch_size=batch_size, prefix_cache=prefix_cache)
+    prefixes = shared_prefixes(tlm, items, batch_size=batch_size, prefix_cache=prefix_cache,
+                               pool=tlm.head(head).readout)
     order = sorted(range(len(items)), key=lambda i: prefixes[i].length)
     out: list[torch.Tensor | None] = [None] * len(items)
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
-        pred = tlm.head(head).predict(forward_from_prefixes(tlm, [prefixes[i] for i in idx], head)).cpu()
+        pred = tlm.head(head).predict(prefix_readout(tlm, [prefixes[i] for i in idx], head)).cpu()
         for row, i in enumerate(idx):
             out[i] = pred[row]
     return torch.stack(out)  # type: ignore[arg-type]

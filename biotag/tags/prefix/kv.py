@@ -1,7 +1,8 @@
 """Where cached keys and values live: one store for many prefixes, and views of one prefix in it.
 
 Every view has ``length`` positions and ``layers()``: per layer ``(keys, values)``, each
-(kv_heads, length, head_dim).
+(kv_heads, length, head_dim); and, when they were asked for, its domain segments' pooled states
+(``pooled``, see :class:`~biotag.tags.readout.Readout`), as frozen as its keys and values.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ class KVView:
     """A prefix's keys and values, wherever they live: ``layers()``, and each part of them."""
 
     length: int
+    pooled: torch.Tensor | None = None
 
     def layers(self) -> Layers:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -84,6 +86,7 @@ class PrefixKV(KVView):
     store: PrefixStore
     offset: int
     length: int
+    pooled: torch.Tensor | None = None
 
     def layers(self) -> Layers:
         span = slice(self.offset, self.offset + self.length)
@@ -98,6 +101,7 @@ class FilePrefixKV(KVView):
 
     file: Path
     length: int
+    pooled: torch.Tensor | None = None
 
     def layers(self) -> Layers:
         from safetensors import safe_open
@@ -118,6 +122,7 @@ class JoinedPrefixKV(KVView):
 
     lead: PrefixKV | FilePrefixKV
     rest: PrefixKV | FilePrefixKV
+    pooled: torch.Tensor | None = None
 
     @property
     def length(self) -> int:
