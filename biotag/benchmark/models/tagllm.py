@@ -10,7 +10,7 @@ from biotag.benchmark.models.base import BenchmarkModel, register
 from biotag.benchmark.standardize import standardized_columns
 from biotag.benchmark.tasks import Split
 
-__all__ = ["TagLLM", "TagLLMProbe"]
+__all__ = ["TagLLM", "TagLLMProbe", "TagLLMPooled", "TagLLMPooledProbe"]
 
 
 @register
@@ -20,6 +20,7 @@ class TagLLM(BenchmarkModel):
     name = "tagllm"
     group = "tagllm"
     head_init = "random"
+    readout = "tag"
 
     def fit(self, split: Split) -> "TagLLM":
         from biotag.estimators import TagLLMClassifier, TagLLMRegressor
@@ -37,7 +38,7 @@ class TagLLM(BenchmarkModel):
         self.estimator = cls(
             model=s.model, dtype=s.dtype, domains=self.task.domains, p=s.p, epochs=s.epochs,
             batch_size=s.batch_size, lr=s.lr, domain_tags=library,
-            head_init=self.head_init, random_state=self.seed,
+            head_init=self.head_init, readout=self.readout, random_state=self.seed,
             prefix_cache=str(Path(s.prefix_cache) / self.task.name) if s.prefix_cache else None,
             prefix_memory=s.prefix_memory, verbose=0,
         )
@@ -60,4 +61,21 @@ class TagLLMProbe(TagLLM):
     (``head_init="probe"``, LP-FT), kept if no epoch of tag training beats it on validation."""
 
     name = "tagllm_probe"
+    head_init = "probe"
+
+
+@register
+class TagLLMPooled(TagLLM):
+    """``tagllm`` whose head also reads the molecule's (each column's) tokens mean-pooled at a third, two thirds
+    and the end of the model's depth (``readout="tag+pool"``)."""
+
+    name = "tagllm_pool"
+    readout = "tag+pool"
+
+
+@register
+class TagLLMPooledProbe(TagLLMPooled):
+    """``tagllm_pool`` with the head started at the linear probe's solution (LP-FT)."""
+
+    name = "tagllm_pool_probe"
     head_init = "probe"
