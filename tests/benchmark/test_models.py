@@ -78,11 +78,11 @@ def test_unknown_model_names_the_known_ones():
         make_model("nope", TOY_REG, 1, Settings())
 
 
-@pytest.mark.parametrize("name", ["linear_probe", "prompt_tuning", "lora"])
+@pytest.mark.parametrize("name", ["linear_probe", "linear_probe_pooled", "prompt_tuning", "lora"])
 @pytest.mark.parametrize("task", [TOY_REG, TOY_BIN], ids=["regression", "binary"])
 def test_llm_baselines_on_a_tiny_lm(name, task, tiny_model_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("BIOTAG_CACHE_DIR", str(tmp_path))  # the probe's feature cache
-    if name != "linear_probe":
+    if not name.startswith("linear_probe"):
         pytest.importorskip("peft")
     split = toy_loader(task, 1, None)
     model = make_model(name, task, 1, Settings(model=tiny_model_dir, epochs=2, p=2)).fit(split)
@@ -121,19 +121,20 @@ def test_linear_probe_features_are_computed_once_per_model_and_input(tiny_model_
     first.fit(split)
     expected = first.predict(split.X_test)  # caches the test set's features too
     texts = standardized_text(split.X_test, TOY_REG.domains)
-    fresh = first._hidden([first.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts])
+    fresh = np.stack([f["h"] for f in first._hidden([first.tokenizer(t, add_special_tokens=False)["input_ids"]
+                                                     for t in texts], ("h",))])
     files = sorted((tmp_path / "probe-features").rglob("*.safetensors"))
     every_input = standardized_text(split.X_train + split.X_valid + split.X_test, TOY_REG.domains)
     assert len(files) == len(set(every_input))  # one file per distinct input
     assert all(f.is_relative_to(first.cache.files.folder) for f in files)
 
-    def no_forward(self, ids):  # every feature must now come from the cache
+    def no_forward(self, ids, kinds):  # every feature must now come from the cache
         raise AssertionError(f"recomputed {len(ids)} features")
 
     monkeypatch.setattr(LinearProbe, "_hidden", no_forward)
     second = make_model("linear_probe", TOY_REG, 2, Settings(model=tiny_model_dir))
     second.fit(toy_loader(TOY_REG, 2, None))
-    np.testing.assert_allclose(second.embed(texts), fresh, atol=1e-5)
+    np.testing.assert_allclose(second.embed(texts)["h"], fresh, atol=1e-5)
     np.testing.assert_allclose(first.predict(split.X_test), expected, atol=1e-9)
 
     # Another model (here: one weight changed) has its own cache; a damaged file is recomputed, not trusted.
@@ -147,8 +148,31 @@ def test_linear_probe_features_are_computed_once_per_model_and_input(tiny_model_
     ids = first.tokenizer(texts[0], add_special_tokens=False)["input_ids"]
     first.cache.files.file(FeatureCache.key(ids)).write_bytes(b"not safetensors")
     assert first.cache.get(ids) is None
-    assert first.embed(texts[:3]).shape == (3, first.model.config.hidden_size)
-    np.testing.assert_allclose(first.cache.get(ids), fresh[0], atol=1e-5)  # recomputed and written back
+    assert first.embed(texts[:3])["h"].shape == (3, first.model.config.hidden_size)
+    np.testing.assert_allclose(first.cache.get(ids)["h"], fresh[0], atol=1e-5)  # recomputed and written back
+
+
+def test_the_pooled_probe_chooses_its_readout_on_validation_and_pools_the_real_tokens(tiny_model_dir, tmp_path,
+                                                                                    monkeypatch):
+    import torch
+
+    monkeypatch.setenv("BIOTAG_CACHE_DIR", str(tmp_path))
+    split = toy_loader(TOY_REG, 1, None)
+    probe = make_model("linear_probe_pooled", TOY_REG, 1, Settings(model=tiny_model_dir)).fit(split)
+    assert probe.readout in ("last", "pool", "last+pool") and probe.provenance["readout"] == probe.readout
+    kind = probe._pooled_kind()
+    assert kind == "pooled1,2"  # a third, two thirds and the end of the tiny model's 2 layers
+    texts = standardized_text(split.X_test[:4], TOY_REG.domains)
+    pooled = probe.embed(texts)[kind]
+    for text, row in zip(texts, pooled):  # batched with left padding = each text alone, padding left out
+        ids = torch.tensor([probe.tokenizer(text, add_special_tokens=False)["input_ids"]])
+        with torch.no_grad():
+            states = probe.model.base_model(input_ids=ids, output_hidden_states=True).hidden_states
+        alone = torch.cat([states[1][0].mean(dim=0), states[2][0].mean(dim=0)]).numpy()
+        np.testing.assert_allclose(row, alone, atol=1e-5, rtol=1e-4)
+    plain = make_model("linear_probe", TOY_REG, 1, Settings(model=tiny_model_dir))
+    plain.fit(split)  # reads the same files; it needs only the last state
+    assert plain.readout == "last"
 
 
 def test_feature_baselines_never_see_the_label_formula_of_the_paper_tasks():

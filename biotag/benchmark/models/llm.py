@@ -24,7 +24,7 @@ from biotag import utils
 from biotag.tags.batching import left_pad, position_ids
 from biotag.tags.prompt import pad_id  # the pad id biotag's own prompts use
 
-__all__ = ["LinearProbe", "PromptTuning", "LoRA", "FeatureCache"]
+__all__ = ["LinearProbe", "LinearProbePooled", "PromptTuning", "LoRA", "FeatureCache"]
 
 
 class FeatureCache:
@@ -33,7 +33,8 @@ class FeatureCache:
     The linear probe's features depend only on the frozen weights and the input's token ids, so the five
     seeds of a task (whose splits reshuffle the same molecules) compute them once. One folder per model
     (named by :func:`~biotag.utils.model_digest` of all its weights), one file per input (keyed by its token
-    ids); a file that cannot be read is recomputed, never trusted.
+    ids) holding one tensor per kind of feature; a file that cannot be read, or lacks a kind asked for, is
+    recomputed, never trusted.
     """
 
     def __init__(self, model: torch.nn.Module, directory: str | Path | None = None):
@@ -44,14 +45,15 @@ class FeatureCache:
     def key(ids: list[int]) -> str:
         return ",".join(map(str, ids))
 
-    def get(self, ids: list[int]) -> np.ndarray | None:
+    def get(self, ids: list[int], kinds: tuple[str, ...] = ("h",)) -> dict[str, np.ndarray] | None:
         found = self.files.read(self.key(ids))
-        if found is None or found[1].get("ids") != self.key(ids) or "h" not in found[0]:
+        if found is None or found[1].get("ids") != self.key(ids) or any(k not in found[0] for k in kinds):
             return None
-        return found[0]["h"].numpy()
+        return {k: found[0][k].numpy() for k in kinds}
 
-    def put(self, ids: list[int], features: np.ndarray) -> None:
-        self.files.write(self.key(ids), {"h": torch.from_numpy(np.ascontiguousarray(features))}, {"ids": self.key(ids)})
+    def put(self, ids: list[int], features: dict[str, np.ndarray]) -> None:
+        tensors = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in features.items()}
+        self.files.write(self.key(ids), tensors, {"ids": self.key(ids)})
 
 
 @register
@@ -64,65 +66,109 @@ class LinearProbe(BenchmarkModel):
 
     name = "linear_probe"
     group = "probe"
+    #: The readouts the probe chooses from on validation, with the strength: ``last`` (the last token's final
+    #: state), ``pool`` (the tokens' mean at a third, two thirds and the end of the depth), ``last+pool``.
+    readouts: tuple[str, ...] = ("last",)
 
-    def embed(self, texts: list[str]) -> np.ndarray:
+    def _kinds(self) -> tuple[str, ...]:
+        return ("h",) + ((self._pooled_kind(),) if any("pool" in r for r in self.readouts) else ())
+
+    def _pooled_kind(self) -> str:
+        from biotag.tags.readout import Readout
+
+        layers = Readout.named("pool", n_layers=self.model.config.num_hidden_layers, segments=1).layers
+        return "pooled" + ",".join(map(str, layers))
+
+    def embed(self, texts: list[str]) -> dict[str, np.ndarray]:
+        """Each kind of feature (``h``, and the pooled states when a readout pools) of every text, (N, F)."""
+        kinds = self._kinds()
         ids = [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
         distinct = {FeatureCache.key(row): row for row in ids}
-        table = {key: self.cache.get(row) for key, row in distinct.items()}
+        table = {key: self.cache.get(row, kinds) for key, row in distinct.items()}
         missing = [row for key, row in distinct.items() if table[key] is None]
-        for row, features in zip(missing, self._hidden(missing) if missing else []):
+        for row, features in zip(missing, self._hidden(missing, kinds) if missing else []):
             self.cache.put(row, features)
             table[FeatureCache.key(row)] = features
-        if not ids:
-            return np.zeros((0, self.model.config.hidden_size), np.float32)
-        return np.stack([table[FeatureCache.key(row)] for row in ids])
+        return {k: np.stack([table[FeatureCache.key(row)][k] for row in ids]) for k in kinds}
+
+    def features(self, embedded: dict[str, np.ndarray], readout: str) -> np.ndarray:
+        parts = {"last": ["h"], "pool": [self._pooled_kind()], "last+pool": ["h", self._pooled_kind()]}[readout]
+        return np.concatenate([embedded[k] for k in parts], axis=1)
 
     @torch.no_grad()
-    def _hidden(self, ids: list[list[int]]) -> np.ndarray:
+    def _hidden(self, ids: list[list[int]], kinds: tuple[str, ...]) -> list[dict[str, np.ndarray]]:
+        pooled = len(kinds) > 1
+        layers = [int(x) for x in kinds[1][len("pooled"):].split(",")] if pooled else []
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))  # length buckets: little padding
-        out = np.zeros((len(ids), self.model.config.hidden_size), dtype=np.float32)
+        out: list[dict[str, np.ndarray]] = [{} for _ in ids]
         for start in range(0, len(order), 32):
             idx = order[start : start + 32]
             input_ids, mask = left_pad([ids[i] for i in idx], pad_id(self.tokenizer))
-            hidden = self.model.base_model(input_ids=input_ids, attention_mask=mask,
-                                           position_ids=position_ids(mask)).last_hidden_state
-            out[idx] = hidden[:, -1].float().numpy()
+            result = self.model.base_model(input_ids=input_ids, attention_mask=mask, position_ids=position_ids(mask),
+                                           output_hidden_states=pooled)
+            last = result.last_hidden_state[:, -1].float().numpy()
+            weight = (mask / mask.sum(dim=1, keepdim=True)).float()
+            means = [torch.einsum("bt,btd->bd", weight, result.hidden_states[layer].float()) for layer in layers]
+            for row, i in enumerate(idx):
+                out[i]["h"] = last[row]
+                if pooled:
+                    out[i][kinds[1]] = torch.cat([m[row] for m in means]).numpy()
         return out
 
     def fit(self, split: Split) -> "LinearProbe":
-        from sklearn.linear_model import LogisticRegression, Ridge
-        from sklearn.metrics import log_loss, mean_squared_error
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
-
         from biotag.tags import load_base_model
         from biotag.utils import torch_dtype
 
         self.model, self.tokenizer = load_base_model(self.settings.model, dtype=torch_dtype(self.settings.dtype))
         self.cache = FeatureCache(self.model)
-        F_train = self.embed(standardized_text(split.X_train, self.task.domains))
-        F_valid = self.embed(standardized_text(split.X_valid, self.task.domains))
+        E_train = self.embed(standardized_text(split.X_train, self.task.domains))
+        E_valid = self.embed(standardized_text(split.X_valid, self.task.domains))
+        best = None
+        for readout in self.readouts:
+            score, est = self._fit_linear(self.features(E_train, readout), split.y_train,
+                                          self.features(E_valid, readout), split.y_valid)
+            if best is None or score < best[0]:
+                best = (score, est, readout)
+        _, self.estimator, self.readout = best
+        self.provenance["readout"] = self.readout
+        self.trainable_params = self.features(E_train, self.readout).shape[1] + 1
+        return self
+
+    def _fit_linear(self, F_train, y_train, F_valid, y_valid):
+        """The best ridge / logistic regression over a grid of strengths, by validation loss: (loss, model)."""
+        from sklearn.linear_model import LogisticRegression, Ridge
+        from sklearn.metrics import log_loss, mean_squared_error
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
         best = None
         for strength in 10.0 ** np.arange(-3, 5):
             if self.task.kind == "classification":
                 est = make_pipeline(StandardScaler(), LogisticRegression(C=1 / strength, max_iter=2000))
-                est.fit(F_train, split.y_train)
-                score = log_loss(split.y_valid, est.predict_proba(F_valid)[:, 1], labels=[0, 1])
+                est.fit(F_train, y_train)
+                score = log_loss(y_valid, est.predict_proba(F_valid)[:, 1], labels=[0, 1])
             else:
                 est = make_pipeline(StandardScaler(), Ridge(alpha=strength))
-                est.fit(F_train, split.y_train)
-                score = mean_squared_error(split.y_valid, est.predict(F_valid))
+                est.fit(F_train, y_train)
+                score = mean_squared_error(y_valid, est.predict(F_valid))
             if best is None or score < best[0]:
                 best = (score, est)
-        self.estimator = best[1]
-        self.trainable_params = F_train.shape[1] + 1
-        return self
+        return best
 
     def predict(self, X: list) -> np.ndarray:
-        F = self.embed(standardized_text(X, self.task.domains))
+        F = self.features(self.embed(standardized_text(X, self.task.domains)), self.readout)
         if self.task.kind == "classification":
             return self.estimator.predict_proba(F)[:, 1]
         return self.estimator.predict(F)
+
+
+@register
+class LinearProbePooled(LinearProbe):
+    """``linear_probe`` that chooses its readout on validation, with the strength: the last token's state, the
+    tokens' mean at a third, two thirds and the end of the model's depth, or both."""
+
+    name = "linear_probe_pooled"
+    readouts = ("last", "pool", "last+pool")
 
 
 class PeftBaseline(BenchmarkModel):
