@@ -12,7 +12,7 @@ from typing import Iterator, Sequence
 
 import pandas as pd
 
-from biotag.utils import DTYPES
+from biotag.utils import DTYPE_CHOICES
 
 # 0: done; 1: done, but some input rows were invalid or some benchmark cells failed (each is reported).
 EXIT_OK, EXIT_SOME_FAILED = 0, 1
@@ -246,9 +246,10 @@ def _add_benchmark_commands(sub) -> None:
     prefixes.add_argument("--prefix-cache", metavar="DIR", default=None,
                           help="keep Tag-LLM's frozen prefixes in DIR after the run, so a resumed run reuses them "
                                "(default: a temporary folder, removed task by task)")
-    run.add_argument("--dtype", choices=DTYPES, default="float32",
-                     help="the frozen model's precision in Tag-LLM and linear-probe cells (bfloat16: about 3x "
-                          "faster on CPUs with AVX512-BF16; recorded with the results; PEFT baselines: float32)")
+    run.add_argument("--dtype", choices=DTYPE_CHOICES, default="auto",
+                     help="the frozen model's precision in Tag-LLM and linear-probe cells (auto, the default: bfloat16 "
+                          "where the hardware runs it natively, e.g. CPUs with AVX512-BF16 or AMX, about 3x faster; "
+                          "float32 elsewhere; each cell records its own; PEFT baselines: float32)")
     run.add_argument("--prefix-memory", type=float, default=0.5, metavar="FRACTION",
                      help="share of the available memory a Tag-LLM cell may load its cached prefixes into; beyond "
                           "it they are read from disk per batch (default 0.5; lower it to run benchmarks side by "

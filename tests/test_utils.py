@@ -37,3 +37,39 @@ def test_the_model_digest_follows_every_weight_sampled_or_not():
 def test_a_share_outside_0_to_1_is_refused_by_name(value):
     with pytest.raises(ValueError, match="prefix_memory must be between 0 and 1"):
         utils.check_fraction(value, "prefix_memory")
+
+
+@pytest.mark.parametrize("flags, expected", [
+    (frozenset({"avx2", "avx512f"}), "float32"),  # AVX512 without BF16: bf16 is emulated, slower than float32
+    (frozenset({"avx2"}), "float32"),
+    (frozenset({"avx2", "avx512f", "avx512_bf16"}), "bfloat16"),
+    (frozenset({"avx2", "amx_bf16", "amx_tile"}), "bfloat16"),
+    (frozenset(), "float32"),  # no /proc/cpuinfo (macOS, Windows): the safe precision
+])
+def test_auto_precision_on_a_cpu_follows_its_native_bf16_flags(monkeypatch, flags, expected):
+    monkeypatch.setattr(utils, "cpu_flags", lambda: flags)
+    assert utils.resolve_dtype("auto", torch.device("cpu")) == expected
+    assert utils.resolve_dtype("float16", torch.device("cpu")) == "float16"  # an explicit precision is kept
+    assert ("avx512_bf16" in utils.cpu_description()) == ("avx512_bf16" in utils.cpu_flags())
+
+
+@pytest.mark.parametrize("native, expected", [(True, "bfloat16"), (False, "float32")])
+def test_auto_precision_on_a_gpu_asks_whether_bf16_is_native_not_emulated(monkeypatch, native, expected):
+    asked = {}
+
+    def is_bf16_supported(including_emulation=True):
+        asked["including_emulation"] = including_emulation
+        return native or including_emulation  # torch says True for an emulating GPU unless told otherwise
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", is_bf16_supported)
+    assert utils.resolve_dtype("auto", torch.device("cuda")) == expected
+    assert asked == {"including_emulation": False}
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        utils.resolve_dtype("float64", torch.device("cpu"))
+
+
+def test_cpu_flags_are_read_from_cpuinfo():
+    flags = utils.cpu_flags()
+    assert isinstance(flags, frozenset)
+    if utils.Path("/proc/cpuinfo").is_file() and utils.platform.machine() == "x86_64":
+        assert "sse2" in flags

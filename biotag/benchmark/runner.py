@@ -25,8 +25,8 @@ import pandas as pd
 from biotag._version import __version__
 from biotag.benchmark.isolation import in_child_process
 from biotag.benchmark.models import MODELS, Settings, make_model
-from biotag.benchmark.tasks import SEEDS, evaluate, get_task, load_split
-from biotag.utils import atomic_write_text, peak_rss_mb
+from biotag.benchmark.tasks import SEEDS, evaluate, get_task, load_split, metric_value
+from biotag.utils import atomic_write_text, cpu_description, peak_rss_mb
 
 __all__ = ["Cell", "run_cell", "run_benchmark", "read_results", "read_predictions", "summarize"]
 
@@ -62,7 +62,7 @@ def run_cell(cell: Cell, settings: Settings, out_dir: str | Path, *, data_path: 
     record: dict[str, Any] = {
         "task": task.name, "model": cell.model, "seed": cell.seed, "metric": task.metric,
         "higher_is_better": task.higher_is_better, "status": "failed",
-        "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "cpu": cpu_description(),
     }
     start = time.perf_counter()
     try:
@@ -76,6 +76,9 @@ def run_cell(cell: Cell, settings: Settings, out_dir: str | Path, *, data_path: 
         y_pred = np.asarray(model.predict(split.X_test), dtype=float).ravel()
         t2 = time.perf_counter()
         value = evaluate(task, split, y_pred, path=data_path)
+        if model.holds_out_valid and len(split.y_valid):  # the score defaults are chosen on, never the test's
+            y_valid = np.asarray(model.predict(split.X_valid), dtype=float).ravel()
+            record["valid_value"] = round(metric_value(task.metric, split.y_valid, y_valid), 4)
         _append_predictions(Path(out_dir), record, y_pred)
         record.update(status="ok", value=value, fit_s=round(t1 - t0, 2), predict_s=round(t2 - t1, 2),
                       trainable_params=int(model.trainable_params), **getattr(model, "provenance", {}))

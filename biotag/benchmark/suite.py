@@ -13,7 +13,7 @@ import pandas as pd
 from biotag.benchmark.models import PEFT_MODELS, TAGLLM_MODELS, Settings
 from biotag.benchmark.runner import check_models, run_benchmark
 from biotag.benchmark.tasks import SEEDS, TASKS, get_task
-from biotag.utils import DTYPES, atomic_write_text, cache_root, check_fraction
+from biotag.utils import DTYPE_CHOICES, atomic_write_text, cache_root, check_fraction
 
 __all__ = ["benchmark", "select_tasks", "record_stage1", "QUICK", "SMALL_LIMIT"]
 
@@ -84,7 +84,7 @@ def benchmark(
     report: bool = True,
     progress: bool = True,
     prefix_cache: bool | str | Path = True,
-    dtype: str = "float32",
+    dtype: str = "auto",
     prefix_memory: float = 0.5,
     n_jobs: int = 2,
 ) -> pd.DataFrame:
@@ -96,8 +96,9 @@ def benchmark(
     sequences' forward passes; each task's part is removed once its cells are done, the folder when
     the run ends. ``prefix_cache`` may instead name a folder that the prefixes are kept in, across runs
     and with any number of seeds: a long task interrupted and resumed does not compute them again.
-    ``dtype`` is the frozen model's precision in Tag-LLM and linear-probe cells, recorded with the results (the
-    PEFT baselines run in ``"float32"`` only). ``prefix_memory`` is the share of the available memory a Tag-LLM
+    ``dtype`` is the frozen model's precision in Tag-LLM and linear-probe cells; ``"auto"`` is bfloat16 where the
+    hardware computes it natively and float32 elsewhere, and each cell records what it ran in (the PEFT
+    baselines run in ``"float32"`` only, which ``"auto"`` gives them). ``prefix_memory`` is the share of the available memory a Tag-LLM
     cell may load its cached prefixes into (see :class:`~biotag.TagLLMRegressor`). ``n_jobs`` is the threads of
     the forests and CatBoost (-1: every core): a speed setting, recorded by each of their cells.
     """
@@ -133,10 +134,10 @@ def benchmark(
 
 
 def _check_precision(models: Sequence[str], dtype: str) -> None:
-    if dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+    if dtype not in DTYPE_CHOICES:
+        raise ValueError(f"dtype must be one of {DTYPE_CHOICES}, got {dtype!r}")
     peft = [m for m in models if m in PEFT_MODELS]
-    if dtype != "float32" and peft:
+    if dtype not in ("float32", "auto") and peft:
         raise ValueError(f"the PEFT baselines ({', '.join(peft)}) run in float32 only; run them without "
                          f"dtype={dtype!r}, into their own results directory")
 

@@ -23,7 +23,7 @@ from biotag.tags import TaggedLM, TagLibrary, TagSpec, load_base_model
 from biotag.tags.prefix import PrefixCache
 from biotag.tags.readout import READOUTS, Readout
 from biotag.training import Example, History, stage2, stage3, train_stage
-from biotag.utils import DTYPES, atomic_write_text, torch_dtype
+from biotag.utils import DTYPE_CHOICES, atomic_write_text, resolve_dtype, torch_dtype
 
 _ESTIMATOR_JSON = "estimator.json"
 
@@ -59,7 +59,7 @@ class TagLLMBase(BaseEstimator):
         "tokenization": [StrOptions({"model", "char"})],
         "max_length": [Interval(Integral, 1, None, closed="left"), None],
         "device": [str],
-        "dtype": [StrOptions(set(DTYPES))],
+        "dtype": [StrOptions(set(DTYPE_CHOICES))],
         "prefix_cache": [str, os.PathLike, None],
         "prefix_memory": [Interval(Real, 0, 1, closed="both")],
         "random_state": ["random_state"],
@@ -95,7 +95,11 @@ class TagLLMBase(BaseEstimator):
     # ---- the base model: referenced, never owned ----------------------------------------------------
 
     def _load_base(self):
-        return load_base_model(self.model, dtype=torch_dtype(self.dtype), device=resolve_device(self.device))
+        """The frozen base model, in the precision ``dtype`` resolves to on this machine's device (``"auto"``
+        decides afresh wherever the estimator is used: a fit on a bf16 CPU predicts in float32 on an AVX2 one)."""
+        device = resolve_device(self.device)
+        dtype = resolve_dtype(self.dtype, device)
+        return load_base_model(self.model, dtype=torch_dtype(dtype), device=device)
 
     def _make_tlm(self, model, tokenizer, library: TagLibrary) -> TaggedLM:
         # The one place where the estimator decides placement: the tags follow the base model.
@@ -188,6 +192,7 @@ class TagLLMBase(BaseEstimator):
         if names is not None:
             self.feature_names_in_ = np.asarray(names, dtype=object)
         self.n_trainable_params_ = library.n_parameters(spec.train_tags + (spec.head,))
+        self.dtype_ = str(model.dtype).removeprefix("torch.")
         return self
 
     def _domain_tag_names(self) -> tuple[str, ...]:
@@ -268,6 +273,7 @@ class TagLLMBase(BaseEstimator):
             "n_features_in_": self.n_features_in_,
             "feature_names_in_": list(getattr(self, "feature_names_in_", [])) or None,
             "n_trainable_params_": self.n_trainable_params_,
+            "dtype_": self.dtype_,
             "history": {"epochs": self.history_.epochs, "best_epoch": self.history_.best_epoch,
                         "steps": self.history_.steps},
             **self._extra_state(),
@@ -297,6 +303,7 @@ class TagLLMBase(BaseEstimator):
         if state.get("feature_names_in_"):
             est.feature_names_in_ = np.asarray(state["feature_names_in_"], dtype=object)
         est.n_trainable_params_ = state["n_trainable_params_"]
+        est.dtype_ = state.get("dtype_", "float32" if params.get("dtype", "auto") == "auto" else params["dtype"])
         est.history_ = History(**state["history"])
         est._set_extra_state(state)
         return est

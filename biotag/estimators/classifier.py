@@ -70,7 +70,7 @@ class TagLLMClassifier(ClassifierMixin, TagLLMBase):
         tokenization: str = "model",
         max_length: int | None = None,
         device: str = "auto",
-        dtype: str = "float32",
+        dtype: str = "auto",
         prefix_cache: str | None = None,
         prefix_memory: float = 0.5,
         class_weight: str | dict | None = None,

@@ -50,6 +50,33 @@ def test_cells_are_recorded_with_metric_time_params_and_memory(tmp_path):
     assert read_predictions(tmp_path).equals(every)
 
 
+def test_held_out_validation_is_scored_for_models_that_keep_it_out_and_every_cell_records_cpu_and_precision(
+        tmp_path, tiny_model_dir):
+    from biotag.benchmark.tasks import get_task, load_split, metric_value
+    from biotag.utils import cpu_description, resolve_dtype
+
+    results = run_benchmark(["toy_regression"], ["rf_morgan", "tagllm", "linear_probe"], tmp_path, seeds=(1,),
+                            settings=Settings(model=tiny_model_dir, epochs=1, p=2, n_jobs=1), isolate=False,
+                            progress=False).set_index("model")
+    assert (results["cpu"] == cpu_description()).all()
+    assert pd.isna(results.loc["rf_morgan", "valid_value"])  # trained on train + valid: no held-out score
+    assert pd.isna(results.loc["rf_morgan", "dtype"])  # no LLM
+    import torch
+
+    auto = resolve_dtype("auto", torch.device("cpu"))
+    for model in ["tagllm", "linear_probe"]:
+        assert results.loc[model, "dtype"] == auto
+        assert np.isfinite(results.loc[model, "valid_value"]) and results.loc[model, "valid_value"] > 0  # an MAE
+    # the recorded score is the model's, on the validation rows
+    from biotag.benchmark.models import make_model
+
+    task = get_task("toy_regression")
+    split = load_split(task, 1)
+    probe = make_model("linear_probe", task, 1, Settings(model=tiny_model_dir, n_jobs=1)).fit(split)
+    assert results.loc["linear_probe", "valid_value"] == pytest.approx(
+        metric_value(task.metric, split.y_valid, probe.predict(split.X_valid)), abs=1e-4)
+
+
 def test_a_rerun_skips_finished_cells_and_resumes_an_interrupted_one(tmp_path):
     run(tmp_path)
     lines = (tmp_path / RESULTS).read_text().splitlines()

@@ -5,6 +5,7 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.ensemble import RandomForestRegressor, StackingRegressor
@@ -249,3 +250,24 @@ def test_corrupt_saved_estimator(tiny_model_dir, tmp_path):
         TagLLMRegressor.load(path)
     with pytest.raises(FileNotFoundError, match="no saved biotag estimator"):
         TagLLMRegressor.load(tmp_path / "nothing")
+
+
+def test_dtype_auto_holds_the_base_model_in_bf16_only_where_the_cpu_has_native_bf16(tiny_model_dir, tmp_path,
+                                                                                      monkeypatch):
+    from biotag import utils
+
+    X, y = toy(40)
+    monkeypatch.setattr(utils, "cpu_flags", lambda: frozenset({"avx2", "avx512f"}))  # an AVX512 CPU without BF16
+    fp32 = fast(tiny_model_dir).fit(X, y)
+    assert fp32.dtype == "auto" and fp32.dtype_ == "float32"
+    assert fp32._tagged_lm().model.dtype == torch.float32
+    monkeypatch.setattr(utils, "cpu_flags", lambda: frozenset({"avx2", "avx512f", "avx512_bf16"}))
+    bf16 = fast(tiny_model_dir).fit(X, y)
+    assert bf16.dtype_ == "bfloat16" and bf16._tagged_lm().model.dtype == torch.bfloat16
+    assert all(t.dtype == torch.float32 for t in bf16.library_.tags.values())  # tags and head stay float32
+    # the same training in the two precisions lands close: within a tenth of the targets' spread
+    assert np.abs(bf16.predict(X) - fp32.predict(X)).max() < 0.1 * y.std()
+    loaded = TagLLMRegressor.load(bf16.save(tmp_path / "est"))
+    assert loaded.dtype_ == "bfloat16" and loaded.dtype == "auto"
+    monkeypatch.setattr(utils, "cpu_flags", lambda: frozenset({"avx2"}))  # moved to an AVX2-only machine
+    assert loaded._tagged_lm().model.dtype == torch.float32  # "auto" decides where the model loads

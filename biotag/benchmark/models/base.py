@@ -40,9 +40,10 @@ class Settings:
     domain_tags: dict[str, str] = field(default_factory=dict)
     stage1_corpus: int = 0  # molecules the stage-1 <SMILES> tag trained on (0: no stage 1)
     model: str | None = None  # base LLM; None = the default model
-    # The frozen model's precision in Tag-LLM and linear-probe cells ("bfloat16": about 3x faster on a CPU with
-    # AVX512-BF16, and on GPUs); tags and heads train in float32 either way. PEFT baselines run in float32.
-    dtype: str = "float32"
+    # The frozen model's precision in Tag-LLM and linear-probe cells: "auto" is bfloat16 where the hardware runs it
+    # natively (about 3x faster on a CPU with AVX512-BF16, and on GPUs), float32 elsewhere; each such cell records
+    # the precision it ran in. Tags and heads train in float32 either way. PEFT baselines run in float32.
+    dtype: str = "auto"
     # Where Tag-LLM cells keep their frozen prefixes between seeds (one folder per task; the runner removes
     # a task's folder after its cells). A speed setting only: not compared on resume, not recorded.
     prefix_cache: str | None = None
@@ -74,6 +75,9 @@ class BenchmarkModel:
     name = "model"
     group = "expert"  # one of GROUPS
     trainable_params: int = 0
+    # Whether the fit keeps the validation rows out of training (they only stop it or choose among its
+    # settings); only then is a cell's validation score recorded, the score that defaults are chosen on.
+    holds_out_valid: bool = True
 
     @classmethod
     def applies_to(cls, task: Task) -> bool:

@@ -116,10 +116,14 @@ class LinearProbe(BenchmarkModel):
         return out
 
     def fit(self, split: Split) -> "LinearProbe":
-        from biotag.tags import load_base_model
-        from biotag.utils import torch_dtype
+        import torch
 
-        self.model, self.tokenizer = load_base_model(self.settings.model, dtype=torch_dtype(self.settings.dtype))
+        from biotag.tags import load_base_model
+        from biotag.utils import resolve_dtype, torch_dtype
+
+        dtype = resolve_dtype(self.settings.dtype, torch.device("cpu"))
+        self.model, self.tokenizer = load_base_model(self.settings.model, dtype=torch_dtype(dtype))
+        self.provenance["dtype"] = dtype
         self.cache = FeatureCache(self.model)
         E_train = self.embed(standardized_text(split.X_train, self.task.domains))
         E_valid = self.embed(standardized_text(split.X_valid, self.task.domains))
@@ -217,8 +221,9 @@ class PeftBaseline(BenchmarkModel):
     def fit(self, split: Split) -> "PeftBaseline":
         from biotag.training import Schedule, optimize
 
-        if self.settings.dtype != "float32":
+        if self.settings.dtype not in ("float32", "auto"):
             raise ValueError(f"{self.name} runs in float32 only, not dtype={self.settings.dtype!r}")
+        self.provenance["dtype"] = "float32"
         self.model, self.tokenizer = self._load()
         if self.task.kind == "regression":
             self.mean, self.std = float(split.y_train.mean()), float(split.y_train.std()) or 1.0

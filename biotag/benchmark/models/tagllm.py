@@ -46,6 +46,7 @@ class TagLLM(BenchmarkModel):
         X_valid = standardized_columns(split.X_valid, self.task.domains)
         self.estimator.fit(X_train, split.y_train, X_val=X_valid, y_val=split.y_valid)
         self.trainable_params = int(self.estimator.n_trainable_params_)
+        self.provenance["dtype"] = self.estimator.dtype_
         return self
 
     def predict(self, X: list) -> np.ndarray:
