@@ -155,8 +155,13 @@ class TensorFiles:
 
 # ---- memory ----------------------------------------------------------------------------------------------
 
-def available_memory() -> int:
-    """Bytes of memory available to new allocations (``MemAvailable``), or a large number if unknown."""
+def available_memory(device=None) -> int:
+    """Bytes available to new allocations on ``device``: the GPU's free memory for a CUDA device
+    (``torch.cuda.mem_get_info``), else the host's ``MemAvailable`` (a large number if unknown)."""
+    if device is not None and getattr(device, "type", str(device).split(":")[0]) == "cuda":
+        import torch
+
+        return int(torch.cuda.mem_get_info(device)[0])
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemAvailable:"):

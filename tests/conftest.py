@@ -74,3 +74,10 @@ def toy_tasks():
     register_toy_tasks()
     yield
     unregister_toy_tasks()
+
+
+@pytest.fixture(autouse=True)
+def _a_cpu_without_native_bf16(monkeypatch):
+    """``dtype="auto"`` resolves as on a CPU without native bf16 (float32), so every test computes the same on
+    every CI machine, whichever CPU it has; the tests of ``"auto"`` itself set the flags they need."""
+    monkeypatch.setattr("biotag.utils.cpu_flags", lambda: frozenset())

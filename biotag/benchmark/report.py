@@ -142,6 +142,10 @@ def read_runs(results_dirs: Sequence[str | Path]) -> pd.DataFrame:
     return results
 
 
+# What a run that recorded no value of a setting ran with, where that differs from today's default: every run
+# recorded before the precision was a setting ran in float32 (the default is now "auto").
+BEFORE_RECORDED = {"dtype": "float32"}
+
 # The settings that change an LLM model's scores; experts read none of them (``n_jobs`` is their threads).
 LLM_SETTINGS = ("epochs", "lr", "p", "batch_size", "dtype", "stage1_corpus", "model")
 
@@ -168,7 +172,7 @@ def run_settings(results_dir: str | Path) -> dict | None:
         return None
     recorded = meta["settings"]
     defaults = {k: v for k, v in Settings().as_dict().items() if k not in UNRECORDED}
-    return {**defaults, **recorded}
+    return {**defaults, **BEFORE_RECORDED, **recorded}
 
 
 def _check_settings_agree(results: pd.DataFrame, settings: dict[str, dict | None]) -> None:
@@ -179,6 +183,8 @@ def _check_settings_agree(results: pd.DataFrame, settings: dict[str, dict | None
         if len(runs) < 2:
             continue
         seen = {run: {k: (settings.get(run) or {}).get(k) for k in LLM_SETTINGS} for run in runs}
+        for run in runs:  # "auto" precision: what the cells ran in
+            seen[run]["dtype"] = _precision(seen[run]["dtype"], group[group["run"] == run])
         first = seen[runs[0]]
         for run in runs[1:]:
             differ = {k: (first[k], seen[run][k]) for k in LLM_SETTINGS if first[k] != seen[run][k]}
@@ -210,10 +216,19 @@ def _runs_table(results: pd.DataFrame, results_dirs: Sequence[str | Path]) -> li
         elif settings is None:
             cells = ["not recorded"] * 6
         else:
-            cells = [str(settings["epochs"]), str(settings["dtype"]), _stage1(d, settings), _rates(models, settings),
+            cells = [str(settings["epochs"]), _precision(settings["dtype"], ran), _stage1(d, settings),
+                     _rates(models, settings),
                      str(settings["batch_size"]), str(settings["p"])]
         lines.append(f"| `{Path(d).name}` | {', '.join(models)} | " + " | ".join(cells) + " |")
     return lines
+
+
+def _precision(dtype: str | None, cells: pd.DataFrame) -> str | None:
+    """A run's precision setting; for ``"auto"``, the precisions its cells record, e.g. ``"auto (bfloat16)"``."""
+    if dtype != "auto" or "dtype" not in cells:
+        return dtype if dtype is None else str(dtype)
+    ran = sorted(set(cells["dtype"].dropna()))
+    return f"auto ({', '.join(ran)})" if ran else "auto"
 
 
 def _rates(models: list[str], settings: dict) -> str:

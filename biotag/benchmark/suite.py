@@ -96,11 +96,10 @@ def benchmark(
     sequences' forward passes; each task's part is removed once its cells are done, the folder when
     the run ends. ``prefix_cache`` may instead name a folder that the prefixes are kept in, across runs
     and with any number of seeds: a long task interrupted and resumed does not compute them again.
-    ``dtype`` is the frozen model's precision in Tag-LLM and linear-probe cells; ``"auto"`` is bfloat16 where the
-    hardware computes it natively and float32 elsewhere, and each cell records what it ran in (the PEFT
-    baselines run in ``"float32"`` only, which ``"auto"`` gives them). ``prefix_memory`` is the share of the available memory a Tag-LLM
-    cell may load its cached prefixes into (see :class:`~biotag.TagLLMRegressor`). ``n_jobs`` is the threads of
-    the forests and CatBoost (-1: every core): a speed setting, recorded by each of their cells.
+    ``dtype`` is the frozen model's precision in Tag-LLM and linear-probe cells (``"auto"``: bfloat16 where the
+    hardware computes it natively, else float32; each cell records its own; PEFT baselines: float32 only).
+    ``prefix_memory`` is the share of the available memory a Tag-LLM cell may load its cached prefixes into (see
+    :class:`~biotag.TagLLMRegressor`). ``n_jobs`` is the threads of the forests and CatBoost (-1: every core).
     """
     preset = QUICK if quick else FULL
     tasks = select_tasks(tasks if tasks is not None else preset.get("tasks", "small"))

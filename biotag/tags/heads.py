@@ -68,9 +68,12 @@ class _LinearHead(nn.Module):
         return not bool(self.scaler.fitted)
 
     def start(self, readouts: torch.Tensor) -> None:
-        """Start training afresh: draw the linear layer from the global RNG (seed it first) and fit the input
+        """Start training afresh: draw the linear layer from the global CPU RNG (seed it first) and fit the input
         standardization on initial ``readouts`` (N, d)."""
-        self.linear.reset_parameters()
+        fresh = nn.Linear(self.linear.in_features, self.linear.out_features)  # drawn on the CPU: one seed starts
+        with torch.no_grad():                                                  # the same head on any device
+            self.linear.weight.copy_(fresh.weight)
+            self.linear.bias.copy_(fresh.bias)
         self.scaler.fit(readouts)
 
     @torch.no_grad()

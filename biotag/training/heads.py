@@ -64,12 +64,14 @@ def probe_init(head: RegressionHead | ClassificationHead, h: torch.Tensor, y: to
     """
     from sklearn.model_selection import KFold, StratifiedKFold
 
-    Z = head.scaler(h.to(torch.float64)).numpy()
+    device = head.linear.weight.device  # the readouts come from the host; the head may sit on a GPU
+    h, y = h.cpu(), y.cpu()
+    Z = head.scaler(h.to(device, torch.float64)).cpu().numpy()
     fit = _linear_fit(head, Z, y)
 
     def score(coef, bias, h_eval, y_eval):
         head.set_linear(coef, bias)
-        return float(head.loss(h_eval.to(head.linear.weight.dtype), y_eval))
+        return float(head.loss(h_eval.to(device, head.linear.weight.dtype), y_eval.to(device)))
 
     everything = np.arange(len(Z))
     if h_val is not None and len(h_val):
@@ -96,7 +98,8 @@ def _linear_fit(head: RegressionHead | ClassificationHead, Z: np.ndarray, y: tor
     from sklearn.linear_model import LogisticRegression, Ridge
 
     if isinstance(head, RegressionHead):
-        T = ((y.reshape(len(y), head.n_outputs).to(torch.float64) - head.y_mean.double()) / head.y_std.double()).numpy()
+        mean, std = head.y_mean.double().cpu(), head.y_std.double().cpu()
+        T = ((y.reshape(len(y), head.n_outputs).to(torch.float64) - mean) / std).numpy()
 
         def fit(alpha, rows):
             est = Ridge(alpha=alpha).fit(Z[rows], T[rows])

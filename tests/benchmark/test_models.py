@@ -158,7 +158,7 @@ def test_the_pooled_probe_chooses_its_readout_on_validation_and_pools_the_real_t
 
     monkeypatch.setenv("BIOTAG_CACHE_DIR", str(tmp_path))
     split = toy_loader(TOY_REG, 1, None)
-    probe = make_model("linear_probe_pooled", TOY_REG, 1, Settings(model=tiny_model_dir)).fit(split)
+    probe = make_model("linear_probe_pooled", TOY_REG, 1, Settings(model=tiny_model_dir, dtype="float32")).fit(split)
     assert probe.readout in ("last", "pool", "last+pool") and probe.provenance["readout"] == probe.readout
     kind = probe._pooled_kind()
     assert kind == "pooled1,2"  # a third, two thirds and the end of the tiny model's 2 layers

@@ -258,11 +258,11 @@ def test_dtype_auto_holds_the_base_model_in_bf16_only_where_the_cpu_has_native_b
 
     X, y = toy(40)
     monkeypatch.setattr(utils, "cpu_flags", lambda: frozenset({"avx2", "avx512f"}))  # an AVX512 CPU without BF16
-    fp32 = fast(tiny_model_dir).fit(X, y)
+    fp32 = fast(tiny_model_dir, device="cpu").fit(X, y)
     assert fp32.dtype == "auto" and fp32.dtype_ == "float32"
     assert fp32._tagged_lm().model.dtype == torch.float32
     monkeypatch.setattr(utils, "cpu_flags", lambda: frozenset({"avx2", "avx512f", "avx512_bf16"}))
-    bf16 = fast(tiny_model_dir).fit(X, y)
+    bf16 = fast(tiny_model_dir, device="cpu").fit(X, y)
     assert bf16.dtype_ == "bfloat16" and bf16._tagged_lm().model.dtype == torch.bfloat16
     assert all(t.dtype == torch.float32 for t in bf16.library_.tags.values())  # tags and head stay float32
     # the same training in the two precisions lands close: within a tenth of the targets' spread

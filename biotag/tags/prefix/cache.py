@@ -172,7 +172,7 @@ class PrefixCache:
         first = (self._read(files[0], prefixes[0], lengths[0], part=parts[0])
                  or self._recompute(tlm, files[0], prefixes[0], part=parts[0]))
         like = [(k.unsqueeze(0), v.unsqueeze(0)) for k, v in first]
-        if PrefixStore.bytes_per_position(like) * sum(lengths) > memory_fraction * utils.available_memory():
+        if PrefixStore.bytes_per_position(like) * sum(lengths) > memory_fraction * utils.available_memory(tlm.device):
             return [FilePrefixKV(file, n) if self._read(file, prefix, n, load=False, part=part) is not None
                     else self._recompute(tlm, file, prefix, keep=False, part=part)
                     for prefix, file, n, part in zip(prefixes, files, lengths, parts)]

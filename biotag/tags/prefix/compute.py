@@ -85,7 +85,8 @@ def compute_prefixes(
         layers = cache_layers(output_cache(result))
         if store is None:
             nbytes = PrefixStore.bytes_per_position(layers) * layout.total
-            store = PrefixStore.allocate(layers, layout.total, _placement(nbytes, spill_dir, memory_fraction))
+            store = PrefixStore.allocate(layers, layout.total,
+                                         _placement(nbytes, spill_dir, memory_fraction, layers[0][0].device))
         T = batch.input_ids.shape[1]
         for row, i in enumerate(idx):
             # The cache holds the shared lead, then the left-padded rest: row i's rest is real from T - length.
@@ -105,9 +106,10 @@ def compute_prefixes(
     return out  # type: ignore[return-value]
 
 
-def _placement(nbytes: int, spill_dir: str | None, memory_fraction: float) -> str | None:
-    """None to keep ``nbytes`` of prefixes in memory, else the directory to spill them to."""
-    if nbytes <= memory_fraction * utils.available_memory():
+def _placement(nbytes: int, spill_dir: str | None, memory_fraction: float, device=None) -> str | None:
+    """None to keep ``nbytes`` of prefixes in memory (on ``device``, where the store is allocated, so a GPU's
+    free memory is the budget there), else the directory to spill them to."""
+    if nbytes <= memory_fraction * utils.available_memory(device):
         return None
     directory = str(spill_dir or tempfile.gettempdir())
     free = shutil.disk_usage(directory).free

@@ -83,7 +83,7 @@ def test_prefixes_too_large_for_memory_stay_in_their_files(tiny_model_dir, tmp_p
     stores: list = []
     real_allocate = PrefixStore.allocate
     monkeypatch.setattr(PrefixStore, "allocate", lambda *a: stores.append(a) or real_allocate(*a))
-    monkeypatch.setattr("biotag.utils.available_memory", lambda: 1)  # nothing fits in memory
+    monkeypatch.setattr("biotag.utils.available_memory", lambda device=None: 1)  # nothing fits in memory
     read: list = []
     real = FilePrefixKV.layers
     monkeypatch.setattr(FilePrefixKV, "layers", lambda self: read.append(self.file) or real(self))

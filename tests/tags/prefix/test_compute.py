@@ -83,8 +83,23 @@ def test_prefixes_that_fit_nowhere_raise_memory_error_and_training_falls_back(tm
     items = Template("smiles", function_tag="<QED>").build_many(SMILES)
     with pytest.raises(MemoryError, match="GiB free in"):
         compute_prefixes(tlm, [split_function_tag(x)[0] for x in items], spill_dir=tmp_path, memory_fraction=0.0)
-    monkeypatch.setattr("biotag.utils.available_memory", lambda: 0)
+    monkeypatch.setattr("biotag.utils.available_memory", lambda device=None: 0)
     spec = stage2("<QED>", "<SMILES>", epochs=1, batch_size=2)
     with pytest.warns(UserWarning, match="plain path"):
         history = train_stage(tlm, spec, [Example(x, float(i)) for i, x in enumerate(items)], progress=False)
     assert len(history.train_loss) == 1
+
+
+def test_a_store_on_a_gpu_is_budgeted_by_the_gpu_free_memory_not_the_hosts(tmp_path, monkeypatch):
+    """Simulated on a CPU: torch.cuda.mem_get_info stands for a GPU with 1 kB free (the host has gigabytes)."""
+    from biotag import utils
+    from biotag.tags.prefix import compute
+
+    asked = []
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: asked.append(device) or (1000, 10**12))
+    gpu = torch.device("cuda:0")
+    assert utils.available_memory(gpu) == 1000 and asked == [gpu]
+    assert utils.available_memory(torch.device("cpu")) > 10**6  # the host's MemAvailable, not the GPU's
+    assert compute._placement(10_000, str(tmp_path), 0.5, torch.device("cpu")) is None  # fits the host
+    with pytest.warns(UserWarning, match="file-backed store"):
+        assert compute._placement(10_000, str(tmp_path), 0.5, gpu) == str(tmp_path)  # not the GPU

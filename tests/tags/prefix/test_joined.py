@@ -116,7 +116,7 @@ def test_leads_and_rests_too_large_for_memory_stay_in_their_files_and_a_lead_is_
     prefixes = [split_function_tag(x)[0] for x in items]
     cache = PrefixCache(tmp_path)
     in_memory = cache.prefixes(tlm, prefixes)
-    monkeypatch.setattr("biotag.utils.available_memory", lambda: 1)
+    monkeypatch.setattr("biotag.utils.available_memory", lambda device=None: 1)
     from_files = cache.prefixes(tlm, prefixes)
     assert all(isinstance(p.lead, FilePrefixKV) and isinstance(p.rest, FilePrefixKV) for p in from_files)
     read: list = []
