@@ -13,6 +13,7 @@ from biotag.benchmark.models import EXPERT_MODELS, LLM_MODELS, MODELS, PEFT_MODE
 from biotag.benchmark.plots import plot_scores
 from biotag.benchmark.runner import RUN, UNRECORDED, earlier_threads, read_results, summarize
 from biotag.benchmark.tasks import SEEDS, get_task
+from biotag.benchmark.validation import validation_table
 from biotag.data import data_dir
 
 __all__ = ["leaderboard", "published", "leaderboard_rank", "format_score", "coverage", "read_runs", "run_settings",
@@ -298,6 +299,11 @@ def write_report(
               "corpus, learning rate, batch and tag length apply to the LLM models only.", ""]
     lines += _runs_table(results, results_dirs) + [""]
     lines += sections
+    validation = validation_table(results)
+    if validation:
+        lines += ["## Validation", "", "Each seed's validation score (mean ± std (seeds)), from the models that keep "
+                  "those rows out of training: what defaults are chosen on, never the test scores.", ""]
+        lines += validation + [""]
     plot_scores(summary, references, out_dir / "report.png")
     lines += ["![scores per task beside the leaderboard](report.png)", ""]
     (out_dir / "report.md").write_text("\n".join(lines))

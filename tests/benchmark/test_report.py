@@ -1,6 +1,7 @@
 """The report puts each model beside the published leaderboard and ranks it."""
 
 import pandas as pd
+import pytest
 
 from biotag.benchmark import Settings, run_benchmark
 from biotag.benchmark.report import leaderboard_rank, write_report
@@ -181,3 +182,28 @@ def test_an_unreadable_run_record_is_named(tmp_path, data_dir):
     (tmp_path / "a" / "run.json").write_text('{"settings": {"epochs": 3')  # cut short
     with pytest.raises(ValueError, match=r"run\.json is not a readable run record"):
         write_report([tmp_path / "a"], tmp_path / "report", data_path=data_dir)
+
+
+def test_validation_scores_are_tabulated_and_ranked_per_task_never_from_test_scores():
+    from biotag.benchmark.validation import validation_summary, validation_table
+
+    rows = []
+    for seed, (a, b, c, d) in enumerate([(0.40, 0.50, 0.90, 0.80), (0.42, 0.48, 0.92, 0.70)], start=1):
+        rows += [{"task": "caco2_wang", "model": "tagllm", "seed": seed, "status": "ok", "value": 9.0, "valid_value": a},
+                 {"task": "caco2_wang", "model": "tagllm_pool", "seed": seed, "status": "ok", "value": 0.0,
+                  "valid_value": b},
+                 {"task": "hia_hou", "model": "tagllm", "seed": seed, "status": "ok", "value": 0.0, "valid_value": c},
+                 {"task": "hia_hou", "model": "tagllm_pool", "seed": seed, "status": "ok", "value": 1.0,
+                  "valid_value": d}]
+    rows.append({"task": "hia_hou", "model": "rf_morgan", "seed": 1, "status": "ok", "value": 0.99, "valid_value": None})
+    rows.append({"task": "hia_hou", "model": "tagllm", "seed": 3, "status": "failed", "value": None, "valid_value": None})
+    results = pd.DataFrame(rows)
+    summary = validation_summary(results).set_index(["task", "model"])
+    assert summary.loc[("caco2_wang", "tagllm"), "mean"] == pytest.approx(0.41)
+    assert summary.loc[("caco2_wang", "tagllm"), "std"] == pytest.approx(0.01)  # population std, as TDC's
+    assert summary.loc[("hia_hou", "tagllm"), "seeds"] == 2 and ("hia_hou", "rf_morgan") not in summary.index
+    table = validation_table(results)
+    # MAE: lower is better (tagllm first); ROC-AUC: higher is better (tagllm first); the test values play no part
+    assert table[2] == "| tagllm | 0.410 ± 0.010 (2) | 0.910 ± 0.010 (2) | 1.00 |"
+    assert table[3] == "| tagllm_pool | 0.490 ± 0.010 (2) | 0.750 ± 0.050 (2) | 2.00 |"
+    assert validation_table(results.drop(columns="valid_value")) == []
