@@ -41,6 +41,19 @@ def _threads(text: str) -> int:
     return value
 
 
+def _corpus_size(text: str) -> int | str:
+    """A --corpus value: a number of molecules (1 or more), or 'all'."""
+    if text == "all":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a corpus size (1 or more molecules) or 'all'")
+    return value
+
+
 def _is_fasta(path: Path) -> bool:
     if path.suffix.lower() in {".fasta", ".fa", ".faa", ".fas"}:
         return True
@@ -238,7 +251,8 @@ def _add_benchmark_commands(sub) -> None:
     run.add_argument("--models", default=None, help="comma-separated model names (see `biotag benchmark list`)")
     run.add_argument("--seeds", default=None, help="comma-separated seeds (default: 1,2,3,4,5)")
     run.add_argument("--epochs", type=int, default=None, help="epochs of the LLM models (default 10; quick 2)")
-    run.add_argument("--corpus", type=int, default=None, help="stage-1 corpus size (default 2000; quick 160)")
+    run.add_argument("--corpus", type=_corpus_size, default=None,
+                     help="stage-1 corpus size, or 'all' (every molecule in no test set; default 2000; quick 160)")
     run.add_argument("--no-pretrain", action="store_true", help="no stage-1 domain tags (fresh tags per task)")
     prefixes = run.add_mutually_exclusive_group()
     prefixes.add_argument("--no-prefix-cache", action="store_true",

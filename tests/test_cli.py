@@ -2,6 +2,7 @@ import subprocess
 import sys
 
 import pandas as pd
+import pytest
 
 from biotag.cli import main
 
@@ -83,3 +84,15 @@ def test_tags_pretrain_names_invalid_rows(tmp_path):
     with pytest.raises(InvalidSmilesError, match="row 1: 'C1CC\\('"):
         main(["tags", "pretrain", "--domain", "smiles", "--input", str(tmp_path / "smiles.txt"),
               "--out", str(tmp_path / "lib"), "--model", str(tmp_path / "unused")])
+
+
+def test_the_corpus_size_is_a_positive_number_or_all():
+    from biotag.cli import build_parser
+
+    parse = build_parser().parse_args
+    assert parse(["benchmark", "run", "--corpus", "all"]).corpus == "all"
+    assert parse(["benchmark", "run", "--corpus", "300"]).corpus == 300
+    for bad in ["0", "-5", "many"]:
+        with pytest.raises(SystemExit) as exit_info:
+            parse(["benchmark", "run", "--corpus", bad])
+        assert exit_info.value.code == 2

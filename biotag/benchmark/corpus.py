@@ -57,8 +57,9 @@ def test_sequences(path: str | Path | None = None) -> set[str]:
     return set(ProteinFeaturizer(nonstandard="keep").transform(raw))
 
 
-def protein_corpus(n: int, *, seed: int = 0, path: str | Path | None = None) -> tuple[list[str], dict]:
-    """``n`` sequences from the beta-lactamase train and valid files, none of them a test sequence of any task.
+def protein_corpus(n: int | None, *, seed: int = 0, path: str | Path | None = None) -> tuple[list[str], dict]:
+    """``n`` sequences (None: all) from the beta-lactamase train and valid files, none of them a test sequence of
+    any task.
 
     The only unlabeled protein pool in the offline data: single and multiple mutants of
     one 286-residue enzyme, so the corpus teaches the protein alphabet and grammar of
@@ -81,8 +82,10 @@ def protein_corpus(n: int, *, seed: int = 0, path: str | Path | None = None) -> 
     return corpus, info
 
 
-def smiles_corpus(n: int, *, seed: int = 0, path: str | Path | None = None) -> tuple[list[str], dict]:
-    """``n`` standardized SMILES from the ADMET tables, none of them a test molecule; and their provenance."""
+def smiles_corpus(n: int | None, *, seed: int = 0, path: str | Path | None = None) -> tuple[list[str], dict]:
+    """``n`` standardized SMILES (None: all, 30,481 in the offline data) from the ADMET tables, none of them a
+    test molecule; and their provenance. The QED task's molecules are drawn from these tables, and every DAVIS
+    drug is a DAVIS test molecule, so the tables hold every candidate there is."""
     tables = sorted(data_dir(path).joinpath("tdc").glob("*.tab"))
     admet = {f"{name}.tab" for name in ADMET_TASKS}
     pool = pd.unique(pd.concat([pd.read_csv(t, sep="\t")["Drug"] for t in tables if t.name in admet]).astype(str))
@@ -99,14 +102,15 @@ def smiles_corpus(n: int, *, seed: int = 0, path: str | Path | None = None) -> t
 CORPORA = {"smiles": smiles_corpus, "protein": protein_corpus}
 
 
-def ensure_domain_tags(out_dir: str | Path, sizes: dict[str, int], *, epochs: int = 1, seed: int = 0,
+def ensure_domain_tags(out_dir: str | Path, sizes: dict[str, int | None], *, epochs: int = 1, seed: int = 0,
                        path: str | Path | None = None, model: str | None = None, progress: bool = True,
-                       isolate: bool = False) -> Path:
+                       isolate: bool = False, dtype: str = "float32") -> Path:
     """Stage-1 tags for the benchmark, one per domain in ``sizes`` (domain -> corpus size), in one library.
 
     Trained once and reused while the corpora are unchanged: reuse is keyed on each
     corpus's checksum, so registering a task (whose test inputs then leave the
-    corpus) retrains the tags. The corpora are drawn here, against this process's task
+    corpus) retrains the tags. ``dtype`` is the frozen model's precision while they train (the tags
+    train in float32); a size of None takes every candidate. The corpora are drawn here, against this process's task
     registry; with ``isolate`` the training runs in a fresh process, so the model it
     loads (gigabytes, on a GPU too) is freed before anything else runs.
     """
@@ -114,6 +118,8 @@ def ensure_domain_tags(out_dir: str | Path, sizes: dict[str, int], *, epochs: in
     corpora = {domain: CORPORA[domain](n, seed=seed, path=path) for domain, n in sorted(sizes.items())}
     wanted = {"epochs": epochs, "seed": seed, "model": model,
               "corpora": {d: {"n": info["n"], "sha256": info["sha256"]} for d, (_, info) in corpora.items()}}
+    if dtype != "float32":  # libraries trained before the precision was a choice trained in float32
+        wanted["dtype"] = dtype
     meta = folder / "corpus.json"
     if meta.is_file() and (folder / "library.json").is_file():
         known = json.loads(meta.read_text())
@@ -133,7 +139,9 @@ def _train_domain_tags(folder: Path, corpora: dict, wanted: dict, *, progress: b
     from biotag.tags import TaggedLM, TagLibrary, load_base_model
     from biotag.training import pretrain_domain_tag
 
-    base, tokenizer = load_base_model(wanted["model"])
+    from biotag.utils import torch_dtype
+
+    base, tokenizer = load_base_model(wanted["model"], dtype=torch_dtype(wanted.get("dtype", "float32")))
     library = TagLibrary.for_model(base)
     tlm = TaggedLM(base, tokenizer, library)
     record = dict(wanted, corpora={})

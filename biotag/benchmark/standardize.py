@@ -37,15 +37,15 @@ def standardized_smiles(column: list) -> list[str]:
     return out  # type: ignore[return-value]
 
 
-def first_standardized(raw: Sequence[str], n: int, *, exclude: set[str] | frozenset[str] = frozenset()
+def first_standardized(raw: Sequence[str], n: int | None, *, exclude: set[str] | frozenset[str] = frozenset()
                        ) -> tuple[list[str], int]:
-    """The first ``n`` distinct standardized SMILES of ``raw``, in order, skipping unparsable ones and those
-    in ``exclude``; and how many excluded candidates were met on the way. Candidates are standardized in
+    """The first ``n`` (None: all) distinct standardized SMILES of ``raw``, in order, skipping unparsable ones and
+    those in ``exclude``; and how many excluded candidates were met on the way. Candidates are standardized in
     chunks, so a large pool is standardized only as far as needed."""
     out: list[str] = []
     seen: set[str] = set()
     dropped = 0
-    step = max(64, n // 4)
+    step = max(64, (len(raw) if n is None else n) // 4)
     for start in range(0, len(raw), step):
         for s in standardize_or_none(list(raw[start : start + step])):
             if s is None or s in seen:

@@ -13,7 +13,7 @@ import pandas as pd
 from biotag.benchmark.models import PEFT_MODELS, TAGLLM_MODELS, Settings
 from biotag.benchmark.runner import check_models, run_benchmark
 from biotag.benchmark.tasks import SEEDS, TASKS, get_task
-from biotag.utils import DTYPE_CHOICES, atomic_write_text, cache_root, check_fraction
+from biotag.utils import DTYPE_CHOICES, atomic_write_text, cache_root, check_fraction, resolve_dtype
 
 __all__ = ["benchmark", "select_tasks", "record_stage1", "QUICK", "SMALL_LIMIT"]
 
@@ -78,7 +78,7 @@ def benchmark(
     seeds: Sequence[int] | None = None,
     quick: bool = False,
     epochs: int | None = None,
-    corpus: int | None = None,
+    corpus: int | str | None = None,
     pretrain: bool = True,
     data_path: str | Path | None = None,
     report: bool = True,
@@ -141,17 +141,25 @@ def _check_precision(models: Sequence[str], dtype: str) -> None:
                          f"dtype={dtype!r}, into their own results directory")
 
 
-def _with_stage1_tags(settings: Settings, out_dir: Path, tasks: Sequence[str], n: int,
+def _with_stage1_tags(settings: Settings, out_dir: Path, tasks: Sequence[str], n: int | str,
                       data_path: str | Path | None, progress: bool) -> None:
     """Train (or find) the stage-1 tags of the tasks' domains on ``n`` molecules (fewer proteins), record
     their corpus in ``out_dir`` and point ``settings`` at them."""
+    import torch
+
     from biotag.benchmark.corpus import ensure_domain_tags
 
     domains = sorted({d for t in tasks for d in get_task(t).domains})
-    sizes = {d: (n if d == "smiles" else min(n, PROTEIN_CORPUS)) for d in domains}
-    name = "+".join(f"{d}-{k}" for d, k in sizes.items())
-    folder = ensure_domain_tags(cache_root() / "benchmark-domain-tags" / name, sizes, path=data_path,
-                                progress=progress, isolate=True)  # its model is freed before the cells
+    if n == "all":  # every candidate of every domain
+        sizes: dict[str, int | None] = {d: None for d in domains}
+    else:
+        sizes = {d: (n if d == "smiles" else min(n, PROTEIN_CORPUS)) for d in domains}
+    name = "+".join(f"{d}-{'all' if k is None else k}" for d, k in sizes.items())
+    dtype = resolve_dtype(settings.dtype, torch.device("cpu"))  # stage 1 trains on the CPU, as the cells do
+    suffix = "" if dtype == "float32" else f"-{dtype}"
+    folder = ensure_domain_tags(cache_root() / "benchmark-domain-tags" / (name + suffix), sizes, path=data_path,
+                                progress=progress, isolate=True, dtype=dtype)  # its model is freed before the cells
     settings.domain_tags = {d: str(folder) for d in domains}
-    settings.stage1_corpus = n
+    record = json.loads((folder / "corpus.json").read_text())
+    settings.stage1_corpus = int(record["corpora"].get("smiles", {}).get("n", 0)) if n == "all" else n
     record_stage1(out_dir, folder)

@@ -20,4 +20,6 @@ def test_first_standardized_skips_invalid_repeated_and_excluded_molecules():
     raw = ["OCC", "not a smiles", "CCO", "c1ccccc1", "CCN", "CCC"]
     out, dropped = first_standardized(raw, 2, exclude={"c1ccccc1"})
     assert out == ["CCO", "CCN"] and dropped == 1  # "OCC" and "CCO" are one molecule
+    every, dropped = first_standardized(raw * 30, None, exclude={"c1ccccc1"})  # None: every candidate
+    assert every == ["CCO", "CCN", "CCC"] and dropped == 30
     assert standardize_or_none(["CCO", "C1CC"]) == ["CCO", None]
