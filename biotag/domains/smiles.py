@@ -7,6 +7,7 @@ thing as a scikit-learn transformer over many rows.
 from __future__ import annotations
 
 import contextlib
+import unicodedata
 from typing import Any, Callable, Iterator
 
 from rdkit import Chem, rdBase
@@ -61,6 +62,33 @@ def _standardize(
     return mol
 
 
+#: The characters SMILES is written in: printable ASCII. Anything else (a zero-width space, an en dash for a bond,
+#: a Cyrillic letter that looks like C, a NUL byte) RDKit would drop or misread into another molecule.
+SMILES_CHARACTERS = frozenset(chr(c) for c in range(0x21, 0x7F))
+#: Inputs longer than this are refused before RDKit reads them: reading a SMILES back costs time about cubic in
+#: its length (17 s at 3,000 characters), and no drug-like molecule comes near it.
+MAX_SMILES_CHARACTERS = 2000
+#: With ``max_length``, inputs longer than this multiple of it are refused unread: salt stripping and
+#: canonicalization shorten a SMILES, but not fourfold.
+RAW_LENGTH_FACTOR = 4
+
+
+def _check_characters(smiles: str) -> None:
+    for position, ch in enumerate(smiles):
+        if ch not in SMILES_CHARACTERS:
+            name = unicodedata.name(ch, "a control character")
+            raise RowError(f"character U+{ord(ch):04X} ({name}) at position {position} is not SMILES "
+                           "(SMILES is written in printable ASCII)")
+
+
+def _check_raw_length(smiles: str, max_length: int | None) -> None:
+    limit = MAX_SMILES_CHARACTERS if max_length is None else min(MAX_SMILES_CHARACTERS, RAW_LENGTH_FACTOR * max_length)
+    if len(smiles) > limit:
+        why = (f"more than {RAW_LENGTH_FACTOR} x max_length={max_length}" if limit < MAX_SMILES_CHARACTERS
+               else f"the longest SMILES biotag reads is {MAX_SMILES_CHARACTERS} characters")
+        raise RowError(f"too long: {len(smiles)} characters before canonicalization ({why})")
+
+
 def _canonicalize(
     value: Any,
     *,
@@ -74,6 +102,8 @@ def _canonicalize(
     smiles = check_text(value).strip()
     if any(ch.isspace() for ch in smiles):
         raise RowError("whitespace inside the SMILES (a name or a second field?)")
+    _check_characters(smiles)
+    _check_raw_length(smiles, max_length)
     with quiet_rdkit():
         mol = _parse(smiles)
         try:

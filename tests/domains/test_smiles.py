@@ -165,3 +165,25 @@ def test_standardization_never_returns_an_unreadable_smiles():
     assert Chem.MolFromSmiles(kept) is not None
     out = SmilesFeaturizer(errors="nan").transform(["CCO", complex_])
     assert out[0] == "CCO" and np.isnan(out[1])
+
+
+def test_invisible_and_lookalike_characters_are_refused_by_code_point_and_position():
+    rows = ["CC\u200bO", "C\u2013C", "\u0421\u0421O", "CC\x00O", "CCO"]
+    with pytest.raises(InvalidSmilesError) as err:
+        SmilesFeaturizer().transform(rows)
+    message = str(err.value)
+    assert "4 invalid SMILES" in message
+    for expected in ["U+200B (ZERO WIDTH SPACE) at position 2", "U+2013 (EN DASH) at position 1",
+                     "U+0421 (CYRILLIC CAPITAL LETTER ES) at position 0", "U+0000 (a control character) at position 2"]:
+        assert expected in message
+    assert SmilesFeaturizer(errors="nan").transform(rows)[4] == "CCO"  # the good row keeps its place
+
+
+def test_an_overlong_smiles_is_refused_before_rdkit_reads_it():
+    # refused unread ("before canonicalization"): reading it back would take minutes
+    with pytest.raises(InvalidSmilesError, match="10000 characters before canonicalization"):
+        SmilesFeaturizer(max_length=100).transform(["C" * 10000])
+    out = SmilesFeaturizer(errors="nan").transform(["C" * 10000, "CC(=O)[O-].[Na+]"])
+    assert out[1] == "CC(=O)O" and out[0] != out[0]  # NaN: refused unread, with no max_length too
+    # a salt form longer than max_length whose canonical form fits still passes
+    assert canonicalize_smiles("CC(=O)[O-].[Na+]", max_length=8) == "CC(=O)O"
