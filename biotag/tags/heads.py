@@ -97,8 +97,9 @@ class RegressionHead(_LinearHead):
     def __init__(self, hidden_size: int, n_outputs: int = 1, readout: Readout | dict | None = None):
         super().__init__(hidden_size, int(n_outputs), readout)
         self.n_outputs = int(n_outputs)
-        self.register_buffer("y_mean", torch.zeros(self.n_outputs))
-        self.register_buffer("y_std", torch.ones(self.n_outputs))
+        # float64: targets of any scale (1e-20, 1e150, 1e10 + small changes) standardize without loss
+        self.register_buffer("y_mean", torch.zeros(self.n_outputs, dtype=torch.float64))
+        self.register_buffer("y_std", torch.ones(self.n_outputs, dtype=torch.float64))
 
     @classmethod
     def for_targets(cls, hidden_size: int, y: torch.Tensor, readout: Readout | None = None) -> "RegressionHead":
@@ -114,22 +115,30 @@ class RegressionHead(_LinearHead):
         return bool((self.y_mean != 0).any() or (self.y_std != 1).any())
 
     def fit_scaler(self, y: torch.Tensor) -> None:
-        """Set the standardization from training targets ``y`` of shape (N, k)."""
-        y = y.reshape(len(y), self.n_outputs).to(torch.float64)
-        std = y.std(dim=0, unbiased=False)
-        self.y_mean.copy_(y.mean(dim=0).to(self.y_mean))
-        # A constant target has std 0; keep the scale at 1 rather than divide by 0.
-        self.y_std.copy_(torch.where(std > 1e-12, std, torch.ones_like(std)).to(self.y_std))
+        """Set the standardization from training targets ``y`` of shape (N, k), in float64.
+
+        A target constant to 12 significant digits keeps the scale 1 (nothing to divide by); targets too large
+        to standardize (a deviation past float64's range) are refused with a ValueError."""
+        y = torch.as_tensor(y).reshape(len(y), self.n_outputs).to(torch.float64)
+        mean = y.mean(dim=0)
+        std = (y - mean).abs().amax(dim=0)  # scale first, so the variance of huge targets does not overflow
+        std = torch.where(std > 0, std * ((y - mean) / torch.where(std > 0, std, 1)).std(dim=0, unbiased=False), std)
+        if not (torch.isfinite(mean).all() and torch.isfinite(std).all()):
+            raise ValueError(f"targets too large to standardize in float64 (mean {mean.tolist()}, "
+                             f"deviation {std.tolist()}); rescale them")
+        constant = std <= 1e-12 * mean.abs()
+        self.y_mean.copy_(mean.to(self.y_mean))
+        self.y_std.copy_(torch.where(constant | (std == 0), torch.ones_like(std), std).to(self.y_std))
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:  # (B, d) -> (B, k), standardized units
         return self.linear(self.scaler(h))
 
     def loss(self, h: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        z = (y.reshape(len(y), self.n_outputs).to(h.dtype) - self.y_mean) / self.y_std
-        return F.mse_loss(self(h), z)
+        z = (y.reshape(len(y), self.n_outputs).to(self.y_mean) - self.y_mean) / self.y_std  # in float64
+        return F.mse_loss(self(h), z.to(h.dtype))
 
-    def predict(self, h: torch.Tensor) -> torch.Tensor:  # (B, k), original units
-        return self(h) * self.y_std + self.y_mean
+    def predict(self, h: torch.Tensor) -> torch.Tensor:  # (B, k), original units, float64
+        return self(h).to(self.y_std) * self.y_std + self.y_mean
 
     def config(self) -> dict[str, Any]:
         return {"type": self.kind, "hidden_size": self.hidden_size, "n_outputs": self.n_outputs,

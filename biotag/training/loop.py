@@ -44,7 +44,7 @@ def _targets(examples: Sequence[Example], loss: str) -> torch.Tensor | list[str]
     if loss == "text":
         return [str(e.target) for e in examples]
     values = np.asarray([e.target for e in examples], dtype=np.float64)
-    return torch.as_tensor(values, dtype=torch.long if loss == "classification" else torch.float32)
+    return torch.as_tensor(values, dtype=torch.long if loss == "classification" else torch.float64)
 
 
 def batch_loss(
