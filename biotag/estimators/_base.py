@@ -17,7 +17,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from biotag._version import __version__
 from biotag.domains.tagging import DOMAIN_TAGS, Template, check_tag_name
-from biotag.estimators._inputs import check_X
+from biotag.estimators._inputs import check_feature_names, check_X
 from biotag.exceptions import CorruptFileError
 from biotag.tags import TaggedLM, TagLibrary, TagSpec, load_base_model
 from biotag.tags.prefix import PrefixCache
@@ -167,7 +167,8 @@ class TagLLMBase(BaseEstimator):
         if X_val is not None or y_val is not None:
             if X_val is None or y_val is None:
                 raise ValueError("pass both X_val and y_val, or neither")
-            val_rows, _ = check_X(X_val, self._domains(), self.columns)
+            val_rows, val_names = check_X(X_val, self._domains(), self.columns)
+            check_feature_names(names, val_names, "X_val")
             y_val_arr = self._targets(y_val, len(val_rows), state)
             train_idx = np.arange(len(rows))
         else:
@@ -236,7 +237,9 @@ class TagLLMBase(BaseEstimator):
 
     def _head_outputs(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "library_")
-        rows, _ = check_X(X, self._domains(), self.columns)
+        rows, names = check_X(X, self._domains(), self.columns)
+        fitted = getattr(self, "feature_names_in_", None)
+        check_feature_names(None if fitted is None else list(fitted), names)
         tlm = self._tagged_lm()
         template = self._template(self._domain_tag_names())
         items = [template.build(*r) for r in rows]

@@ -69,6 +69,27 @@ def check_X(
     return [tuple(row) for row in table], names
 
 
+def check_feature_names(fitted: Sequence[str] | None, given: Sequence[str] | None, what: str = "X") -> None:
+    """The columns of ``what`` must carry the names the estimator was fitted with, in the same order, as
+    scikit-learn requires: columns are matched by position, so swapped or renamed columns would silently feed
+    one domain's strings to another. Names on one side only give a warning, as in scikit-learn."""
+    import warnings
+
+    if fitted is None and given is None:
+        return
+    if fitted is None:
+        warnings.warn(f"{what} has feature names {list(given)}, but the estimator was fitted without feature names",
+                      UserWarning, stacklevel=3)
+    elif given is None:
+        warnings.warn(f"{what} does not have feature names, but the estimator was fitted with feature names "
+                      f"{list(fitted)}: its columns are taken in that order", UserWarning, stacklevel=3)
+    elif list(given) != list(fitted):
+        order = " (the same names in another order)" if sorted(given) == sorted(fitted) else ""
+        raise ValueError(f"the feature names of {what} should match those passed during fit: fitted with "
+                         f"{list(fitted)}, got {list(given)}{order}. Columns are matched by position; "
+                         f"select them in the fitted order, e.g. X[{list(fitted)}]")
+
+
 def check_y_regression(y: Any, n_rows: int) -> np.ndarray:
     """Numeric targets of shape (n,) or (n, k), finite, aligned with X."""
     if y is None:

@@ -127,6 +127,24 @@ def test_two_column_input(tiny_model_dir):
         fast(tiny_model_dir, domains=("protein", "smiles")).fit(df, y)
 
 
+def test_dataframe_columns_are_checked_by_name_not_matched_by_position(tiny_model_dir):
+    rng = random.Random(0)
+    df = pd.DataFrame({"protein": ["".join(rng.choice("MKAG") for _ in range(5)) for _ in range(30)],
+                       "smiles": toy(30)[0]})
+    y = df["protein"].str.count("K") + df["smiles"].str.count("C")
+    est = fast(tiny_model_dir, domains=("protein", "smiles"), epochs=1).fit(df[["protein", "smiles"]], y)
+    with pytest.raises(ValueError, match=r"fitted with \['protein', 'smiles'\], got \['smiles', 'protein'\] "
+                                         r"\(the same names in another order\)"):
+        est.predict(df[["smiles", "protein"]])
+    with pytest.raises(ValueError, match="should match those passed during fit"):
+        est.predict(df.rename(columns={"smiles": "ligand"}))
+    with pytest.warns(UserWarning, match="does not have feature names"):
+        assert est.predict(df.to_numpy()).shape == (30,)  # a bare array: taken in the fitted order, with a warning
+    with pytest.raises(ValueError, match="X_val should match"):
+        fast(tiny_model_dir, domains=("protein", "smiles"), epochs=1).fit(
+            df, y, X_val=df[["smiles", "protein"]], y_val=y)
+
+
 @pytest.mark.parametrize(
     "X, y, match",
     [
