@@ -183,6 +183,9 @@ class TagLLMBase(BaseEstimator):
         template = self._template(self._domain_tag_names())
         train = [Example(template.build(*rows[i]), y_arr[i]) for i in train_idx]
         val = [Example(template.build(*r), t) for r, t in zip(val_rows, y_val_arr)]
+        tlm.encoder().check_lengths([template.build(*r) for r in rows])  # by the input's row numbers
+        if X_val is not None:
+            tlm.encoder().check_lengths([e.input for e in val], "X_val")
         spec = self._stage(template, seed)
         self.history_ = train_stage(tlm, spec, train, val or None, progress=bool(self.verbose),
                                     prefix_cache=self._prefix_cache())
@@ -243,6 +246,7 @@ class TagLLMBase(BaseEstimator):
         tlm = self._tagged_lm()
         template = self._template(self._domain_tag_names())
         items = [template.build(*r) for r in rows]
+        tlm.encoder().check_lengths(items)
         # With a prefix cache, the frozen prefixes come from it: only the function tag's positions run.
         out = tlm.predict(items, self._function_tag(), batch_size=max(self.batch_size, 32),
                           prefix_cache=self._prefix_cache())

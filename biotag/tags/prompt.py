@@ -128,6 +128,18 @@ class PromptEncoder:
             readout = len(ids) - 1
         return ids, slots, labels, readout, segments
 
+    def check_lengths(self, items: Sequence[TaggedInput], what: str = "X") -> None:
+        """Refuse, before any computing, inputs over ``max_length`` positions: one error naming each by its index
+        in ``items`` (an error raised batch by batch could only name its row within the batch)."""
+        if self.max_length is None:
+            return
+        over = [(i, n) for i, item in enumerate(items) if (n := len(self.encode_row(item)[0])) > self.max_length]
+        if over:
+            shown = "; ".join(f"row {i}: {n} positions ({str(items[i])[:60]!r})" for i, n in over[:10])
+            more = f" and {len(over) - 10} more" if len(over) > 10 else ""
+            raise ValueError(f"{len(over)} row(s) of {what} longer than max_length={self.max_length} positions (tokens "
+                             f"+ tag vectors): {shown}{more}. Shorten them or raise max_length.")
+
     def encode(self, items: Sequence[TaggedInput], target_texts: Sequence[str] | None = None) -> EncodedBatch:
         """Encode and left-pad a batch."""
         rows = []

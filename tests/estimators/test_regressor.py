@@ -289,3 +289,13 @@ def test_dtype_auto_holds_the_base_model_in_bf16_only_where_the_cpu_has_native_b
     assert loaded.dtype_ == "bfloat16" and loaded.dtype == "auto"
     monkeypatch.setattr(utils, "cpu_flags", lambda: frozenset({"avx2"}))  # moved to an AVX2-only machine
     assert loaded._tagged_lm().model.dtype == torch.float32  # "auto" decides where the model loads
+
+
+def test_an_overlong_input_is_named_by_its_row_in_x_before_any_computing(tiny_model_dir):
+    X, y = toy(40)
+    long = "C" * 80
+    with pytest.raises(ValueError, match=r"1 row\(s\) of X longer than max_length=40 positions .*row 37: "):
+        fast(tiny_model_dir, max_length=40).fit(X[:37] + [long] + X[38:], y)
+    est = fast(tiny_model_dir, max_length=40, epochs=1).fit(X, y)
+    with pytest.raises(ValueError, match=r"2 row\(s\) of X .*row 40: .*row 41: "):
+        est.predict(X + [long, long])  # not "row 8" of the last batch
