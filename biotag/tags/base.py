@@ -195,7 +195,25 @@ def model_source(
         if not gguf.is_file():
             raise FileNotFoundError(f"GGUF file not found: {str(gguf)!r}")
         return _cached_gguf(gguf, cache), str(gguf)
+    _check_local_folder(name_or_path)
     return str(name_or_path), str(name_or_path)
+
+
+def _check_local_folder(name_or_path: str | os.PathLike[str]) -> None:
+    """A value that can only be a local path (a path object, absolute, starting with ``.`` or ``~``, or with more
+    than one ``/``; a hub id is ``org/name``) must be a model folder: say so, rather than let the hub client
+    complain about a repo id."""
+    text = str(name_or_path)
+    local = (isinstance(name_or_path, os.PathLike) or os.path.isabs(text) or text.startswith((".", "~"))
+             or text.count("/") > 1 or "\\" in text)
+    if not local:
+        return
+    folder = Path(text).expanduser()
+    if not folder.exists():
+        raise FileNotFoundError(f"model folder {text!r} does not exist (a local path; a hub id looks like 'org/name')")
+    if not (folder / "config.json").is_file():
+        raise FileNotFoundError(f"{text!r} is not a model folder: it has no config.json (save a model there with "
+                                "save_pretrained, or pass a hub id or a .gguf file)")
 
 
 def load_base_model(

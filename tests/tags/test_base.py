@@ -115,3 +115,18 @@ def test_model_cache_entries_are_kept_per_transformers_major_version(tmp_path):
     entry = cache_entry("ab" * 32, tmp_path)
     assert entry.parent == tmp_path / "models"
     assert entry.name == f"{'ab' * 8}-transformers{transformers.__version__.split('.')[0]}"
+
+
+@pytest.mark.parametrize("value", ["/no/such/model", "./missing-model", "~/nowhere/model", "a/b/c"])
+def test_a_missing_local_model_folder_is_named_as_such(value):
+    from biotag.tags import load_base_model
+
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_base_model(value)
+
+
+def test_a_folder_without_a_config_is_not_a_model_folder(tmp_path):
+    from biotag.tags import load_base_model
+
+    with pytest.raises(FileNotFoundError, match="no config.json"):
+        load_base_model(tmp_path)
