@@ -125,7 +125,7 @@ def read_runs(results_dirs: Sequence[str | Path]) -> pd.DataFrame:
     A cell found in two directories is refused: it would count twice in the mean, and the two runs
     may differ in their settings.
     """
-    frames = [(d, read_results(d)) for d in results_dirs]
+    frames = [(d, read_results(d, warn=True)) for d in results_dirs]
     frames = [_with_threads(f.assign(run=str(d)), d) for d, f in frames if not f.empty]
     if not frames:
         raise FileNotFoundError(f"no results in {', '.join(map(str, results_dirs))}")

@@ -150,20 +150,29 @@ def _append(path: Path, record: dict) -> None:
         os.fsync(handle.fileno())
 
 
-def read_results(out_dir: str | Path) -> pd.DataFrame:
-    """Every record in ``results.jsonl``; a rerun's record replaces the earlier one of its cell."""
+def read_results(out_dir: str | Path, *, warn: bool = False) -> pd.DataFrame:
+    """Every record in ``results.jsonl``; a rerun's record replaces the earlier one of its cell. With ``warn``,
+    lines that are not cell records (cut short by an interruption, or edited) are named in a warning."""
     path = Path(out_dir) / RESULTS
     if not path.is_file():
         return pd.DataFrame()
-    records = {}
+    records, unreadable = {}, []
     for n, line in enumerate(path.read_text().splitlines(), start=1):
         if not line.strip():
             continue
         try:
             rec = json.loads(line)
-        except json.JSONDecodeError:  # a line cut short by an interruption; that cell reruns
+            key = (str(rec["task"]), str(rec["model"]), int(rec["seed"]))
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError):  # e.g. cut short by an interruption
+            unreadable.append(n)
             continue
-        records[(rec["task"], rec["model"], int(rec["seed"]))] = rec
+        records[key] = rec
+    if unreadable and warn:
+        import warnings
+
+        warnings.warn(f"{path}: line(s) {', '.join(map(str, unreadable[:10]))} are not cell records (cut short by an "
+                      "interruption, or edited) and are skipped; a rerun of their cells writes them again",
+                      stacklevel=2)
     return pd.DataFrame(list(records.values()))
 
 

@@ -88,6 +88,12 @@ def test_a_rerun_skips_finished_cells_and_resumes_an_interrupted_one(tmp_path):
     assert kept[:3] == lines[:3]  # earlier records untouched
     assert len(kept) == 5  # 3 kept + the cut line + the one cell that ran again
     assert json.loads(kept[-1])["status"] == "ok" and len(read_results(tmp_path)) == 4
+    with pytest.warns(UserWarning, match=r"line\(s\) 4 are not cell records"):  # what the report reads
+        assert len(read_results(tmp_path, warn=True)) == 4
+    with open(tmp_path / RESULTS, "a") as f:
+        f.write('null\n{"foo": 1}\n')  # edited by hand: skipped and named, never a traceback
+    with pytest.warns(UserWarning, match=r"line\(s\) 4, 6, 7 are not cell records"):
+        assert len(read_results(tmp_path, warn=True)) == 4
 
 
 def test_a_failing_cell_is_recorded_and_the_rest_go_on(tmp_path, exploding):
