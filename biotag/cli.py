@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -15,19 +16,40 @@ import pandas as pd
 from biotag.utils import DTYPE_CHOICES
 
 # 0: done; 1: done, but some input rows were invalid or some benchmark cells failed (each is reported).
-EXIT_OK, EXIT_SOME_FAILED = 0, 1
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def _read_table(path: Path, column: str | None) -> tuple[pd.DataFrame, str]:
     sep = "\t" if path.suffix.lower() in {".tsv", ".tab"} else ","
-    frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""])
+    _check_rectangular(path, sep)
+    frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""], index_col=False)
     if column is None:
         if frame.shape[1] != 1:
-            raise SystemExit(f"error: {path} has columns {list(frame.columns)}; choose one with --column")
+            raise ValueError(f"{path} has columns {list(frame.columns)}; choose one with --column")
         column = str(frame.columns[0])
     if column not in frame.columns:
-        raise SystemExit(f"error: column {column!r} not in {path}; columns are {list(frame.columns)}")
+        raise ValueError(f"column {column!r} not in {path}; columns are {list(frame.columns)}")
     return frame, column
+
+
+def _check_rectangular(path: Path, sep: str) -> None:
+    """A table whose rows have as many fields as its header, or a ValueError naming the lines that do not (an
+    unquoted comma in a name would shift every later field of its row into the next column)."""
+    import csv
+
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows = list(csv.reader(handle, delimiter=sep))
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path} is not a UTF-8 text table ({err.reason} at byte {err.start})") from None
+    if not rows or not any(field.strip() for field in rows[0]):
+        raise ValueError(f"{path} is empty: no header line")
+    width = len(rows[0])
+    ragged = [n for n, row in enumerate(rows[1:], start=2) if row and len(row) != width]
+    if ragged:
+        shown = ", ".join(f"line {n} ({len(rows[n - 1])} fields)" for n in ragged[:10])
+        raise ValueError(f"{path}: the header has {width} field(s) but {shown}" + (" and more" if len(ragged) > 10
+                         else "") + "; quote fields that contain the separator")
 
 
 def _threads(text: str) -> int:
@@ -39,6 +61,14 @@ def _threads(text: str) -> int:
     if value < 1 and value != -1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of threads (1 or more) or -1 for every core")
     return value
+
+
+def _seeds(text: str) -> list[int]:
+    """A --seeds value: comma-separated whole numbers."""
+    try:
+        return [int(s) for s in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of seeds (e.g. 1,2,3)") from None
 
 
 def _corpus_size(text: str) -> int | str:
@@ -68,7 +98,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     path = Path(args.input)
     if not path.is_file():
-        raise SystemExit(f"error: input file not found: {str(path)!r}")
+        raise FileNotFoundError(f"input file not found: {str(path)!r}")
     if args.domain == "smiles":
         featurizer = SmilesFeaturizer(max_length=args.max_length)
     else:
@@ -125,7 +155,7 @@ def cmd_tags_pretrain(args: argparse.Namespace) -> int:
 
     path = Path(args.input)
     if not path.is_file():
-        raise SystemExit(f"error: input file not found: {str(path)!r}")
+        raise FileNotFoundError(f"input file not found: {str(path)!r}")
     raw = _read_sequences(path, args.column)
     featurizer = SmilesFeaturizer() if args.domain == "smiles" else ProteinFeaturizer(max_length=args.max_length,
                                                                                       too_long="truncate")
@@ -249,7 +279,7 @@ def _add_benchmark_commands(sub) -> None:
     run.add_argument("--tasks", default=None,
                      help="comma-separated task names, or the groups small / admet / all (default: small)")
     run.add_argument("--models", default=None, help="comma-separated model names (see `biotag benchmark list`)")
-    run.add_argument("--seeds", default=None, help="comma-separated seeds (default: 1,2,3,4,5)")
+    run.add_argument("--seeds", type=_seeds, default=None, help="comma-separated seeds (default: 1,2,3,4,5)")
     run.add_argument("--epochs", type=int, default=None, help="epochs of the LLM models (default 10; quick 2)")
     run.add_argument("--corpus", type=_corpus_size, default=None,
                      help="stage-1 corpus size, or 'all' (every molecule in no test set; default 2000; quick 160)")
@@ -309,7 +339,7 @@ def cmd_benchmark_run(args: argparse.Namespace) -> int:
     with _sigterm_exits():
         results = benchmark(
             args.out, tasks=args.tasks, models=args.models.split(",") if args.models else None,
-            seeds=[int(s) for s in args.seeds.split(",")] if args.seeds else None, quick=args.quick,
+            seeds=args.seeds, quick=args.quick,
             epochs=args.epochs, corpus=args.corpus, pretrain=not args.no_pretrain, data_path=args.data,
             prefix_cache=args.prefix_cache or not args.no_prefix_cache, dtype=args.dtype,
             prefix_memory=args.prefix_memory,
@@ -341,9 +371,21 @@ def cmd_benchmark_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+#: Mistakes in what a user passed (a missing or unreadable file, a malformed table, a value out of range): one
+#: line on stderr and exit status 2, argparse's convention; a traceback is for biotag's own faults.
+USER_ERRORS = (ValueError, KeyError, OSError, UnicodeDecodeError, pd.errors.EmptyDataError, pd.errors.ParserError)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except USER_ERRORS as err:
+        if os.environ.get("BIOTAG_DEBUG"):
+            raise
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"biotag: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":

@@ -75,15 +75,11 @@ def test_tags_pretrain_and_inspect_on_a_tiny_model(tmp_path, capsys):
     assert str(tmp_path / "m") in shown  # the base model it was trained on
 
 
-def test_tags_pretrain_names_invalid_rows(tmp_path):
-    import pytest
-
-    from biotag import InvalidSmilesError
-
+def test_tags_pretrain_names_invalid_rows(tmp_path, capsys):
     (tmp_path / "smiles.txt").write_text("CCO\nC1CC(\nCCN\n")
-    with pytest.raises(InvalidSmilesError, match="row 1: 'C1CC\\('"):
-        main(["tags", "pretrain", "--domain", "smiles", "--input", str(tmp_path / "smiles.txt"),
-              "--out", str(tmp_path / "lib"), "--model", str(tmp_path / "unused")])
+    assert main(["tags", "pretrain", "--domain", "smiles", "--input", str(tmp_path / "smiles.txt"),
+                 "--out", str(tmp_path / "lib"), "--model", str(tmp_path / "unused")]) == 2
+    assert "row 1: 'C1CC('" in capsys.readouterr().err
 
 
 def test_the_corpus_size_is_a_positive_number_or_all():
@@ -96,3 +92,29 @@ def test_the_corpus_size_is_a_positive_number_or_all():
         with pytest.raises(SystemExit) as exit_info:
             parse(["benchmark", "run", "--corpus", bad])
         assert exit_info.value.code == 2
+
+
+def test_user_mistakes_exit_2_with_one_line_and_no_traceback(tmp_path, capsys):
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "binary.csv").write_bytes(bytes(range(256)))
+    (tmp_path / "ragged.csv").write_text("name,smiles\naspirin, acetyl,CC(=O)Oc1ccccc1C(=O)O\nethanol,CCO\n")
+    (tmp_path / "ok.csv").write_text("smiles\nCCO\n")
+    cases = [
+        (["validate", str(tmp_path / "empty.csv"), "--domain", "smiles"], "is empty"),
+        (["validate", str(tmp_path / "binary.csv"), "--domain", "smiles"], "utf-8"),
+        (["validate", str(tmp_path / "ragged.csv"), "--domain", "smiles", "--column", "smiles"],
+         "header has 2 field.* line 2 \\(3 fields\\)"),
+        (["validate", str(tmp_path / "missing.csv"), "--domain", "smiles"], "input file not found"),
+        (["validate", str(tmp_path / "ok.csv"), "--domain", "smiles", "--out", str(tmp_path / "no" / "out.csv")],
+         "non-existent directory"),
+        (["benchmark", "run", "--tasks", "nonexistent", "--out", str(tmp_path / "r")], "unknown task 'nonexistent'"),
+        (["benchmark", "report", str(tmp_path), "--out", str(tmp_path / "rep")], "no results"),
+    ]
+    for argv, message in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith("biotag: error: ") and len(err.strip().splitlines()) == 1, err
+        assert "Traceback" not in err and __import__("re").search(message, err, flags=2), (argv, err)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["benchmark", "run", "--seeds", "x"])
+    assert exit_info.value.code == 2 and "comma-separated list of seeds" in capsys.readouterr().err
