@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
@@ -36,10 +37,17 @@ def as_column(X: Any) -> tuple[list[Any], pd.Index | None, str | None]:
     one-column DataFrame. A bare string is refused: it is almost always a bug
     (``transform("CCO")`` would otherwise iterate over characters).
     """
-    if isinstance(X, str):
+    if isinstance(X, (str, bytes, bytearray)):
+        what = "string" if isinstance(X, str) else "bytes value"
         raise TypeError(
-            f"expected a list-like of strings, got the single string {X!r}; wrap it in a list: [{X!r}]"
+            f"expected a list-like of strings, got the single {what} {X!r}; wrap it in a list: [{X!r}]"
+            + ("" if isinstance(X, str) else " (decoded to str)")
         )
+    if isinstance(X, Mapping):  # iterating it would featurize its keys and drop its values
+        raise TypeError(f"expected a list-like of strings, got a {type(X).__name__}; pass its values or keys "
+                        "explicitly (e.g. list(d.values()))")
+    if isinstance(X, (set, frozenset)):  # no order: the output could not be aligned with anything
+        raise TypeError(f"expected an ordered list-like of strings, got a {type(X).__name__}; pass a sorted list")
     if isinstance(X, pd.DataFrame):
         if X.shape[1] != 1:
             raise ValueError(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import unicodedata
 import warnings
 from pathlib import Path
 from typing import Any, Callable
@@ -30,12 +31,17 @@ def _check_policies(nonstandard: str, max_length: int | None, too_long: str) -> 
         raise ValueError(f"nonstandard must be one of {NONSTANDARD_POLICIES}, got {nonstandard!r}")
     if too_long not in TOO_LONG_POLICIES:
         raise ValueError(f"too_long must be one of {TOO_LONG_POLICIES}, got {too_long!r}")
-    if max_length is not None and (not isinstance(max_length, int) or max_length < 1):
+    if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1):
         raise ValueError(f"max_length must be a positive int or None, got {max_length!r}")
 
 
 def _normalize(value: Any, *, nonstandard: str, max_length: int | None, too_long: str) -> str:
-    seq = "".join(check_text(value).split()).upper()
+    text = "".join(check_text(value).split())
+    for position, ch in enumerate(text):
+        if not ch.isascii():  # before upper(): "ß".upper() is "SS"
+            raise RowError(f"character U+{ord(ch):04X} ({unicodedata.name(ch, 'a control character')}) at position "
+                           f"{position} is not an amino-acid letter")
+    seq = text.upper()
     bad = sorted({ch for ch in seq if ch not in STANDARD_RESIDUES})
     invalid = [ch for ch in bad if ch not in NONSTANDARD_RESIDUES]
     if invalid:
@@ -119,6 +125,10 @@ def read_fasta(source: str | os.PathLike[str]) -> list[tuple[str, str]]:
     else:
         path = Path(source)
         if not path.is_file():
+            if isinstance(source, str) and "\n" in source:  # text, not a path: it lacks the '>' header line
+                raise ValueError(f"the given text is not FASTA: it does not start with a '>' header line "
+                                 f"({source[:40]!r}); a bare list of sequences goes to transform(), not "
+                                 "transform_fasta()")
             raise FileNotFoundError(f"FASTA file not found: {str(path)!r}")
         handle = path.open()
     where = "the given text" if text_given else repr(str(source))

@@ -191,7 +191,7 @@ def _normalizer(
     isomeric: bool,
     max_length: int | None,
 ) -> Callable[[Any], str]:
-    if max_length is not None and (not isinstance(max_length, int) or max_length < 1):
+    if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1):
         raise ValueError(f"max_length must be a positive int or None, got {max_length!r}")
 
     def normalize(value: Any) -> str:

@@ -109,3 +109,13 @@ def test_arbitrary_text_raises_only_the_documented_error(text):
         assert exc.issues[0].value == text
     else:
         assert set(out) <= STANDARD_RESIDUES and out
+
+
+def test_non_ascii_letters_are_refused_before_uppercasing():
+    with pytest.raises(InvalidSequenceError, match=r"U\+00DF \(LATIN SMALL LETTER SHARP S\) at position 2"):
+        ProteinFeaturizer().transform(["MKßG"])  # "ß".upper() == "SS": it would become two serines
+
+
+def test_fasta_text_without_a_header_is_not_reported_as_a_missing_file():
+    with pytest.raises(ValueError, match="does not start with a '>' header line"):
+        ProteinFeaturizer().transform_fasta("MKT\nGGG")

@@ -187,3 +187,18 @@ def test_an_overlong_smiles_is_refused_before_rdkit_reads_it():
     assert out[1] == "CC(=O)O" and out[0] != out[0]  # NaN: refused unread, with no max_length too
     # a salt form longer than max_length whose canonical form fits still passes
     assert canonicalize_smiles("CC(=O)[O-].[Na+]", max_length=8) == "CC(=O)O"
+
+
+@pytest.mark.parametrize("X, match", [
+    (b"CCO", "single bytes value"),
+    ({"CCO": 1.0, "CCN": 2.0}, "got a dict"),
+    ({"CCO", "CCN"}, "ordered list-like"),
+])
+def test_inputs_that_would_be_featurized_piece_by_piece_are_refused(X, match):
+    with pytest.raises(TypeError, match=match):
+        SmilesFeaturizer().transform(X)
+
+
+def test_max_length_true_is_not_a_length():
+    with pytest.raises(ValueError, match="max_length"):
+        SmilesFeaturizer(max_length=True).fit(["C"])
