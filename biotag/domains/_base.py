@@ -95,6 +95,28 @@ def apply_rowwise(
     return out
 
 
+class ValidatedColumn(list):
+    """A featurizer's output with no invalid row: strings its domain's featurizer has validated, which biotag's
+    estimators take without validating them again (so a Pipeline pays for validation once)."""
+
+    def __init__(self, values, domain: str):
+        super().__init__(values)
+        self.domain = domain
+
+
+#: Where a featurizer marks a Series it returned with no invalid row (``Series.attrs``), as ValidatedColumn does.
+VALIDATED_ATTR = "biotag_validated_domain"
+
+
+def validated_domain(X: Any) -> str | None:
+    """The domain whose featurizer produced ``X`` with every row valid, or None."""
+    if isinstance(X, ValidatedColumn):
+        return X.domain
+    if isinstance(X, pd.Series):
+        return X.attrs.get(VALIDATED_ATTR)
+    return None
+
+
 class BaseFeaturizer(TransformerMixin, BaseEstimator):
     """Stateless string-to-string transformer: ``fit`` learns nothing and returns ``self``.
 
@@ -103,6 +125,7 @@ class BaseFeaturizer(TransformerMixin, BaseEstimator):
     """
 
     _error_type: type[InvalidInputError] = InvalidInputError
+    _domain: str = ""
 
     def fit(self, X: Any, y: Any = None) -> "BaseFeaturizer":
         """Do nothing (the featurizer is stateless) and return ``self``."""
@@ -117,9 +140,13 @@ class BaseFeaturizer(TransformerMixin, BaseEstimator):
         """
         values, index, name = as_column(X)
         out = apply_rowwise(values, self._normalizer(), errors=self.errors, error_type=self._error_type)
+        clean = all(isinstance(v, str) for v in out)  # with errors="nan", invalid rows are NaN
         if index is not None:
-            return pd.Series(out, index=index, name=name, dtype=object)
-        return out
+            series = pd.Series(out, index=index, name=name, dtype=object)
+            if clean:
+                series.attrs[VALIDATED_ATTR] = self._domain
+            return series
+        return ValidatedColumn(out, self._domain) if clean else out
 
     def _normalizer(self) -> Callable[[Any], str]:  # pragma: no cover - abstract
         raise NotImplementedError

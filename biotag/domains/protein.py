@@ -162,6 +162,7 @@ class ProteinFeaturizer(BaseFeaturizer):
     """
 
     _error_type = InvalidSequenceError
+    _domain = "protein"
 
     def __init__(
         self, *, errors: str = "raise", nonstandard: str = "raise", max_length: int | None = None, too_long: str = "raise"

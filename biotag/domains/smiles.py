@@ -229,6 +229,7 @@ class SmilesFeaturizer(BaseFeaturizer):
     """
 
     _error_type = InvalidSmilesError
+    _domain = "smiles"
 
     def __init__(
         self,

@@ -17,7 +17,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from biotag._version import __version__
 from biotag.domains.tagging import DOMAIN_TAGS, Template, check_tag_name
-from biotag.estimators._inputs import check_feature_names, check_X
+from biotag.estimators._inputs import check_domains, check_feature_names, check_X
 from biotag.exceptions import CorruptFileError
 from biotag.tags import TaggedLM, TagLibrary, TagSpec, load_base_model
 from biotag.tags.prefix import PrefixCache
@@ -159,6 +159,7 @@ class TagLLMBase(BaseEstimator):
         state = self._target_state(y)  # a classifier refuses a single class or continuous labels first
         self._check_params()
         rows, names = check_X(X, self._domains(), self.columns)
+        check_domains(X, rows, self._domains())
         y_arr = self._targets(y, len(rows), state)
         if len(rows) < 2:
             raise ValueError(f"need at least 2 training rows, got {len(rows)}")
@@ -169,6 +170,7 @@ class TagLLMBase(BaseEstimator):
                 raise ValueError("pass both X_val and y_val, or neither")
             val_rows, val_names = check_X(X_val, self._domains(), self.columns)
             check_feature_names(names, val_names, "X_val")
+            check_domains(X_val, val_rows, self._domains(), "X_val")
             y_val_arr = self._targets(y_val, len(val_rows), state)
             train_idx = np.arange(len(rows))
         else:
@@ -243,6 +245,7 @@ class TagLLMBase(BaseEstimator):
         rows, names = check_X(X, self._domains(), self.columns)
         fitted = getattr(self, "feature_names_in_", None)
         check_feature_names(None if fitted is None else list(fitted), names)
+        check_domains(X, rows, self._domains())
         tlm = self._tagged_lm()
         template = self._template(self._domain_tag_names())
         items = [template.build(*r) for r in rows]

@@ -299,3 +299,37 @@ def test_an_overlong_input_is_named_by_its_row_in_x_before_any_computing(tiny_mo
     est = fast(tiny_model_dir, max_length=40, epochs=1).fit(X, y)
     with pytest.raises(ValueError, match=r"2 row\(s\) of X .*row 40: .*row 41: "):
         est.predict(X + [long, long])  # not "row 8" of the last batch
+
+
+def test_fit_and_predict_validate_each_column_by_its_domain_listing_every_bad_row(tiny_model_dir):
+    from biotag import InvalidSequenceError, InvalidSmilesError
+
+    X, y = toy(30)
+    est = fast(tiny_model_dir, epochs=1).fit(X, y)
+    with pytest.raises(InvalidSmilesError, match=r"X \(smiles\): 2 invalid SMILES: row 1: 'not a smiles'.*row 2: "):
+        est.predict(["CCO", "not a smiles", "日本語🙂"])
+    with pytest.raises(InvalidSmilesError, match="row 0: 'C1CC'"):
+        est.predict(["C1CC", "CCO"])
+    with pytest.raises(InvalidSequenceError, match=r"X \(protein\): .*row 0"):
+        fast(tiny_model_dir, domains="protein").fit(["CC(=O)O"] + ["MKTAYG"] * 5, np.arange(6.0))
+    rng = random.Random(0)
+    pairs = pd.DataFrame({"protein": ["".join(rng.choice("MKAG") for _ in range(5)) for _ in range(6)],
+                          "smiles": X[:6]})
+    pairs.loc[3, "smiles"] = "C(("
+    with pytest.raises(InvalidSmilesError, match=r"column 1 \(smiles\) of X: .*row 3: 'C\(\('"):
+        fast(tiny_model_dir, domains=("protein", "smiles")).fit(pairs, np.arange(6.0))
+
+
+def test_a_featurizer_before_the_estimator_validates_once(tiny_model_dir, monkeypatch):
+    from biotag.domains import smiles as smiles_module
+
+    X, y = toy(30)
+    calls = []
+    real = smiles_module._canonicalize
+    monkeypatch.setattr(smiles_module, "_canonicalize", lambda value, **kw: calls.append(value) or real(value, **kw))
+    model = make_pipeline(SmilesFeaturizer(), fast(tiny_model_dir, epochs=1)).fit(X, y)
+    assert len(calls) == len(X)  # the featurizer's pass only; the estimator trusted its output
+    model.predict(X[:5])
+    assert len(calls) == len(X) + 5
+    fast(tiny_model_dir, epochs=1).fit(X, y)  # a plain list: the estimator validates it itself
+    assert len(calls) == 2 * len(X) + 5
