@@ -131,7 +131,7 @@ class TagLLMBase(BaseEstimator):
     def _set_fitted_targets(self, y: np.ndarray, state: Any) -> None:
         """Keep what prediction needs to know of the targets (after a successful fit)."""
 
-    def _split(self, rows: list, rng: np.random.RandomState) -> tuple[np.ndarray, np.ndarray]:
+    def _split(self, rows: list, rng: np.random.RandomState, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         n_val = int(round(len(rows) * self.validation_fraction))
         if n_val == 0:
             return np.arange(len(rows)), np.arange(0)
@@ -174,7 +174,7 @@ class TagLLMBase(BaseEstimator):
             y_val_arr = self._targets(y_val, len(val_rows), state)
             train_idx = np.arange(len(rows))
         else:
-            train_idx, val_idx = self._split(rows, rng)
+            train_idx, val_idx = self._split(rows, rng, y_arr)
             val_rows, y_val_arr = [rows[i] for i in val_idx], y_arr[val_idx]
 
         model, tokenizer = self._load_base()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 from typing import Any
 
 import numpy as np
@@ -107,11 +109,37 @@ class TagLLMClassifier(ClassifierMixin, TagLLMBase):
     def _target_state(self, y: Any) -> np.ndarray:
         """The classes, in sorted order: the head's outputs, and what labels are encoded as."""
         labels = check_y_classification(y, None)
+        given = y.tolist() if hasattr(y, "tolist") else list(y)  # as passed: numpy would turn 1 into "1"
+        kinds = {("text" if isinstance(v, str) else "number") for v in np.ravel(np.asarray(given, dtype=object))}
+        if len(kinds) > 1:  # scikit-learn refuses them too: "Mix of label input types (string and number)"
+            raise ValueError("y mixes text and number labels (e.g. 1 and '1'); use one type for every label")
         check_classification_targets(labels)  # a continuous target is refused: "Unknown label type: continuous"
         classes = np.unique(labels)
         if len(classes) < 2:
             raise ValueError(f"y has a single class {classes.tolist()}; classification needs at least 2")
+        if isinstance(self.class_weight, dict):
+            absent = [c for c in self.class_weight if c not in set(classes.tolist())]
+            if absent:
+                raise ValueError(f"class_weight names class(es) {absent} that y does not have; its classes are "
+                                 f"{classes.tolist()}")
         return classes
+
+    def _split(self, rows: list, rng: np.random.RandomState, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The validation rows drawn class by class (stratified), so training keeps every class; a class too
+        small to share (one row) stays in training, with a warning."""
+        train, val = super()._split(rows, rng, y)
+        if len(val) == 0:
+            return train, val
+        from sklearn.model_selection import StratifiedShuffleSplit
+
+        counts = np.bincount(y)  # y: the classes' indices
+        if counts[counts > 0].min() < 2 or len(val) < np.count_nonzero(counts):
+            warnings.warn(f"some class has too few rows to appear in both training and validation (class counts "
+                          f"{counts.tolist()}); the validation rows are drawn at random", stacklevel=3)
+            return train, val
+        split = StratifiedShuffleSplit(n_splits=1, test_size=len(val), random_state=rng.randint(0, 2**31 - 1))
+        train, val = next(split.split(np.zeros(len(y)), y))
+        return np.sort(train), np.sort(val)
 
     def _targets(self, y: Any, n_rows: int, classes: np.ndarray) -> np.ndarray:
         labels = check_y_classification(y, n_rows)

@@ -79,3 +79,21 @@ def test_in_pipeline_and_cross_validation(tiny_model_dir):
     pipe = make_pipeline(SmilesFeaturizer(), fast(tiny_model_dir, epochs=2))
     scores = cross_val_score(pipe, X, y, cv=3, scoring="accuracy")
     assert scores.shape == (3,)
+
+
+def test_label_and_class_weight_mistakes_are_refused(tiny_model_dir):
+    X = toy(12)
+    with pytest.raises(ValueError, match="mixes text and number labels"):
+        fast(tiny_model_dir).fit(X, [1, "1", 0, 1, 0, 1, 0, 1, 0, 1, 0, 1])
+    with pytest.raises(ValueError, match=r"class_weight names class\(es\) \['c'\]"):
+        fast(tiny_model_dir, class_weight={"a": 1.0, "c": 3.0}).fit(X, ["a", "b"] * 6)
+
+
+def test_the_validation_split_keeps_every_class_in_training(tiny_model_dir):
+    X = toy(40)
+    y = [1] * 4 + [0] * 36  # a random 25 % validation draw can take every positive
+    est = fast(tiny_model_dir, epochs=1, validation_fraction=0.25)
+    train, val = est._split(X, np.random.RandomState(0), np.array(y))
+    assert sorted(np.asarray(y)[train].tolist()).count(1) == 3 and np.asarray(y)[val].tolist().count(1) == 1
+    with pytest.warns(UserWarning, match="too few rows to appear in both"):
+        est._split(X, np.random.RandomState(0), np.array([1] + [0] * 39))
