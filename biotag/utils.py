@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 __all__ = ["atomic_path", "atomic_write_text", "sha256_file", "model_digest", "cache_root", "TensorFiles",
-           "available_memory", "peak_rss_mb", "DTYPES", "DTYPE_CHOICES", "torch_dtype", "cpu_flags", "cpu_description", "native_bf16",
+           "available_memory", "peak_rss_mb", "DTYPES", "DTYPE_CHOICES", "torch_dtype", "cpu_flags", "cpu_description", "native_bf16", "resolve_device",
            "resolve_dtype", "is_missing", "check_fraction"]
 
 #: The precisions a frozen base model can be held in, by name.
@@ -249,6 +249,15 @@ def native_bf16(device) -> bool:
     if device.type == "cpu":
         return bool(BF16_CPU_FLAGS & cpu_flags())
     return False
+
+
+def resolve_device(device: str):
+    """``"auto"`` picks CUDA when present, else CPU; anything else is passed to torch."""
+    import torch
+
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
 
 
 def resolve_dtype(name: str, device) -> str:

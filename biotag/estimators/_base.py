@@ -23,16 +23,9 @@ from biotag.tags import TaggedLM, TagLibrary, TagSpec, load_base_model
 from biotag.tags.prefix import PrefixCache
 from biotag.tags.readout import READOUTS, Readout
 from biotag.training import Example, History, stage2, stage3, train_stage
-from biotag.utils import DTYPE_CHOICES, atomic_write_text, resolve_dtype, torch_dtype
+from biotag.utils import DTYPE_CHOICES, atomic_write_text, resolve_device, resolve_dtype, torch_dtype
 
 _ESTIMATOR_JSON = "estimator.json"
-
-
-def resolve_device(device: str) -> torch.device:
-    """``"auto"`` picks CUDA when present, else CPU; anything else is passed to torch."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 class TagLLMBase(BaseEstimator):
@@ -304,18 +297,24 @@ class TagLLMBase(BaseEstimator):
             raise CorruptFileError(f"{file} is not valid JSON ({exc}); the saved estimator is corrupt") from exc
         if state.get("format") != "biotag-estimator" or state.get("estimator") != cls.__name__:
             raise CorruptFileError(f"{file} holds a {state.get('estimator')!r}, not a {cls.__name__}")
-        params = dict(state["params"])
-        if isinstance(params.get("domains"), list):
-            params["domains"] = tuple(params["domains"])
-        est = cls(**params)
-        est.library_ = TagLibrary.load(src)
-        est.n_features_in_ = state["n_features_in_"]
-        if state.get("feature_names_in_"):
-            est.feature_names_in_ = np.asarray(state["feature_names_in_"], dtype=object)
-        est.n_trainable_params_ = state["n_trainable_params_"]
-        est.dtype_ = state.get("dtype_", "float32" if params.get("dtype", "auto") == "auto" else params["dtype"])
-        est.history_ = History(**state["history"])
-        est._set_extra_state(state)
+        library = TagLibrary.load(src)
+        try:
+            params = dict(state["params"])
+            if isinstance(params.get("domains"), list):
+                params["domains"] = tuple(params["domains"])
+            est = cls(**params)
+            est._check_params()
+            est.library_ = library
+            est.n_features_in_ = int(state["n_features_in_"])
+            if state.get("feature_names_in_"):
+                est.feature_names_in_ = np.asarray(state["feature_names_in_"], dtype=object)
+            est.n_trainable_params_ = int(state["n_trainable_params_"])
+            est.dtype_ = str(state.get("dtype_", params.get("dtype", "float32")))  # saved before dtype_: as given
+            est.history_ = History(**state["history"])
+            est._set_extra_state(state)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            field = f"the field {exc.args[0]!r} is missing" if isinstance(exc, KeyError) else str(exc)
+            raise CorruptFileError(f"{file} is not a valid saved estimator: {field}") from exc
         return est
 
     def __getstate__(self) -> dict[str, Any]:

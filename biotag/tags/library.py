@@ -161,7 +161,8 @@ class TagLibrary(nn.Module):
         tensors = {k: v.detach().to("cpu").contiguous() for k, v in self.state_dict().items()}
         with atomic_path(out / _TENSORS) as tmp:
             safetensors.torch.save_file(tensors, str(tmp), metadata={"format": FORMAT})
-        atomic_write_text(out / _JSON, json.dumps(self.metadata(), indent=2))
+        meta = dict(self.metadata(), tensors_sha256=sha256_file(out / _TENSORS))  # checked on load
+        atomic_write_text(out / _JSON, json.dumps(meta, indent=2))
         return out
 
     @classmethod
@@ -171,18 +172,32 @@ class TagLibrary(nn.Module):
         meta = _read_json(src / _JSON)
         try:
             base = meta["base_model"]
+            _check_size(base["hidden_size"], "base_model.hidden_size", MAX_HIDDEN_SIZE)
+            for entry in meta["tags"]:
+                _check_size(entry["p"], f"tags[{entry.get('name')!r}].p", MAX_TAG_LENGTH)
             lib = cls(base["hidden_size"], base_model_id=base["id"], base_fingerprint=base["embedding_fingerprint"],
                       base_fingerprints=base.get("embedding_fingerprints"))
             for entry in meta["tags"]:
                 spec = TagSpec(**entry)
                 lib.add_tag(spec, init=torch.zeros(lib.hidden_size))
             for name, config in meta["heads"].items():
+                _check_size(config["hidden_size"], f"heads[{name!r}].hidden_size", MAX_HIDDEN_SIZE)
+                _check_size(config.get("n_outputs", config.get("n_classes", 1)), f"heads[{name!r}] outputs",
+                            MAX_HIDDEN_SIZE)
                 lib.add_head(name, build_head(config))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CorruptFileError(f"{src / _JSON} is not a valid biotag tag library: {exc!r}") from exc
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            field = f"the field {exc.args[0]!r} is missing" if isinstance(exc, KeyError) else repr(exc)
+            raise CorruptFileError(f"{src / _JSON} is not a valid biotag tag library: {field}") from exc
         if model is not None:
             lib.check_compatible(model, source=src)
+        recorded = meta.get("tensors_sha256")  # libraries saved before digests have none
+        if recorded is not None and (src / _TENSORS).is_file() and sha256_file(src / _TENSORS) != recorded:
+            raise CorruptFileError(f"{src / _TENSORS} has changed since it was saved (its SHA-256 differs from the one "
+                                   f"{src / _JSON} records); the file is corrupt")
         tensors = _read_tensors(src / _TENSORS)
+        bad = sorted(k for k, v in tensors.items() if v.is_floating_point() and not torch.isfinite(v).all())
+        if bad:
+            raise CorruptFileError(f"{src / _TENSORS} holds non-finite values (NaN or infinity) in {bad}")
         expected = lib.state_dict()
         if set(tensors) != set(expected) or any(tensors[k].shape != v.shape for k, v in expected.items()):
             raise CorruptFileError(
@@ -244,6 +259,16 @@ def _read_json(path: Path) -> dict:
             f"({__version__}) reads ({FORMAT_VERSION}); upgrade biotag"
         )
     return meta
+
+
+#: Bounds checked before anything is allocated from a library's JSON (a corrupt or hostile size would otherwise
+#: try to allocate terabytes): wider than any released LLM, longer than any tag.
+MAX_HIDDEN_SIZE, MAX_TAG_LENGTH = 1 << 16, 1 << 12
+
+
+def _check_size(value, field: str, limit: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= limit:
+        raise ValueError(f"{field} is {value!r}, not a size from 1 to {limit}")
 
 
 def _read_tensors(path: Path) -> dict[str, torch.Tensor]:

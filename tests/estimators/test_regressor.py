@@ -263,9 +263,16 @@ def test_corrupt_saved_estimator(tiny_model_dir, tmp_path):
 
     X, y = toy(20)
     path = fast(tiny_model_dir, epochs=1).fit(X, y).save(tmp_path / "est")
+    good = (path / "estimator.json").read_text()
     (path / "estimator.json").write_text("{oops")
     with pytest.raises(CorruptFileError, match="not valid JSON"):
         TagLLMRegressor.load(path)
+    for damaged, match in [(good.replace('"params"', '"parameters"'), "field 'params' is missing"),
+                           (good.replace('"n_features_in_": 1', '"n_features_in_": "one"'), "not a valid saved"),
+                           (good.replace('"p": 2', '"p": -3'), "not a valid saved estimator.*'p'")]:
+        (path / "estimator.json").write_text(damaged)
+        with pytest.raises(CorruptFileError, match=match):
+            TagLLMRegressor.load(path)
     with pytest.raises(FileNotFoundError, match="no saved biotag estimator"):
         TagLLMRegressor.load(tmp_path / "nothing")
 

@@ -72,6 +72,12 @@ def test_several_libraries_compose(tmp_path):
         TagLibrary.for_model(other).merge(merged)
 
 
+def _flip_a_data_byte(folder):
+    data = bytearray((folder / "tags.safetensors").read_bytes())
+    data[-3] ^= 0x01  # inside the last tensor's values: still valid safetensors, another number
+    (folder / "tags.safetensors").write_bytes(bytes(data))
+
+
 @pytest.mark.parametrize(
     "damage, match",
     [
@@ -84,6 +90,14 @@ def test_several_libraries_compose(tmp_path):
             (d / "library.json").read_text().replace('"p": 3', '"p": 4', 1)), "does not match"),
         (lambda d: (d / "library.json").write_text(
             (d / "library.json").read_text().replace('"kind": "domain"', '"kind": "nope"', 1)), "not a valid"),
+        (lambda d: (d / "library.json").write_text(  # never allocated: it would be terabytes
+            (d / "library.json").read_text().replace('"hidden_size": 32', '"hidden_size": 1000000000000', 1)),
+         "base_model.hidden_size is 1000000000000, not a size"),
+        (lambda d: (d / "library.json").write_text(
+            (d / "library.json").read_text().replace('"tags": [', '"tags": "none", "x": [', 1)), "not a valid"),
+        (lambda d: (d / "library.json").write_text(
+            (d / "library.json").read_text().replace('"base_model"', '"base"', 1)), "field 'base_model' is missing"),
+        (_flip_a_data_byte, "has changed since it was saved"),
     ],
 )
 def test_corrupt_library_gives_a_clear_error(tmp_path, damage, match):
@@ -91,6 +105,15 @@ def test_corrupt_library_gives_a_clear_error(tmp_path, damage, match):
     path = tlm.library.save(tmp_path / "lib")
     damage(path)
     with pytest.raises(CorruptFileError, match=match):
+        TagLibrary.load(path, tlm.model)
+
+
+def test_non_finite_tag_vectors_are_refused_on_load(tmp_path):
+    tlm = make_tlm()
+    with torch.no_grad():
+        next(iter(tlm.library.tags.values())).fill_(float("nan"))
+    path = tlm.library.save(tmp_path / "lib")
+    with pytest.raises(CorruptFileError, match="non-finite values"):
         TagLibrary.load(path, tlm.model)
 
 
