@@ -1,5 +1,6 @@
 """Domain featurizers: validate, canonicalize and tag SMILES and protein sequences."""
 
+from biotag.domains._base import ValidatedColumn, validated_domain
 from biotag.domains.protein import (
     NONSTANDARD_RESIDUES,
     STANDARD_RESIDUES,
@@ -11,6 +12,8 @@ from biotag.domains.smiles import SmilesFeaturizer, canonicalize_smiles, quiet_r
 from biotag.domains.tagging import DOMAIN_TAGS, Tag, TaggedInput, Template, Text
 
 __all__ = [
+    "ValidatedColumn",
+    "validated_domain",
     "SmilesFeaturizer",
     "ProteinFeaturizer",
     "canonicalize_smiles",

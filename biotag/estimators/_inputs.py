@@ -72,11 +72,10 @@ def check_X(
 def check_domains(X: Any, rows: list[tuple[str, ...]], domains: tuple[str, ...], what: str = "X") -> None:
     """Every column holds its domain's strings: SMILES RDKit reads, protein letters. One error lists every bad
     row of a column (the featurizers' behaviour). A 1-D input that a featurizer produced with every row valid
-    (a :class:`~biotag.domains._base.ValidatedColumn`, or a Series it marked) is taken as it is: a Pipeline's
+    (a :class:`~biotag.domains.ValidatedColumn`, or a Series it marked) is taken as it is: a Pipeline's
     featurizer has validated it already. SMILES are only read here, not standardized (that is the featurizer's
     choice to make): a fraction of a millisecond per row, against tens of milliseconds for the model."""
-    from biotag.domains import ProteinFeaturizer, SmilesFeaturizer
-    from biotag.domains._base import validated_domain
+    from biotag.domains import ProteinFeaturizer, SmilesFeaturizer, validated_domain
 
     for j, domain in enumerate(domains):
         if len(domains) == 1 and validated_domain(X) == domain:

@@ -13,82 +13,11 @@ from typing import Iterator, Sequence
 
 import pandas as pd
 
+from biotag.cli.inputs import corpus_size, is_fasta, read_sequences, read_table, seeds, threads
 from biotag.utils import DTYPE_CHOICES
 
 # 0: done; 1: done, but some input rows were invalid or some benchmark cells failed (each is reported).
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-def _read_table(path: Path, column: str | None) -> tuple[pd.DataFrame, str]:
-    sep = "\t" if path.suffix.lower() in {".tsv", ".tab"} else ","
-    _check_rectangular(path, sep)
-    frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""], index_col=False)
-    if column is None:
-        if frame.shape[1] != 1:
-            raise ValueError(f"{path} has columns {list(frame.columns)}; choose one with --column")
-        column = str(frame.columns[0])
-    if column not in frame.columns:
-        raise ValueError(f"column {column!r} not in {path}; columns are {list(frame.columns)}")
-    return frame, column
-
-
-def _check_rectangular(path: Path, sep: str) -> None:
-    """A table whose rows have as many fields as its header, or a ValueError naming the lines that do not (an
-    unquoted comma in a name would shift every later field of its row into the next column)."""
-    import csv
-
-    try:
-        with open(path, newline="", encoding="utf-8") as handle:
-            rows = list(csv.reader(handle, delimiter=sep))
-    except UnicodeDecodeError as err:
-        raise ValueError(f"{path} is not a UTF-8 text table ({err.reason} at byte {err.start})") from None
-    if not rows or not any(field.strip() for field in rows[0]):
-        raise ValueError(f"{path} is empty: no header line")
-    width = len(rows[0])
-    ragged = [n for n, row in enumerate(rows[1:], start=2) if row and len(row) != width]
-    if ragged:
-        shown = ", ".join(f"line {n} ({len(rows[n - 1])} fields)" for n in ragged[:10])
-        raise ValueError(f"{path}: the header has {width} field(s) but {shown}" + (" and more" if len(ragged) > 10
-                         else "") + "; quote fields that contain the separator")
-
-
-def _threads(text: str) -> int:
-    """An --n-jobs value: a number of threads, or -1 for every core."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1 and value != -1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of threads (1 or more) or -1 for every core")
-    return value
-
-
-def _seeds(text: str) -> list[int]:
-    """A --seeds value: comma-separated whole numbers."""
-    try:
-        return [int(s) for s in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of seeds (e.g. 1,2,3)") from None
-
-
-def _corpus_size(text: str) -> int | str:
-    """A --corpus value: a number of molecules (1 or more), or 'all'."""
-    if text == "all":
-        return text
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a corpus size (1 or more molecules) or 'all'")
-    return value
-
-
-def _is_fasta(path: Path) -> bool:
-    if path.suffix.lower() in {".fasta", ".fa", ".faa", ".fas"}:
-        return True
-    with path.open() as handle:
-        return handle.read(1) == ">"
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -104,12 +33,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
     else:
         featurizer = ProteinFeaturizer(nonstandard=args.nonstandard, max_length=args.max_length)
 
-    if _is_fasta(path):
+    if is_fasta(path):
         records = read_fasta(path)
         frame = pd.DataFrame(records, columns=["id", "sequence"])
         column = "sequence"
     else:
-        frame, column = _read_table(path, args.column)
+        frame, column = read_table(path, args.column)
     values = frame[column].tolist()
     reasons: dict[int, str] = {}
     try:
@@ -134,17 +63,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_SOME_FAILED if reasons else EXIT_OK
 
 
-def _read_sequences(path: Path, column: str | None) -> list[str]:
-    if _is_fasta(path):
-        from biotag.domains import read_fasta
-
-        return [seq for _, seq in read_fasta(path)]
-    if path.suffix.lower() in {".csv", ".tsv", ".tab"}:
-        frame, column = _read_table(path, column)
-        return frame[column].tolist()
-    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
-
-
 def cmd_tags_pretrain(args: argparse.Namespace) -> int:
     """Stage 1: train a domain tag on unlabeled sequences and write a tag library."""
     import numpy as np
@@ -156,7 +74,7 @@ def cmd_tags_pretrain(args: argparse.Namespace) -> int:
     path = Path(args.input)
     if not path.is_file():
         raise FileNotFoundError(f"input file not found: {str(path)!r}")
-    raw = _read_sequences(path, args.column)
+    raw = read_sequences(path, args.column)
     featurizer = SmilesFeaturizer() if args.domain == "smiles" else ProteinFeaturizer(max_length=args.max_length,
                                                                                       too_long="truncate")
     sequences = featurizer.transform(raw)  # raises, naming every bad row
@@ -279,9 +197,9 @@ def _add_benchmark_commands(sub) -> None:
     run.add_argument("--tasks", default=None,
                      help="comma-separated task names, or the groups small / admet / all (default: small)")
     run.add_argument("--models", default=None, help="comma-separated model names (see `biotag benchmark list`)")
-    run.add_argument("--seeds", type=_seeds, default=None, help="comma-separated seeds (default: 1,2,3,4,5)")
+    run.add_argument("--seeds", type=seeds, default=None, help="comma-separated seeds (default: 1,2,3,4,5)")
     run.add_argument("--epochs", type=int, default=None, help="epochs of the LLM models (default 10; quick 2)")
-    run.add_argument("--corpus", type=_corpus_size, default=None,
+    run.add_argument("--corpus", type=corpus_size, default=None,
                      help="stage-1 corpus size, or 'all' (every molecule in no test set; default 2000; quick 160)")
     run.add_argument("--no-pretrain", action="store_true", help="no stage-1 domain tags (fresh tags per task)")
     prefixes = run.add_mutually_exclusive_group()
@@ -298,7 +216,7 @@ def _add_benchmark_commands(sub) -> None:
                      help="share of the available memory a Tag-LLM cell may load its cached prefixes into; beyond "
                           "it they are read from disk per batch (default 0.5; lower it to run benchmarks side by "
                           "side, 0 always reads from disk; speed only)")
-    run.add_argument("--n-jobs", "--jobs", dest="n_jobs", type=_threads, default=2, metavar="N",
+    run.add_argument("--n-jobs", "--jobs", dest="n_jobs", type=threads, default=2, metavar="N",
                      help="threads of the random forests and CatBoost (default 2; -1: every core; speed only, "
                           "recorded with each of their cells)")
     run.add_argument("--out", default="benchmark-results", help="results directory (resumed if it exists)")
@@ -386,7 +304,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"biotag: error: {message}", file=sys.stderr)
         return EXIT_USAGE
-
-
-if __name__ == "__main__":
-    sys.exit(main())
