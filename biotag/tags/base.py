@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -34,6 +35,8 @@ __all__ = ["load_base_model", "model_source", "default_model_path", "freeze", "e
 
 # Recorded in tag libraries for the default model; load_base_model accepts it as an alias of None.
 DEFAULT_MODEL_ID = "biotag-default:SmolLM2-135M-Instruct.Q4_1"
+logger = logging.getLogger(__name__)  # a child of the "biotag" logger
+
 _GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _MANIFEST = "biotag-cache.json"
 # 2: tied weights are written under the input embedding's name (format 1 kept only ``lm_head.weight``,
@@ -95,7 +98,7 @@ def write_weights(model: PreTrainedModel, path: Path) -> None:
 def _build_cache(gguf: Path, source_sha: str, entry: Path) -> None:
     """Dequantize once and write safetensors + tokenizer + manifest, atomically."""
     entry.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".building-", dir=entry.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".building-{entry.name}-", dir=entry.parent))
     try:
         model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, **dtype_kwargs(torch.float32))
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
@@ -131,12 +134,25 @@ def cache_entry(source_sha: str, cache_dir: Path | None = None) -> Path:
 
 
 def _cached_gguf(gguf: Path, cache_dir: Path | None) -> Path:
+    """The verified cache entry of ``gguf``, built on first use. Processes that ask at once (a benchmark's cells,
+    a test suite's workers) take a file lock: the first builds, the others wait and reuse its entry. Temporary
+    folders left by a killed build are removed by the next builder."""
+    from filelock import FileLock
+
     source_sha = sha256_file(gguf)
     entry = cache_entry(source_sha, cache_dir)
-    if not _cache_is_valid(entry, source_sha):
+    if _cache_is_valid(entry, source_sha):
+        return entry
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(entry.parent / f".{entry.name}.lock")):
+        if _cache_is_valid(entry, source_sha):  # built by another process while this one waited
+            return entry
+        for stale in entry.parent.glob(f".building-{entry.name}-*"):  # only a killed build leaves one
+            shutil.rmtree(stale, ignore_errors=True)
         if entry.exists():
             warnings.warn(f"biotag: model cache {entry} is incomplete, corrupt or from an older biotag; rebuilding it",
                           stacklevel=3)
+        logger.info("dequantizing %s into %s (once; about 40 s)", gguf.name, entry)
         _build_cache(gguf, source_sha, entry)
     return entry
 

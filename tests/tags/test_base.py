@@ -130,3 +130,47 @@ def test_a_folder_without_a_config_is_not_a_model_folder(tmp_path):
 
     with pytest.raises(FileNotFoundError, match="no config.json"):
         load_base_model(tmp_path)
+
+
+BUILDER = r"""
+import json, sys, time
+from pathlib import Path
+from biotag.tags import base
+from biotag.utils import sha256_file
+
+def fake_build(gguf, source_sha, entry):  # what the 40-second dequantization leaves, written slowly
+    with open(sys.argv[3], "a") as log:
+        log.write("built\n")
+    time.sleep(1.0)
+    tmp = entry.parent / f".building-{entry.name}-fake"
+    tmp.mkdir(parents=True, exist_ok=True)
+    (tmp / "model.safetensors").write_bytes(b"weights")
+    meta = {"format": base._CACHE_FORMAT, "source_sha256": source_sha,
+            "files": {"model.safetensors": sha256_file(tmp / "model.safetensors")}}
+    (tmp / base._MANIFEST).write_text(json.dumps(meta))
+    tmp.rename(entry)
+
+base._build_cache = fake_build
+print(base._cached_gguf(Path(sys.argv[1]), Path(sys.argv[2])))
+"""
+
+
+def test_processes_building_the_model_cache_at_once_build_it_once_and_clean_a_killed_build(tmp_path):
+    import subprocess
+    import sys
+
+    from biotag.tags.base import cache_entry
+    from biotag.utils import sha256_file
+
+    gguf, cache, log = tmp_path / "model.gguf", tmp_path / "cache", tmp_path / "builds.txt"
+    gguf.write_bytes(b"not really a gguf")
+    entry = cache_entry(sha256_file(gguf), cache)
+    stale = entry.parent / f".building-{entry.name}-killed"
+    stale.mkdir(parents=True)  # what a build killed mid-way leaves
+    procs = [subprocess.Popen([sys.executable, "-c", BUILDER, str(gguf), str(cache), str(log)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, [err for _, err in outs]
+    assert {out.strip() for out, _ in outs} == {str(entry)}
+    assert log.read_text() == "built\n"  # one builder; the others waited and reused its entry
+    assert not stale.exists() and not list(entry.parent.glob(".building-*"))
