@@ -6,6 +6,7 @@ torch is imported only by the functions that need it.
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import math
 import os
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 __all__ = ["atomic_path", "atomic_write_text", "sha256_file", "model_digest", "cache_root", "TensorFiles",
-           "available_memory", "peak_rss_mb", "DTYPES", "DTYPE_CHOICES", "torch_dtype", "cpu_flags", "cpu_description", "native_bf16", "resolve_device",
+           "available_memory", "peak_rss_mb", "showing_progress", "progress_bar", "DTYPES", "DTYPE_CHOICES", "torch_dtype", "cpu_flags", "cpu_description", "native_bf16", "resolve_device",
            "resolve_dtype", "is_missing", "check_fraction"]
 
 #: The precisions a frozen base model can be held in, by name.
@@ -190,6 +191,29 @@ def peak_rss_mb() -> float:
         pass
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
+
+
+# ---- progress --------------------------------------------------------------------------------------------
+
+_PROGRESS: contextvars.ContextVar[bool] = contextvars.ContextVar("biotag_progress", default=False)
+
+
+@contextmanager
+def showing_progress(enabled: bool) -> Iterator[None]:
+    """Within the block, the long steps below it (prefix computation, prediction) show progress bars when
+    ``enabled``: an estimator's ``verbose`` or a stage's ``progress`` reaches them without being passed down."""
+    token = _PROGRESS.set(bool(enabled))
+    try:
+        yield
+    finally:
+        _PROGRESS.reset(token)
+
+
+def progress_bar(total: int, desc: str):
+    """A tqdm bar over ``total`` items, shown only inside :func:`showing_progress` (True)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, disable=not _PROGRESS.get(), leave=False, unit="input")
 
 
 # ---- values ----------------------------------------------------------------------------------------------

@@ -74,3 +74,12 @@ def test_cpu_flags_are_read_from_cpuinfo(monkeypatch):
     assert isinstance(flags, frozenset)
     if utils.Path("/proc/cpuinfo").is_file() and utils.platform.machine() == "x86_64":
         assert "sse2" in flags
+
+
+def test_progress_bars_show_only_inside_showing_progress():
+    assert utils.progress_bar(3, "x").disable
+    with utils.showing_progress(True):
+        assert not utils.progress_bar(3, "x").disable
+        with utils.showing_progress(False):
+            assert utils.progress_bar(3, "x").disable
+    assert utils.progress_bar(3, "x").disable

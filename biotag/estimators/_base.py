@@ -23,7 +23,7 @@ from biotag.tags import TaggedLM, TagLibrary, TagSpec, load_base_model
 from biotag.tags.prefix import PrefixCache
 from biotag.tags.readout import READOUTS, Readout
 from biotag.training import Example, History, stage2, stage3, train_stage
-from biotag.utils import DTYPE_CHOICES, atomic_write_text, resolve_device, resolve_dtype, torch_dtype
+from biotag.utils import DTYPE_CHOICES, atomic_write_text, resolve_device, resolve_dtype, showing_progress, torch_dtype
 
 _ESTIMATOR_JSON = "estimator.json"
 
@@ -244,8 +244,9 @@ class TagLLMBase(BaseEstimator):
         items = [template.build(*r) for r in rows]
         tlm.encoder().check_lengths(items)
         # With a prefix cache, the frozen prefixes come from it: only the function tag's positions run.
-        out = tlm.predict(items, self._function_tag(), batch_size=max(self.batch_size, 32),
-                          prefix_cache=self._prefix_cache())
+        with showing_progress(bool(self.verbose) and len(items) > 256):  # bars only where the wait is felt
+            out = tlm.predict(items, self._function_tag(), batch_size=max(self.batch_size, 32),
+                              prefix_cache=self._prefix_cache())
         return out.numpy().astype(np.float64)
 
     # ---- saving, loading, pickling ----------------------------------------------------------------------

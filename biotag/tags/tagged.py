@@ -17,6 +17,7 @@ from biotag.tags.batching import batch_order, lead_batches
 from biotag.tags.compat import cache_layers, output_cache, with_cache
 from biotag.tags.prompt import IGNORE, EncodedBatch, PromptEncoder
 from biotag.tags.readout import Readout, pool_segments
+from biotag.utils import progress_bar
 
 __all__ = ["TaggedLM", "shared_lead"]
 
@@ -225,11 +226,14 @@ class TaggedLM:
         encoder = self.encoder()
         order = batch_order(items, [len(encoder.encode_row(item)[0]) for item in items])
         out: list[torch.Tensor | None] = [None] * len(items)
+        bar = progress_bar(len(items), "predict")
         for idx in lead_batches(items, order, batch_size):
             batch = encoder.encode([items[i] for i in idx]).to(self.device)
             pred = self.head(head).predict(self.readout(batch, self.head(head).readout)).cpu()
             for row, i in enumerate(idx):
                 out[i] = pred[row]
+            bar.update(len(idx))
+        bar.close()
         return torch.stack(out)  # type: ignore[arg-type]
 
     @torch.no_grad()

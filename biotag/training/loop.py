@@ -20,6 +20,7 @@ from biotag.tags.tagged import TaggedLM
 from biotag.training.heads import initialize_head
 from biotag.training.optimize import History, optimize
 from biotag.training.stages import StageSpec
+from biotag.utils import showing_progress
 
 __all__ = ["Example", "train_stage", "evaluate_loss", "can_reuse_prefix"]
 
@@ -159,7 +160,8 @@ def train_stage(
         raise ValueError("train_stage needs at least one training example")
     seed_everything(stage.seed)
     params = _trainable(tlm, stage)
-    train_prefixes, val_prefixes = _frozen_prefixes(tlm, stage, train, val, prefix_cache)
+    with showing_progress(progress):
+        train_prefixes, val_prefixes = _frozen_prefixes(tlm, stage, train, val, prefix_cache)
     if stage.head is not None:
         size = max(stage.batch_size, 32)
         prefixes = {"train": train_prefixes, "val": val_prefixes}

@@ -79,6 +79,7 @@ def compute_prefixes(
     store: PrefixStore | None = None
     lead_kv: dict[TaggedInput, PrefixKV] = {}
     out: list[PrefixKV | JoinedPrefixKV | None] = [None] * len(prefixes)
+    bar = utils.progress_bar(len(prefixes), "frozen prefixes")
     for idx in lead_batches(prefixes, batch_order(prefixes, layout.lengths), batch_size):
         batch = tlm.encode([prefixes[i] for i in idx])
         result, shared, pooled = tlm.forward_shared_lead(batch, use_cache=True, pool=pool)
@@ -103,6 +104,8 @@ def compute_prefixes(
                 lead_kv[lead] = PrefixKV(store, at, n)
             store.put(layers, row, keep[n:], layout.own_at[i][0])
             out[i] = JoinedPrefixKV(lead_kv[lead], PrefixKV(store, *layout.own_at[i]), pooled=row_pooled)
+        bar.update(len(idx))
+    bar.close()
     return out  # type: ignore[return-value]
 
 
@@ -221,9 +224,12 @@ def predict_from_prefixes(tlm: TaggedLM, items: Sequence[TaggedInput], head: str
                                pool=tlm.head(head).readout)
     order = sorted(range(len(items)), key=lambda i: prefixes[i].length)
     out: list[torch.Tensor | None] = [None] * len(items)
+    bar = utils.progress_bar(len(items), "predict")
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
         pred = tlm.head(head).predict(prefix_readout(tlm, [prefixes[i] for i in idx], head)).cpu()
         for row, i in enumerate(idx):
             out[i] = pred[row]
+        bar.update(len(idx))
+    bar.close()
     return torch.stack(out)  # type: ignore[arg-type]
