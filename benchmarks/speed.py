@@ -34,21 +34,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from biotag.utils import peak_rss_mb
+from biotag.utils import cpu_description, native_bf16, peak_rss_mb
 
 P = 10
 MEASURES = ["biotag_train", "peft_prompt_tuning_train", "hf_forward_fp32", "biotag_predict_fp32",
             "biotag_predict_bf16", "biotag_train_plain", "biotag_train_enriched", "biotag_stage1"]
 OTHER = {"biotag_train_plain", "biotag_train_enriched", "biotag_stage1"}  # measured over --other-epochs
-
-
-def native_bf16() -> bool:
-    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX); elsewhere bf16 is emulated and slow."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return " avx512_bf16" in flags or " amx_bf16" in flags
 
 
 def load_data(n: int) -> tuple[list[str], np.ndarray]:
@@ -250,7 +241,7 @@ def main() -> None:
         if name not in only and name in previous.get("results", {}):
             results[name] = {**previous["results"][name], "invocation": "earlier"}
             continue
-        if name == "biotag_predict_bf16" and not (native_bf16() or args.bf16):
+        if name == "biotag_predict_bf16" and not (native_bf16(torch.device("cpu")) or args.bf16):
             results[name] = {"skipped": "no native bf16 on this CPU (no avx512_bf16 / amx_bf16 flag); "
                                         "emulated bf16 is slower than fp32 (pass --bf16 to measure it)"}
             print(f"{name:<26} skipped: no native bf16 on this CPU", flush=True)
@@ -297,19 +288,9 @@ def main() -> None:
         print(f"ADMET group estimate: {estimate['hours']:.1f} h for 22 tasks x {estimate['seeds']} seeds "
               f"at {estimate['epochs']} epochs (goal: 8 h)")
     out.write_text(json.dumps({"args": {k: v for k, v in vars(args).items() if k != "measure"},
-                               "cpu": cpu_name(), "torch_threads": torch.get_num_threads(),
+                               "cpu": cpu_description(), "torch_threads": torch.get_num_threads(),
                                "results": results, **summary}, indent=2))
     print(f"train_speedup={train:.1f} infer_speedup={infer:.1f}")
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
 
 
 if __name__ == "__main__":

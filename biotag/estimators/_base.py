@@ -176,9 +176,9 @@ class TagLLMBase(BaseEstimator):
         library.add_head(self._function_tag(), self._build_head(library.hidden_size, y_arr[train_idx], state, readout))
         tlm = self._make_tlm(model, tokenizer, library)
         template = self._template(self._domain_tag_names())
-        train = [Example(template.build(*rows[i]), y_arr[i]) for i in train_idx]
+        tlm.encoder().check_lengths(items := [template.build(*r) for r in rows])  # by the input's row numbers
+        train = [Example(items[i], y_arr[i]) for i in train_idx]
         val = [Example(template.build(*r), t) for r, t in zip(val_rows, y_val_arr)]
-        tlm.encoder().check_lengths([template.build(*r) for r in rows])  # by the input's row numbers
         if X_val is not None:
             tlm.encoder().check_lengths([e.input for e in val], "X_val")
         spec = self._stage(template, seed)

@@ -121,14 +121,15 @@ class RegressionHead(_LinearHead):
         to standardize (a deviation past float64's range) are refused with a ValueError."""
         y = torch.as_tensor(y).reshape(len(y), self.n_outputs).to(torch.float64)
         mean = y.mean(dim=0)
-        std = (y - mean).abs().amax(dim=0)  # scale first, so the variance of huge targets does not overflow
-        std = torch.where(std > 0, std * ((y - mean) / torch.where(std > 0, std, 1)).std(dim=0, unbiased=False), std)
+        # Scaled by the largest deviation first: the squares of huge targets would overflow float64.
+        scale = (y - mean).abs().amax(dim=0).clamp(min=torch.finfo(torch.float64).tiny)
+        std = scale * ((y - mean) / scale).std(dim=0, unbiased=False)
         if not (torch.isfinite(mean).all() and torch.isfinite(std).all()):
             raise ValueError(f"targets too large to standardize in float64 (mean {mean.tolist()}, "
                              f"deviation {std.tolist()}); rescale them")
-        constant = std <= 1e-12 * mean.abs()
+        constant = std <= 1e-12 * mean.abs()  # a constant target (std 0 included)
         self.y_mean.copy_(mean.to(self.y_mean))
-        self.y_std.copy_(torch.where(constant | (std == 0), torch.ones_like(std), std).to(self.y_std))
+        self.y_std.copy_(torch.where(constant, torch.ones_like(std), std).to(self.y_std))
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:  # (B, d) -> (B, k), standardized units
         return self.linear(self.scaler(h))
