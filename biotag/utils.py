@@ -276,11 +276,17 @@ def native_bf16(device) -> bool:
 
 
 def resolve_device(device: str):
-    """``"auto"`` picks CUDA when present, else CPU; anything else is passed to torch."""
+    """``"auto"`` picks CUDA when present (under a launcher, the process's own GPU: ``LOCAL_RANK``), else CPU;
+    anything else is passed to torch."""
     import torch
 
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if not torch.cuda.is_available():
+            return torch.device("cpu")
+        local = os.environ.get("LOCAL_RANK")
+        if local is not None and local.isdigit() and int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
+            return torch.device("cuda", int(local) % torch.cuda.device_count())
+        return torch.device("cuda")
     return torch.device(device)
 
 

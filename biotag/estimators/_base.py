@@ -19,6 +19,7 @@ from biotag._version import __version__
 from biotag.domains.tagging import DOMAIN_TAGS, Template, check_tag_name
 from biotag.estimators._inputs import check_domains, check_feature_names, check_X
 from biotag.exceptions import CorruptFileError
+from biotag.parallel import is_main_process
 from biotag.tags import TaggedLM, TagLibrary, TagSpec, load_base_model
 from biotag.tags.prefix import PrefixCache
 from biotag.tags.readout import READOUTS, Readout
@@ -260,10 +261,13 @@ class TagLLMBase(BaseEstimator):
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the fitted tags, head (with its target scaler), classes and parameters: safetensors + JSON.
 
-        This is kilobytes: the base model is referenced by ``model`` and its embedding fingerprint.
+        This is kilobytes: the base model is referenced by ``model`` and its embedding fingerprint. Under a
+        launcher (``torchrun``), only the main process writes.
         """
         check_is_fitted(self, "library_")
         out = Path(path)
+        if not is_main_process():
+            return out
         self.library_.save(out)
         params = {k: (str(v) if isinstance(v, os.PathLike) else v) for k, v in self.get_params().items()}
         if isinstance(params.get("random_state"), np.random.RandomState):

@@ -25,6 +25,7 @@ from biotag._version import __version__
 from biotag.domains.tagging import check_tag_name
 from biotag.exceptions import CorruptFileError, IncompatibleBaseModelError
 from biotag.tags.base import embedding_fingerprint, embedding_fingerprints
+from biotag.parallel import is_main_process
 from biotag.utils import atomic_path, atomic_write_text, sha256_file
 from biotag.tags.heads import build_head
 
@@ -155,8 +156,11 @@ class TagLibrary(nn.Module):
         }
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write ``library.json`` and ``tags.safetensors`` into directory ``path``."""
+        """Write ``library.json`` and ``tags.safetensors`` into directory ``path`` (under a launcher, only the
+        main process writes; the others return the same path)."""
         out = Path(path)
+        if not is_main_process():
+            return out
         out.mkdir(parents=True, exist_ok=True)
         tensors = {k: v.detach().to("cpu").contiguous() for k, v in self.state_dict().items()}
         with atomic_path(out / _TENSORS) as tmp:

@@ -17,6 +17,7 @@ from biotag.tags.batching import batch_order, lead_batches
 from biotag.tags.compat import cache_layers, output_cache, with_cache
 from biotag.tags.prompt import IGNORE, EncodedBatch, PromptEncoder
 from biotag.tags.readout import Readout, pool_segments
+from biotag.parallel import map_rows
 from biotag.utils import progress_bar
 
 __all__ = ["TaggedLM", "shared_lead"]
@@ -221,6 +222,10 @@ class TaggedLM:
         """
         if not items:
             raise ValueError("predict needs at least one input")
+        gathered = map_rows(lambda mine: self.predict(mine, head, batch_size=batch_size, prefix_cache=prefix_cache),
+                            items)  # under a launcher: each process its rows, gathered in input order
+        if gathered is not None:
+            return torch.stack(gathered)
         if prefix_cache is not None:
             return prefix_cache.predict(self, items, head, batch_size=batch_size)
         encoder = self.encoder()

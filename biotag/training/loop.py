@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from biotag.domains.tagging import TaggedInput
+from biotag.parallel import DataParallel, current
 from biotag.tags.batching import split_function_tag
 from biotag.tags.prefix import KVView, PrefixCache, prefix_readout, shared_prefixes
 from biotag.tags.tagged import TaggedLM
@@ -69,15 +70,22 @@ def evaluate_loss(
     stage: StageSpec,
     examples: Sequence[Example],
     batch_size: int = 32,
-    prefixes: Sequence[KVView] | None = None,
+    prefixes: Sequence[KVView | None] | None = None,
+    *,
+    parallel: DataParallel | None = None,
 ) -> float:
-    """Mean loss over ``examples`` (weighted by batch size)."""
+    """Mean loss over ``examples`` (weighted by batch size); with ``parallel``, each process scores its own rows
+    (and holds only their ``prefixes``) and the mean is over all of them."""
+    rows = np.arange(len(examples)) if parallel is None else parallel.shard(len(examples))
     total, count = 0.0, 0
-    for start in range(0, len(examples), batch_size):
-        chunk = examples[start : start + batch_size]
-        pre = None if prefixes is None else prefixes[start : start + batch_size]
+    for start in range(0, len(rows), batch_size):
+        idx = rows[start : start + batch_size]
+        chunk = [examples[i] for i in idx]
+        pre = None if prefixes is None else [prefixes[i] for i in idx]
         total += batch_loss(tlm, stage, chunk, pre).item() * len(chunk)
         count += len(chunk)
+    if parallel is not None:
+        total, count = parallel.sum(total, count)
     return total / max(count, 1)
 
 
@@ -99,21 +107,26 @@ def initial_readouts(
     tlm: TaggedLM,
     stage: StageSpec,
     examples: Sequence[Example],
-    prefixes: Sequence[KVView] | None,
+    prefixes: Sequence[KVView | None] | None,
     batch_size: int,
     limit: int = 1024,
+    parallel: DataParallel | None = None,
 ) -> torch.Tensor:
     """Readouts (N, d) of up to ``limit`` examples before training: for the head's input scaler (and its
-    linear-probe start)."""
+    linear-probe start). With ``parallel``, each process reads out its own rows and every process gets all N."""
     n = min(len(examples), limit)
+    rows = np.arange(n) if parallel is None else parallel.shard(n)
     out = []
-    for start in range(0, n, batch_size):
-        stop = min(start + batch_size, n)
+    for start in range(0, len(rows), batch_size):
+        idx = rows[start : start + batch_size]
         if prefixes is not None:
-            out.append(prefix_readout(tlm, prefixes[start:stop], stage.head))
+            out.append(prefix_readout(tlm, [prefixes[i] for i in idx], stage.head))
         else:
-            out.append(tlm.readout(tlm.encode([e.input for e in examples[start:stop]]), tlm.head(stage.head).readout))
-    return torch.cat(out).cpu()
+            out.append(tlm.readout(tlm.encode([examples[i].input for i in idx]), tlm.head(stage.head).readout))
+    mine = torch.cat(out).cpu() if out else []
+    if parallel is None:
+        return mine
+    return torch.stack(parallel.gather(list(mine), n))
 
 
 def _trainable(tlm: TaggedLM, stage: StageSpec) -> list[torch.nn.Parameter]:
@@ -160,8 +173,10 @@ def train_stage(
         raise ValueError("train_stage needs at least one training example")
     seed_everything(stage.seed)
     params = _trainable(tlm, stage)
+    parallel = current()  # under a launcher: this process's rows only (see biotag.parallel)
+    progress = progress and (parallel is None or parallel.rank == 0)
     with showing_progress(progress):
-        train_prefixes, val_prefixes = _frozen_prefixes(tlm, stage, train, val, prefix_cache)
+        train_prefixes, val_prefixes = _frozen_prefixes(tlm, stage, train, val, prefix_cache, parallel)
     if stage.head is not None:
         size = max(stage.batch_size, 32)
         prefixes = {"train": train_prefixes, "val": val_prefixes}
@@ -171,7 +186,7 @@ def train_stage(
             if not examples[part]:
                 return None
             n = len(examples[part]) if limit is None else limit
-            return initial_readouts(tlm, stage, examples[part], prefixes[part], size, limit=n)
+            return initial_readouts(tlm, stage, examples[part], prefixes[part], size, limit=n, parallel=parallel)
 
         initialize_head(tlm.head(stage.head), readouts, _targets(train, stage.loss),
                         _targets(val, stage.loss) if val else None, head_init=stage.head_init)
@@ -182,27 +197,40 @@ def train_stage(
         return batch_loss(tlm, stage, batch, prefixes)
 
     def val_loss() -> float:
-        return evaluate_loss(tlm, stage, val, max(stage.batch_size, 32), val_prefixes)
+        return evaluate_loss(tlm, stage, val, max(stage.batch_size, 32), val_prefixes, parallel=parallel)
 
     history = optimize(params, len(train), step_loss, stage.schedule, val_loss=val_loss if val else None,
-                       validate_start=stage.head_init == "probe", progress=progress, desc=stage.name)
+                       validate_start=stage.head_init == "probe", progress=progress, desc=stage.name,
+                       parallel=parallel)
     for p in params:
         p.requires_grad_(False)
     return history
 
 
 def _frozen_prefixes(tlm: TaggedLM, stage: StageSpec, train: Sequence[Example], val: Sequence[Example] | None,
-                     cache: PrefixCache | None) -> tuple[list[KVView] | None, list[KVView] | None]:
+                     cache: PrefixCache | None, parallel: DataParallel | None = None
+                     ) -> tuple[list[KVView | None] | None, list[KVView | None] | None]:
     """The frozen prefixes of the training and validation rows when the stage can reuse them (else None):
-    identical prefixes computed once and shared; with ``cache``, read from (or written to) disk."""
+    identical prefixes computed once and shared; with ``cache``, read from (or written to) disk. With
+    ``parallel``, only this process's rows have theirs (the others are None)."""
     if not can_reuse_prefix(stage, list(train) + list(val or [])):
         return None, None
     size, pool = max(stage.batch_size, 16), tlm.head(stage.head).readout
+
+    def compute(examples: Sequence[Example]) -> list[KVView | None]:
+        rows = np.arange(len(examples)) if parallel is None else parallel.shard(len(examples))
+        mine = shared_prefixes(tlm, [examples[i].input for i in rows], batch_size=size, prefix_cache=cache,
+                               pool=pool) if len(rows) else []
+        if parallel is None:
+            return mine
+        out: list[KVView | None] = [None] * len(examples)
+        for i, view in zip(rows, mine):
+            out[i] = view
+        return out
+
     try:
-        train_prefixes = shared_prefixes(tlm, [e.input for e in train], batch_size=size, prefix_cache=cache, pool=pool)
-        val_prefixes = (shared_prefixes(tlm, [e.input for e in val], batch_size=size, prefix_cache=cache, pool=pool)
-                        if val else None)
+        # A process short of memory falls back alone: both paths give the same losses.
+        return compute(train), (compute(val) if val else None)
     except MemoryError as err:
         warnings.warn(f"{err} Training on the plain path instead (same results, slower).", stacklevel=3)
         return None, None
-    return train_prefixes, val_prefixes

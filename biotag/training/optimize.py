@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
@@ -10,6 +11,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from biotag.parallel import DataParallel
 from biotag.training.schedule import Schedule, get_lr
 
 __all__ = ["History", "optimize", "epoch_batches"]
@@ -84,6 +86,37 @@ def _set_lr(optimizer: torch.optim.Optimizer, schedule: Schedule, step: int, tot
                              min_lr_ratio=schedule.min_lr_ratio)
 
 
+class _LocalLoss:
+    """Back-propagates one micro-batch's loss; returns the sum and count of its rows' losses (for the history).
+
+    Alone, the loss is ``batch_loss(idx)``. Among data-parallel processes it is this process's rows' share of the
+    batch mean, times the world size (DDP averages over processes), run through DDP so that its backward
+    all-reduces the gradients (only on ``sync`` steps: gradient-accumulation steps skip the all-reduce).
+    """
+
+    def __init__(self, params: Sequence[torch.nn.Parameter], batch_loss: Callable[[np.ndarray], torch.Tensor],
+                 parallel: DataParallel | None):
+        self.params, self.batch_loss, self.parallel = list(params), batch_loss, parallel
+        self.ddp = parallel.wrap(self.params) if parallel is not None else None
+        self.main = parallel is None or parallel.rank == 0
+
+    def backward(self, idx: np.ndarray, *, accum: int, sync: bool) -> tuple[float, int]:
+        if self.parallel is None:
+            loss = self.batch_loss(idx)
+            (loss / accum).backward()
+            return loss.item() * len(idx), len(idx)
+        mine = self.parallel.own(idx)
+        with contextlib.nullcontext() if sync else self.ddp.no_sync():
+            loss = self.ddp(self._share, mine, len(idx))
+            (loss / accum).backward()
+        return loss.item() * len(idx) / self.parallel.world, len(mine)  # this process's rows' loss sum, count
+
+    def _share(self, mine: np.ndarray, batch: int) -> torch.Tensor:
+        if len(mine) == 0:  # no rows of this batch here: zero gradients, so the all-reduce still meets
+            return sum(p.sum() for p in self.params) * 0.0
+        return self.batch_loss(mine) * (len(mine) * self.parallel.world / batch)
+
+
 def optimize(
     params: Sequence[torch.nn.Parameter],
     n_train: int,
@@ -95,6 +128,7 @@ def optimize(
     validate_start: bool = False,
     progress: bool = True,
     desc: str = "training",
+    parallel: DataParallel | None = None,
 ) -> History:
     """AdamW, warmup + cosine, clipping, accumulation, validation, early stopping.
 
@@ -102,7 +136,12 @@ def optimize(
     each epoch, whose best parameters are restored at the end. ``lengths`` (one per training row) groups
     batches by length (:func:`epoch_batches`). ``validate_start`` also scores the starting parameters (epoch
     0), kept if no epoch beats them: for a start that is a fitted solution already (a linear-probe head).
+
+    With ``parallel`` (data-parallel processes, :mod:`biotag.parallel`), every process draws the same batches;
+    ``batch_loss`` is called with this process's rows of each batch only, DDP averages the gradients, and
+    ``val_loss()`` must return the loss over every process's rows. Each step is then the single-process step.
     """
+    step_loss = _LocalLoss(params, batch_loss, parallel)
     optimizer = torch.optim.AdamW(params, lr=schedule.lr, weight_decay=schedule.weight_decay)
     steps_per_epoch = math.ceil(n_train / (schedule.batch_size * schedule.grad_accum))
     total_steps = min(schedule.max_steps or 10**12, steps_per_epoch * schedule.epochs)
@@ -111,7 +150,7 @@ def optimize(
     if validate_start and val_loss is not None:
         history.start_val_loss = val_loss()
         best.offer(history.start_val_loss, params, 0)
-    bar = tqdm(total=total_steps, desc=desc, disable=not progress, leave=False)
+    bar = tqdm(total=total_steps, desc=desc, disable=not progress or not step_loss.main, leave=False)
 
     for epoch in range(schedule.epochs):
         micro = epoch_batches(order_rng, n_train, schedule.batch_size, lengths)
@@ -119,19 +158,21 @@ def optimize(
         for i, idx in enumerate(micro):
             if i % schedule.grad_accum == 0:
                 _set_lr(optimizer, schedule, history.steps, total_steps)
-            loss = batch_loss(idx)
-            (loss / schedule.grad_accum).backward()
-            running, seen = running + loss.item() * len(idx), seen + len(idx)
-            if (i + 1) % schedule.grad_accum == 0 or i + 1 == len(micro):
+            boundary = (i + 1) % schedule.grad_accum == 0 or i + 1 == len(micro)
+            total, count = step_loss.backward(idx, accum=schedule.grad_accum, sync=boundary)
+            running, seen = running + total, seen + count
+            if boundary:
                 if schedule.grad_clip is not None:
                     torch.nn.utils.clip_grad_norm_(params, schedule.grad_clip)
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
                 history.steps += 1
                 bar.update(1)
-                bar.set_postfix(loss=f"{running / seen:.4f}")
+                bar.set_postfix(loss=f"{running / max(seen, 1):.4f}")
                 if history.steps >= total_steps:
                     break
+        if parallel is not None:
+            running, seen = parallel.sum(running, seen)
         record = {"epoch": epoch + 1, "train_loss": running / max(seen, 1)}
         if val_loss is not None:
             record["val_loss"] = val_loss()

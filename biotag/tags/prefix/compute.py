@@ -25,6 +25,7 @@ from biotag.tags.prefix.kv import JoinedPrefixKV, KVView, Layers, PrefixKV, Pref
 from biotag.tags.readout import Readout
 from biotag.tags.tagged import TaggedLM
 from biotag import utils
+from biotag.parallel import map_rows
 
 if TYPE_CHECKING:
     from biotag.tags.prefix.cache import PrefixCache
@@ -220,6 +221,10 @@ def predict_from_prefixes(tlm: TaggedLM, items: Sequence[TaggedInput], head: str
     written to ``prefix_cache``): (N, k). Inputs that do not end with ``head``'s tag take the full forward."""
     if any((split_function_tag(item) or (None, None))[1] != head for item in items):
         return tlm.predict(items, head, batch_size=batch_size)
+    gathered = map_rows(lambda mine: predict_from_prefixes(tlm, mine, head, batch_size=batch_size,
+                                                           prefix_cache=prefix_cache), items)
+    if gathered is not None:  # under a launcher: each process its rows, gathered in input order
+        return torch.stack(gathered)
     prefixes = shared_prefixes(tlm, items, batch_size=batch_size, prefix_cache=prefix_cache,
                                pool=tlm.head(head).readout)
     order = sorted(range(len(items)), key=lambda i: prefixes[i].length)
