@@ -122,6 +122,21 @@ def cmd_tags_inspect(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    """Run a protocol file's stages in order (see biotag/protocol.py); under a launcher the main process reports."""
+    from biotag.parallel import is_main_process
+    from biotag.protocol import load_protocol, run_protocol
+
+    protocol = load_protocol(args.config)
+    if args.output:
+        protocol.output = Path(args.output).resolve()
+    main = is_main_process()
+    out = run_protocol(protocol, progress=main and not args.quiet, log=print if main else (lambda *a, **k: None))
+    if main:
+        print(f"tag library: {out}")
+    return EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """A small end-to-end run on the default model (see biotag/demo.py)."""
     from biotag.demo import run_demo
@@ -143,6 +158,13 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--nonstandard", choices=["raise", "keep", "x"], default="raise",
                      help="protein: ambiguous/rare residues B, Z, J, X, U, O")
     val.set_defaults(func=cmd_validate)
+
+    train = sub.add_parser("train", help="the Tag-LLM stages from a JSON/YAML file; alone, or under torchrun / "
+                                         "accelerate launch (data-parallel); a rerun resumes")
+    train.add_argument("config", help="protocol file (.json, .yaml): model, output, stages (see examples/)")
+    train.add_argument("--output", default=None, help="write the stages here instead of the file's 'output'")
+    train.add_argument("--quiet", action="store_true", help="no progress bars")
+    train.set_defaults(func=cmd_train)
 
     _add_tags_commands(sub)
     _add_demo_command(sub)

@@ -192,6 +192,7 @@ class TagLLMBase(BaseEstimator):
         if names is not None:
             self.feature_names_in_ = np.asarray(names, dtype=object)
         self.n_trainable_params_ = library.n_parameters(spec.train_tags + (spec.head,))
+        self.stage_spec_ = spec
         self.dtype_ = str(model.dtype).removeprefix("torch.")
         return self
 

@@ -105,6 +105,8 @@ class TagLLMRegressor(RegressorMixin, TagLLMBase):
         Size of what trained (tags and head).
     dtype_ : str
         The base model's precision during ``fit`` (what ``dtype`` resolved to).
+    stage_spec_ : StageSpec
+        The stage ``fit`` trained (what trained and froze, the loss, the schedule); not kept by ``save``.
     n_features_in_ : int
     feature_names_in_ : ndarray, present for DataFrame input
 

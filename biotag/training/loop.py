@@ -16,6 +16,7 @@ import torch
 from biotag.domains.tagging import TaggedInput
 from biotag.parallel import DataParallel, current
 from biotag.tags.batching import split_function_tag
+from biotag.tags.prompt import IGNORE
 from biotag.tags.prefix import KVView, PrefixCache, prefix_readout, shared_prefixes
 from biotag.tags.tagged import TaggedLM
 from biotag.training.heads import initialize_head
@@ -53,15 +54,22 @@ def batch_loss(
     tlm: TaggedLM, stage: StageSpec, examples: Sequence[Example], prefixes: Sequence[KVView] | None = None
 ) -> torch.Tensor:
     """The stage's loss on one batch; with ``prefixes``, through the exact prefix-reuse path."""
+    return loss_and_units(tlm, stage, examples, prefixes)[0]
+
+
+def loss_and_units(
+    tlm: TaggedLM, stage: StageSpec, examples: Sequence[Example], prefixes: Sequence[KVView] | None = None
+) -> tuple[torch.Tensor, int]:
+    """The stage's loss on one batch and what it is a mean over: its rows, or for a language-model loss (stage 1,
+    text answers) its predicted tokens."""
     inputs = [e.input for e in examples]
     targets = _targets(examples, stage.loss)
-    if stage.loss == "lm":
-        return tlm.lm_loss(tlm.encode(inputs))
-    if stage.loss == "text":
-        return tlm.lm_loss(tlm.encode(inputs, target_texts=targets))
+    if stage.loss in ("lm", "text"):
+        batch = tlm.encode(inputs, target_texts=targets) if stage.loss == "text" else tlm.encode(inputs)
+        return tlm.lm_loss(batch), int((batch.lm_labels[:, 1:] != IGNORE).sum())
     head = tlm.head(stage.head)
     h = prefix_readout(tlm, prefixes, stage.head) if prefixes is not None else tlm.readout(tlm.encode(inputs), head.readout)
-    return head.loss(h, targets.to(h.device))
+    return head.loss(h, targets.to(h.device)), len(examples)
 
 
 @torch.no_grad()
@@ -74,16 +82,17 @@ def evaluate_loss(
     *,
     parallel: DataParallel | None = None,
 ) -> float:
-    """Mean loss over ``examples`` (weighted by batch size); with ``parallel``, each process scores its own rows
-    (and holds only their ``prefixes``) and the mean is over all of them."""
+    """Mean loss over ``examples``: over their rows, or their tokens for a language-model loss. With ``parallel``,
+    each process scores its own rows (and holds only their ``prefixes``) and the mean is over all of them."""
     rows = np.arange(len(examples)) if parallel is None else parallel.shard(len(examples))
     total, count = 0.0, 0
     for start in range(0, len(rows), batch_size):
         idx = rows[start : start + batch_size]
         chunk = [examples[i] for i in idx]
         pre = None if prefixes is None else [prefixes[i] for i in idx]
-        total += batch_loss(tlm, stage, chunk, pre).item() * len(chunk)
-        count += len(chunk)
+        loss, units = loss_and_units(tlm, stage, chunk, pre)
+        total += loss.item() * units
+        count += units
     if parallel is not None:
         total, count = parallel.sum(total, count)
     return total / max(count, 1)
@@ -191,17 +200,20 @@ def train_stage(
         initialize_head(tlm.head(stage.head), readouts, _targets(train, stage.loss),
                         _targets(val, stage.loss) if val else None, head_init=stage.head_init)
 
-    def step_loss(idx: np.ndarray) -> torch.Tensor:
+    per_token = stage.loss in ("lm", "text")  # a mean over tokens, not rows: data-parallel shares weigh by them
+
+    def step_loss(idx: np.ndarray) -> torch.Tensor | tuple[torch.Tensor, int]:
         batch = [train[j] for j in idx]
         prefixes = None if train_prefixes is None else [train_prefixes[j] for j in idx]
-        return batch_loss(tlm, stage, batch, prefixes)
+        loss, units = loss_and_units(tlm, stage, batch, prefixes)
+        return (loss, units) if per_token else loss
 
     def val_loss() -> float:
         return evaluate_loss(tlm, stage, val, max(stage.batch_size, 32), val_prefixes, parallel=parallel)
 
     history = optimize(params, len(train), step_loss, stage.schedule, val_loss=val_loss if val else None,
                        validate_start=stage.head_init == "probe", progress=progress, desc=stage.name,
-                       parallel=parallel)
+                       parallel=parallel, units=per_token)
     for p in params:
         p.requires_grad_(False)
     return history

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -94,15 +94,16 @@ class _LocalLoss:
     all-reduces the gradients (only on ``sync`` steps: gradient-accumulation steps skip the all-reduce).
     """
 
-    def __init__(self, params: Sequence[torch.nn.Parameter], batch_loss: Callable[[np.ndarray], torch.Tensor],
-                 parallel: DataParallel | None):
-        self.params, self.batch_loss, self.parallel = list(params), batch_loss, parallel
+    def __init__(self, params: Sequence[torch.nn.Parameter], batch_loss: Callable[[np.ndarray], Any],
+                 parallel: DataParallel | None, units: bool):
+        self.params, self.batch_loss, self.parallel, self.units = list(params), batch_loss, parallel, units
         self.ddp = parallel.wrap(self.params) if parallel is not None else None
         self.main = parallel is None or parallel.rank == 0
 
     def backward(self, idx: np.ndarray, *, accum: int, sync: bool) -> tuple[float, int]:
         if self.parallel is None:
             loss = self.batch_loss(idx)
+            loss = loss[0] if self.units else loss
             (loss / accum).backward()
             return loss.item() * len(idx), len(idx)
         mine = self.parallel.own(idx)
@@ -113,8 +114,13 @@ class _LocalLoss:
 
     def _share(self, mine: np.ndarray, batch: int) -> torch.Tensor:
         if len(mine) == 0:  # no rows of this batch here: zero gradients, so the all-reduce still meets
-            return sum(p.sum() for p in self.params) * 0.0
-        return self.batch_loss(mine) * (len(mine) * self.parallel.world / batch)
+            loss, own = sum(p.sum() for p in self.params) * 0.0, 0
+        elif self.units:
+            loss, own = self.batch_loss(mine)
+        else:
+            loss, own = self.batch_loss(mine), len(mine)
+        total = self.parallel.sum(own)[0] if self.units else batch  # a loss over tokens: the batch's token count
+        return loss * (own * self.parallel.world / max(total, 1))
 
 
 def optimize(
@@ -129,6 +135,7 @@ def optimize(
     progress: bool = True,
     desc: str = "training",
     parallel: DataParallel | None = None,
+    units: bool = False,
 ) -> History:
     """AdamW, warmup + cosine, clipping, accumulation, validation, early stopping.
 
@@ -140,8 +147,10 @@ def optimize(
     With ``parallel`` (data-parallel processes, :mod:`biotag.parallel`), every process draws the same batches;
     ``batch_loss`` is called with this process's rows of each batch only, DDP averages the gradients, and
     ``val_loss()`` must return the loss over every process's rows. Each step is then the single-process step.
+    With ``units``, ``batch_loss`` returns ``(loss, n)``: a mean over ``n`` units that are not rows (a language
+    model's tokens), so that processes weigh their shares by tokens, as one process's batch mean does.
     """
-    step_loss = _LocalLoss(params, batch_loss, parallel)
+    step_loss = _LocalLoss(params, batch_loss, parallel, units)
     optimizer = torch.optim.AdamW(params, lr=schedule.lr, weight_decay=schedule.weight_decay)
     steps_per_epoch = math.ceil(n_train / (schedule.batch_size * schedule.grad_accum))
     total_steps = min(schedule.max_steps or 10**12, steps_per_epoch * schedule.epochs)
