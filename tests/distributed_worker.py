@@ -50,7 +50,7 @@ def main(model: str, out: str, case: str, crash: bool = False) -> None:
     if crash:
         import biotag.training.loop as loop
 
-        real, calls = loop.batch_loss, {"n": 0}
+        real, calls = loop.loss_and_units, {"n": 0}
 
         def failing(*args, **kwargs):
             calls["n"] += 1
@@ -58,7 +58,7 @@ def main(model: str, out: str, case: str, crash: bool = False) -> None:
                 raise RuntimeError("simulated failure on process 1")
             return real(*args, **kwargs)
 
-        loop.batch_loss = failing
+        loop.loss_and_units = failing
     est.fit(X, y)
     pred = est.predict_proba(X_new) if case == "classify" else est.predict(X_new)
     est.save(Path(out) / "estimator")

@@ -96,6 +96,29 @@ def test_local_model_directory_loads_frozen(tmp_path):
     assert loaded_tok("CCO")["input_ids"] == tok("CCO")["input_ids"]
 
 
+def test_a_large_model_loads_in_its_precision_without_a_second_copy(tmp_path, monkeypatch):
+    """bfloat16 weights go straight into a model built without memory (no float32 or random copy first), and a
+    device map places the model instead of ``device``."""
+    import transformers
+
+    model, tok = make_tiny_lm()
+    model.save_pretrained(tmp_path / "m")
+    tok.save_pretrained(tmp_path / "m")
+    seen = {}
+    real = transformers.AutoModelForCausalLM.from_pretrained
+
+    def spy(*args, **kwargs):
+        seen.update(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", spy)
+    loaded, _ = load_base_model(tmp_path / "m", dtype=torch.bfloat16, device_map="cpu")
+    assert seen["low_cpu_mem_usage"] is True and seen["device_map"] == "cpu"
+    assert {p.dtype for p in loaded.parameters()} == {torch.bfloat16}
+    assert embedding_fingerprint(loaded) == embedding_fingerprint(load_base_model(tmp_path / "m",
+                                                                                   dtype=torch.bfloat16)[0])
+
+
 def test_fingerprint_tracks_embeddings():
     model, _ = make_tiny_lm()
     before = embedding_fingerprint(model)
