@@ -116,7 +116,7 @@ def ensure_domain_tags(out_dir: str | Path, sizes: dict[str, int | None], *, epo
     """
     folder = Path(out_dir)
     corpora = {domain: CORPORA[domain](n, seed=seed, path=path) for domain, n in sorted(sizes.items())}
-    wanted = {"epochs": epochs, "seed": seed, "model": model,
+    wanted = {"epochs": epochs, "seed": seed, "model": model, "batches": "by length",  # random batches before
               "corpora": {d: {"n": info["n"], "sha256": info["sha256"]} for d, (_, info) in corpora.items()}}
     if dtype != "float32":  # libraries trained before the precision was a choice trained in float32
         wanted["dtype"] = dtype

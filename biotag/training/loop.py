@@ -211,7 +211,12 @@ def train_stage(
     def val_loss() -> float:
         return evaluate_loss(tlm, stage, val, max(stage.batch_size, 32), val_prefixes, parallel=parallel)
 
+    # A language-model stage runs whole sequences: batches of similar lengths waste little on padding (random
+    # batches of SMILES are about half padding). Other stages keep random batches, the same with or without prefixes.
+    encoder = tlm.encoder()
+    lengths = [len(encoder.encode_row(e.input)[0]) for e in train] if per_token else None
     history = optimize(params, len(train), step_loss, stage.schedule, val_loss=val_loss if val else None,
+                       lengths=lengths,
                        validate_start=stage.head_init == "probe", progress=progress, desc=stage.name,
                        parallel=parallel, units=per_token)
     for p in params:
