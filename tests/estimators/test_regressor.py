@@ -57,7 +57,7 @@ def test_fit_predict_learns_and_keeps_every_row(tiny_model_dir):
     pred = est.predict(X_test)
     assert pred.shape == (30,)
     assert np.mean(np.abs(pred - y_test)) < np.mean(np.abs(y.mean() - y_test))  # beats the mean
-    assert est.n_trainable_params_ == 2 * 32 + 33  # function tag + head
+    assert est.n_trainable_params_ == 2 * 32 + 3 * 32 + 1  # function tag + head (the tag, tokens pooled at 2 depths)
     assert len(est.history_.epochs) >= 1 and "val_loss" in est.history_.epochs[0]
     assert est.n_features_in_ == 1
 
