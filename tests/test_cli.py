@@ -94,6 +94,21 @@ def test_the_corpus_size_is_a_positive_number_or_all():
         assert exit_info.value.code == 2
 
 
+def test_devices_are_torch_devices_this_machine_has(monkeypatch):
+    import torch
+
+    from biotag.cli import build_parser
+
+    parse = build_parser().parse_args
+    assert parse(["benchmark", "run", "--devices", "cpu,cpu"]).devices == ["cpu", "cpu"]
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    for bad in ["cuda:0", "gpu7", ","]:
+        with pytest.raises(SystemExit) as exit_info:
+            parse(["benchmark", "run", "--devices", bad])
+        assert exit_info.value.code == 2
+
+
 def test_user_mistakes_exit_2_with_one_line_and_no_traceback(tmp_path, capsys):
     (tmp_path / "empty.csv").write_text("")
     (tmp_path / "binary.csv").write_bytes(bytes(range(256)))

@@ -136,9 +136,15 @@ def ensure_domain_tags(out_dir: str | Path, sizes: dict[str, int | None], *, epo
 
 
 def _train_domain_tags(folder: Path, corpora: dict, wanted: dict, *, progress: bool) -> None:
+    from biotag.parallel import single_process
+
+    with single_process():  # one library, trained by one process (the main one, under a launcher)
+        _train_domain_tags_here(folder, corpora, wanted, progress=progress)
+
+
+def _train_domain_tags_here(folder: Path, corpora: dict, wanted: dict, *, progress: bool) -> None:
     from biotag.tags import TaggedLM, TagLibrary, load_base_model
     from biotag.training import pretrain_domain_tag
-
     from biotag.utils import torch_dtype
 
     base, tokenizer = load_base_model(wanted["model"], dtype=torch_dtype(wanted.get("dtype", "float32")))

@@ -8,10 +8,12 @@ cell is recorded with its error and retried on the next run.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
 import shutil
+import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ from biotag._version import __version__
 from biotag.benchmark.isolation import in_child_process
 from biotag.benchmark.models import MODELS, Settings, make_model
 from biotag.benchmark.tasks import SEEDS, evaluate, get_task, load_split, metric_value
+from biotag.parallel import current, single_process
 from biotag.utils import atomic_write_text, cpu_description, peak_rss_mb
 
 __all__ = ["Cell", "run_cell", "run_benchmark", "read_results", "read_predictions", "summarize"]
@@ -57,7 +60,14 @@ def check_models(models: Sequence[str]) -> None:
 
 
 def run_cell(cell: Cell, settings: Settings, out_dir: str | Path, *, data_path: str | Path | None = None) -> dict:
-    """Fit, predict and score one cell in this process; write its test predictions; return its record."""
+    """Fit, predict and score one cell in this process; write its test predictions; return its record.
+
+    A cell is one process's task, also under a launcher (``torchrun`` spreads cells, not a cell's rows)."""
+    with single_process():
+        return _run_cell(cell, settings, Path(out_dir), data_path)
+
+
+def _run_cell(cell: Cell, settings: Settings, out_dir: Path, data_path: str | Path | None) -> dict:
     task = get_task(cell.task)
     record: dict[str, Any] = {
         "task": task.name, "model": cell.model, "seed": cell.seed, "metric": task.metric,
@@ -84,6 +94,8 @@ def run_cell(cell: Cell, settings: Settings, out_dir: str | Path, *, data_path: 
                       trainable_params=int(model.trainable_params), **getattr(model, "provenance", {}))
         if (threads := model.threads) is not None:
             record["threads"] = threads
+        if settings.device != "auto":
+            record["device"] = settings.device
     except Exception as err:  # noqa: BLE001 - a failed cell is recorded and the run goes on
         record["error"] = f"{type(err).__name__}: {err}"
         record["traceback"] = traceback.format_exc(limit=8)
@@ -184,7 +196,7 @@ def _finished(out_dir: Path) -> set[tuple[str, str, int]]:
 
 # Settings that change speed, never results: not compared on resume. The threads (n_jobs) go in each
 # cell's record instead, beside its wall time (forests give the same trees on any number of threads).
-UNRECORDED = ("prefix_cache", "prefix_memory", "n_jobs")
+UNRECORDED = ("prefix_cache", "prefix_memory", "n_jobs", "device")
 # run.json's record of the n_jobs of the expert cells run before cells recorded their own threads.
 EARLIER_THREADS = "n_jobs_of_earlier_cells"
 
@@ -230,50 +242,91 @@ def run_benchmark(
     isolate: bool = True,
     progress: bool = True,
     keep_prefixes: bool = False,
+    devices: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Run every missing or failed cell of ``tasks x models x seeds``; return all records of the directory.
 
     ``out_dir`` receives ``results.jsonl`` (one record per cell), ``results.csv``
     (the same, tidy), ``run.json`` (settings) and ``predictions.csv`` (every cell's test predictions). Each task's part of
     ``settings.prefix_cache`` is removed once its cells are done, unless ``keep_prefixes``.
+
+    With ``devices`` (``["cuda:0", "cuda:1"]``), as many cells run at once, each in its own process on its own
+    device. Under a launcher (``torchrun --nproc-per-node 8``, several machines too), each process takes every
+    N-th cell, on its own GPU. Either way the cells write into the one folder, and a resumed run skips the
+    finished ones.
     """
     from tqdm.auto import tqdm
 
     settings = settings or Settings()
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    _check_run_settings(out_dir, settings)
+    parallel = current()
+    main = parallel is None or parallel.rank == 0
+    if main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        _check_run_settings(out_dir, settings)
     for name in tasks:
         get_task(name)  # unknown names fail before any work
     check_models(models)
+    if parallel is not None:
+        parallel.barrier()  # run.json checked before any process starts a cell
     finished = _finished(out_dir)
     # A model that does not take a task's inputs (a protein baseline on SMILES) has no cells there.
     cells = [Cell(get_task(t).name, m, s) for t in tasks for m in models for s in seeds
              if MODELS[m].applies_to(get_task(t))]
     todo = [c for c in cells if c.key not in finished]
-    bar = tqdm(todo, disable=not progress, unit="cell", desc="benchmark")
-    for n, cell in enumerate(bar):
-        bar.set_postfix_str(str(cell))
-        task_done = n + 1 == len(todo) or todo[n + 1].task != cell.task
-        # Seeds run side by side as separate processes into one folder: a cell another one finished while
-        # this run worked on earlier cells is not run twice.
-        if n and cell.key in _finished(out_dir):
+    if parallel is not None:
+        todo = todo[parallel.rank :: parallel.world]
+    left = {t: sum(c.task == t for c in todo) for t in {c.task for c in todo}}  # a task's prefixes go after its last
+    free = list(devices or [None])
+    lock = threading.Condition()
+    bar = tqdm(total=len(todo), disable=not progress or not main, unit="cell", desc="benchmark")
+
+    def run(cell: Cell) -> None:
+        with lock:
+            lock.wait_for(lambda: free)
+            device = free.pop(0)
+        try:
+            cell_settings = settings if device is None else dataclasses.replace(settings, device=device)
+            # Seeds run side by side as separate processes into one folder: a cell another one finished while
+            # this run worked on earlier cells is not run twice.
+            if cell.key in _finished(out_dir):
+                record = None
+                if progress:
+                    bar.write(f"{cell}: finished meanwhile by another run into {out_dir}; skipped")
+            else:
+                bar.set_postfix_str(str(cell))
+                record = (_run_isolated(cell, cell_settings, out_dir, data_path) if isolate
+                          else run_cell(cell, cell_settings, out_dir, data_path=data_path))
+        finally:
+            with lock:
+                free.append(device)
+                lock.notify()
+        with lock:
+            left[cell.task] -= 1
+            if settings.prefix_cache and not keep_prefixes and left[cell.task] == 0:
+                shutil.rmtree(Path(settings.prefix_cache) / cell.task, ignore_errors=True)  # the task is done
+            bar.update(1)
+            if record is None:
+                return
+            _append(out_dir / RESULTS, record)
+            write_csv(out_dir)  # kept in step cell by cell, so an interrupted run leaves no stale table
             if progress:
-                bar.write(f"{cell}: finished meanwhile by another run into {out_dir}; skipped")
-            record = None
-        else:
-            record = (_run_isolated(cell, settings, out_dir, data_path) if isolate
-                      else run_cell(cell, settings, out_dir, data_path=data_path))
-        if settings.prefix_cache and not keep_prefixes and task_done:
-            shutil.rmtree(Path(settings.prefix_cache) / cell.task, ignore_errors=True)  # the task is done
-        if record is None:
-            continue
-        _append(out_dir / RESULTS, record)
-        write_csv(out_dir)  # kept in step cell by cell, so an interrupted run leaves no stale table
-        if progress:
-            what = (f"{record['metric']} {record['value']:.3f}  ({record['wall_s']:.0f} s)"
-                    if record["status"] == "ok" else f"FAILED: {record.get('error', '')[:200]}")
-            bar.write(f"{cell}: {what}")
+                what = (f"{record['metric']} {record['value']:.3f}  ({record['wall_s']:.0f} s)"
+                        if record["status"] == "ok" else f"FAILED: {record.get('error', '')[:200]}")
+                bar.write(f"{cell}: {what}" + (f" [{device}]" if device else ""))
+
+    if len(free) == 1:
+        for cell in todo:
+            run(cell)
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=len(free)) as pool:
+            for future in [pool.submit(run, cell) for cell in todo]:
+                future.result()
+    bar.close()
+    if parallel is not None:
+        parallel.barrier()  # every process's cells are in before the table is read
     return write_csv(out_dir)
 
 

@@ -89,6 +89,7 @@ def benchmark(
     dtype: str = "auto",
     prefix_memory: float = 0.5,
     n_jobs: int = 2,
+    devices: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Run (or resume) a benchmark into ``out_dir`` and write its report there.
 
@@ -102,7 +103,14 @@ def benchmark(
     hardware computes it natively, else float32; each cell records its own; PEFT baselines: float32 only).
     ``prefix_memory`` is the share of the available memory a Tag-LLM cell may load its cached prefixes into (see
     :class:`~biotag.TagLLMRegressor`). ``n_jobs`` is the threads of the forests and CatBoost (-1: every core).
+    ``devices`` runs that many cells at once, one per device (see :func:`~biotag.benchmark.runner.run_benchmark`;
+    under ``torchrun`` each process runs its share of the cells instead, and the main one trains stage 1 and
+    writes the report).
     """
+    from biotag.parallel import current
+
+    parallel = current()
+    main = parallel is None or parallel.rank == 0
     preset = QUICK if quick else FULL
     tasks = select_tasks(tasks if tasks is not None else preset.get("tasks", "small"))
     models = list(models if models is not None else preset["models"])
@@ -113,7 +121,13 @@ def benchmark(
     settings = Settings(epochs=epochs or preset["epochs"], dtype=dtype, prefix_memory=prefix_memory, n_jobs=n_jobs)
     out_dir = Path(out_dir)
     if pretrain and any(m in TAGLLM_MODELS for m in models):
-        _with_stage1_tags(settings, out_dir, tasks, corpus or preset["corpus"], data_path, progress)
+        if main:
+            _with_stage1_tags(settings, out_dir, tasks, corpus or preset["corpus"], data_path, progress)
+        if parallel is not None:
+            parallel.barrier()  # the others take the main process's stage-1 tags
+            if not main:
+                _with_stage1_tags(settings, out_dir, tasks, corpus or preset["corpus"], data_path, False,
+                                  record=False)
     scratch = None
     kept = not isinstance(prefix_cache, bool)
     if kept:
@@ -123,11 +137,11 @@ def benchmark(
         settings.prefix_cache = scratch
     try:
         results = run_benchmark(tasks, models, out_dir, seeds=seeds, settings=settings, data_path=data_path,
-                                progress=progress, keep_prefixes=kept)
+                                progress=progress, keep_prefixes=kept, devices=devices)
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
-    if report and not results.empty and (results["status"] == "ok").any():
+    if main and report and not results.empty and (results["status"] == "ok").any():
         from biotag.benchmark.report import write_report
 
         write_report([out_dir], out_dir, data_path=data_path)
@@ -144,7 +158,7 @@ def _check_precision(models: Sequence[str], dtype: str) -> None:
 
 
 def _with_stage1_tags(settings: Settings, out_dir: Path, tasks: Sequence[str], n: int | str,
-                      data_path: str | Path | None, progress: bool) -> None:
+                      data_path: str | Path | None, progress: bool, *, record: bool = True) -> None:
     """Train (or find) the stage-1 tags of the tasks' domains on ``n`` molecules (fewer proteins), record
     their corpus in ``out_dir`` and point ``settings`` at them."""
     import torch
@@ -162,6 +176,7 @@ def _with_stage1_tags(settings: Settings, out_dir: Path, tasks: Sequence[str], n
     folder = ensure_domain_tags(cache_root() / "benchmark-domain-tags" / (name + suffix), sizes, path=data_path,
                                 progress=progress, isolate=True, dtype=dtype)  # its model is freed before the cells
     settings.domain_tags = {d: str(folder) for d in domains}
-    record = json.loads((folder / "corpus.json").read_text())
-    settings.stage1_corpus = int(record["corpora"].get("smiles", {}).get("n", 0)) if n == "all" else n
-    record_stage1(out_dir, folder)
+    corpus = json.loads((folder / "corpus.json").read_text())
+    settings.stage1_corpus = int(corpus["corpora"].get("smiles", {}).get("n", 0)) if n == "all" else n
+    if record:
+        record_stage1(out_dir, folder)

@@ -13,7 +13,7 @@ from typing import Iterator, Sequence
 
 import pandas as pd
 
-from biotag.cli.inputs import corpus_size, is_fasta, read_sequences, read_table, seeds, threads
+from biotag.cli.inputs import corpus_size, devices, is_fasta, read_sequences, read_table, seeds, threads
 from biotag.utils import DTYPE_CHOICES
 
 # 0: done; 1: done, but some input rows were invalid or some benchmark cells failed (each is reported).
@@ -241,6 +241,9 @@ def _add_benchmark_commands(sub) -> None:
     run.add_argument("--n-jobs", "--jobs", dest="n_jobs", type=threads, default=2, metavar="N",
                      help="threads of the random forests and CatBoost (default 2; -1: every core; speed only, "
                           "recorded with each of their cells)")
+    run.add_argument("--devices", type=devices, default=None, metavar="LIST",
+                     help="run one cell per device at a time, e.g. cuda:0,cuda:1 (default: one cell at a time on "
+                          "this process's device; under torchrun each process runs its share of the cells)")
     run.add_argument("--out", default="benchmark-results", help="results directory (resumed if it exists)")
     run.add_argument("--data", default=None, help="data directory (default: $BIOTAG_DATA_DIR; else PyTDC downloads)")
     run.set_defaults(func=cmd_benchmark_run)
@@ -283,7 +286,7 @@ def cmd_benchmark_run(args: argparse.Namespace) -> int:
             epochs=args.epochs, corpus=args.corpus, pretrain=not args.no_pretrain, data_path=args.data,
             prefix_cache=args.prefix_cache or not args.no_prefix_cache, dtype=args.dtype,
             prefix_memory=args.prefix_memory,
-            n_jobs=args.n_jobs,
+            n_jobs=args.n_jobs, devices=args.devices,
         )
     failed = results[results["status"] != "ok"] if not results.empty else results
     print(f"{len(results) - len(failed)} cells done, {len(failed)} failed; results in {args.out}")

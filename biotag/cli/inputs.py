@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["read_table", "check_rectangular", "read_sequences", "is_fasta", "threads", "seeds", "corpus_size"]
+__all__ = ["read_table", "check_rectangular", "read_sequences", "is_fasta", "threads", "seeds", "corpus_size",
+           "devices"]
 
 
 def read_table(path: Path, column: str | None) -> tuple[pd.DataFrame, str]:
@@ -60,6 +61,23 @@ def seeds(text: str) -> list[int]:
         return [int(s) for s in text.split(",")]
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of seeds (e.g. 1,2,3)") from None
+
+
+def devices(text: str) -> list[str]:
+    """A --devices value: comma-separated torch devices (cuda:0,cuda:1; cpu,cpu runs two cells on the CPU)."""
+    import torch
+
+    names = [d.strip() for d in text.split(",") if d.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"{text!r} names no device; e.g. cuda:0,cuda:1")
+    for name in names:
+        try:
+            device = torch.device(name)
+        except RuntimeError:
+            raise argparse.ArgumentTypeError(f"{name!r} is not a torch device (e.g. cuda:0, cpu)") from None
+        if device.type == "cuda" and (not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()):
+            raise argparse.ArgumentTypeError(f"{name!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return names
 
 
 def corpus_size(text: str) -> int | str:

@@ -350,7 +350,7 @@ def test_the_suite_gives_tagllm_a_scratch_prefix_cache_only_when_seeds_can_share
 
     seen = []
 
-    def fake_run(tasks, models, out_dir, *, seeds, settings, data_path, progress, keep_prefixes):
+    def fake_run(tasks, models, out_dir, *, seeds, settings, data_path, progress, keep_prefixes, devices=None):
         seen.append(settings.prefix_cache)
         kept.append(keep_prefixes)
         assert settings.prefix_cache is None or keep_prefixes or Path(settings.prefix_cache).is_dir()
@@ -442,3 +442,40 @@ def test_the_command_passes_the_experts_threads_and_refuses_a_count_that_is_not_
     with pytest.raises(SystemExit):
         cli.main(base + ["--jobs", "0"])
     assert "argument --n-jobs/--jobs: '0' is not a number of threads" in capsys.readouterr().err
+
+
+def test_cells_spread_over_devices_land_in_one_folder_as_one_at_a_time_does(tmp_path, tiny_model_dir):
+    settings = Settings(model=tiny_model_dir, epochs=1, p=2, n_jobs=1)
+    kw = dict(seeds=(1, 2), isolate=False, progress=False)
+    alone = run_benchmark(["toy_regression"], ["rf_morgan", "tagllm_pool_probe"], tmp_path / "alone",
+                          settings=settings, **kw)
+    spread = run_benchmark(["toy_regression"], ["rf_morgan", "tagllm_pool_probe"], tmp_path / "spread",
+                           settings=settings, devices=["cpu", "cpu"], **kw)
+    assert len(spread) == 4 and set(spread["status"]) == {"ok"} and set(spread["device"]) == {"cpu"}
+    key = ["task", "model", "seed"]
+    merged = alone.merge(spread, on=key, suffixes=("_alone", "_spread"))
+    assert len(merged) == 4
+    np.testing.assert_allclose(merged["value_spread"], merged["value_alone"], rtol=1e-5)
+    assert run_benchmark(["toy_regression"], ["rf_morgan"], tmp_path / "spread", settings=settings,
+                         devices=["cpu", "cpu"], **kw)["status"].eq("ok").all()  # resumed: nothing reran
+    assert len(read_results(tmp_path / "spread")) == 4
+
+
+def test_under_torchrun_each_process_runs_its_share_of_the_cells_into_one_folder(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from test_distributed import TIMEOUT, _env, _free_port, _torchrun
+
+    env = _env()
+    env["PYTHONPATH"] = str(Path(__file__).parent) + ":" + env["PYTHONPATH"]
+    done = subprocess.run(_torchrun("--nproc-per-node", "2", "--master-port", str(_free_port()),
+                                    str(Path(__file__).with_name("distributed_cells.py")), str(tmp_path)),
+                          env=env, capture_output=True, text=True, timeout=TIMEOUT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = (tmp_path / RESULTS).read_text().splitlines()
+    cells = [(r["task"], r["seed"]) for r in map(json.loads, lines)]
+    assert sorted(cells) == sorted((t, s) for t in ("toy_regression", "toy_binary") for s in (1, 2, 3))  # each once
+    assert len({json.loads(line)["started_at"] for line in lines}) >= 1
+    assert (tmp_path / "results.csv").is_file() and len(pd.read_csv(tmp_path / "results.csv")) == 6

@@ -50,6 +50,9 @@ class Settings:
     # The share of the available memory a Tag-LLM cell may load its cached prefixes into (beyond it they are
     # read from disk per batch). Lower it to run cells side by side; a speed setting only, like the cache.
     prefix_memory: float = 0.5
+    # Where a cell's LLM runs ("auto": this process's GPU when there is one, else the CPU); the runner sets it per
+    # cell when it spreads cells over devices. Placement only: not compared on resume; each cell records it.
+    device: str = "auto"
 
     def __post_init__(self):
         n = self.n_jobs
