@@ -18,7 +18,9 @@ their rate is measured over fewer epochs (``--other-epochs``).
 It also estimates, from the measured rates, the wall time of the 22-task ADMET
 benchmark group x 5 seeds with the estimator defaults.
 
-The last line carries the two ratios: ``train_speedup=... infer_speedup=...``.
+The last line carries the ratios in float32 and at ``dtype="auto"`` (what the estimators pick on this CPU:
+bfloat16 where it has AVX512-BF16 or AMX): ``train_speedup=... infer_speedup=... train_speedup_auto=...
+infer_speedup_auto=...``; the JSON records the CPU, its flags and that choice.
 """
 
 from __future__ import annotations
@@ -34,11 +36,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from biotag.utils import cpu_description, native_bf16, peak_rss_mb
+from biotag.utils import cpu_description, native_bf16, peak_rss_mb, resolve_dtype
 
 P = 10
-MEASURES = ["biotag_train", "peft_prompt_tuning_train", "hf_forward_fp32", "biotag_predict_fp32",
+MEASURES = ["biotag_train", "biotag_train_bf16", "peft_prompt_tuning_train", "hf_forward_fp32", "biotag_predict_fp32",
             "biotag_predict_bf16", "biotag_train_plain", "biotag_train_enriched", "biotag_stage1"]
+BF16 = {"biotag_train_bf16", "biotag_predict_bf16"}  # measured where the CPU runs bf16 natively (or with --bf16)
 OTHER = {"biotag_train_plain", "biotag_train_enriched", "biotag_stage1"}  # measured over --other-epochs
 
 
@@ -62,10 +65,10 @@ def tagged(dtype: torch.dtype = torch.float32):
     return TaggedLM(model, tokenizer, library), Template("smiles", function_tag="<Caco2>")
 
 
-def measure_biotag_train(smiles, y, args, reuse_prefix=True, enriched=False) -> dict:
+def measure_biotag_train(smiles, y, args, reuse_prefix=True, enriched=False, dtype=torch.float32) -> dict:
     from biotag.training import Example, stage2, train_stage
 
-    tlm, tpl = tagged()
+    tlm, tpl = tagged(dtype)
     data = [Example(tpl.build(s), v) for s, v in zip(smiles, y)]
     spec = stage2("<Caco2>", "<SMILES>", epochs=args.epochs, batch_size=args.batch_size,
                   reuse_prefix=reuse_prefix, enrich=enriched)
@@ -171,6 +174,7 @@ def run_one(name: str, args) -> dict:
     smiles, y = load_data(args.n)
     fn = {
         "biotag_train": lambda: measure_biotag_train(smiles, y, args),
+        "biotag_train_bf16": lambda: measure_biotag_train(smiles, y, args, dtype=torch.bfloat16),
         "biotag_train_plain": lambda: measure_biotag_train(smiles, y, args, reuse_prefix=False),
         "biotag_train_enriched": lambda: measure_biotag_train(smiles, y, args, enriched=True),
         "biotag_stage1": lambda: measure_biotag_stage1(smiles, y, args),
@@ -241,7 +245,7 @@ def main() -> None:
         if name not in only and name in previous.get("results", {}):
             results[name] = {**previous["results"][name], "invocation": "earlier"}
             continue
-        if name == "biotag_predict_bf16" and not (native_bf16(torch.device("cpu")) or args.bf16):
+        if name in BF16 and not (native_bf16(torch.device("cpu")) or args.bf16):
             results[name] = {"skipped": "no native bf16 on this CPU (no avx512_bf16 / amx_bf16 flag); "
                                         "emulated bf16 is slower than fp32 (pass --bf16 to measure it)"}
             print(f"{name:<26} skipped: no native bf16 on this CPU", flush=True)
@@ -262,11 +266,18 @@ def main() -> None:
     def peak(name):
         return results[name].get("peak_rss_mb", float("nan"))
 
+    # The ratios at float32, and at what dtype="auto" (the estimators' default) picks on this CPU; the baselines
+    # (PEFT prompt tuning, the plain forward) run in float32 either way.
+    auto = resolve_dtype("auto", torch.device("cpu"))
+    suffix = "bf16" if auto == "bfloat16" else "fp32"
     train = rate("biotag_train") / rate("peft_prompt_tuning_train")
-    best_predict = max(["biotag_predict_fp32", "biotag_predict_bf16"], key=lambda k: results[k].get("samples_per_s", 0))
-    infer = rate(best_predict) / rate("hf_forward_fp32")
+    infer = rate("biotag_predict_fp32") / rate("hf_forward_fp32")
+    train_auto = rate("biotag_train" + ("_bf16" if auto == "bfloat16" else "")) / rate("peft_prompt_tuning_train")
+    infer_auto = rate(f"biotag_predict_{suffix}") / rate("hf_forward_fp32")
+    best_predict = f"biotag_predict_{suffix}"
     summary = {
-        "train_speedup": train, "infer_speedup": infer,
+        "dtype_auto": auto, "train_speedup": train, "infer_speedup": infer,
+        "train_speedup_auto": train_auto, "infer_speedup_auto": infer_auto,
         "train_peak_memory_ratio_vs_peft": peak("biotag_train") / peak("peft_prompt_tuning_train"),
         "predict_peak_memory_ratio_vs_hf_forward": peak(best_predict) / peak("hf_forward_fp32"),
     }
@@ -290,7 +301,9 @@ def main() -> None:
     out.write_text(json.dumps({"args": {k: v for k, v in vars(args).items() if k != "measure"},
                                "cpu": cpu_description(), "torch_threads": torch.get_num_threads(),
                                "results": results, **summary}, indent=2))
-    print(f"train_speedup={train:.1f} infer_speedup={infer:.1f}")
+    print(f"dtype auto = {auto} on {cpu_description()}")
+    print(f"train_speedup={train:.1f} infer_speedup={infer:.1f} (float32) "
+          f"train_speedup_auto={train_auto:.1f} infer_speedup_auto={infer_auto:.1f} ({auto})")
 
 
 if __name__ == "__main__":
