@@ -29,7 +29,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if not path.is_file():
         raise FileNotFoundError(f"input file not found: {str(path)!r}")
     if args.domain == "smiles":
-        featurizer = SmilesFeaturizer(max_length=args.max_length)
+        featurizer = SmilesFeaturizer(max_length=args.max_length, wildcards=args.wildcards)
     else:
         featurizer = ProteinFeaturizer(nonstandard=args.nonstandard, max_length=args.max_length)
 
@@ -155,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--out", help="output CSV (default: INPUT.canonical.csv)")
     val.add_argument("--report", help="invalid-row report CSV (default: INPUT.invalid.csv)")
     val.add_argument("--max-length", type=int, default=None, help="reject longer values")
+    val.add_argument("--wildcards", action="store_true", help="smiles: accept '*' atoms (polymer ends, R groups)")
     val.add_argument("--nonstandard", choices=["raise", "keep", "x"], default="raise",
                      help="protein: ambiguous/rare residues B, Z, J, X, U, O")
     val.set_defaults(func=cmd_validate)

@@ -89,6 +89,15 @@ def _check_raw_length(smiles: str, max_length: int | None) -> None:
         raise RowError(f"too long: {len(smiles)} characters before canonicalization ({why})")
 
 
+def _check_no_wildcards(mol: Chem.Mol) -> None:
+    """A ``*`` atom stands for any atom (a polymer's open end, an R group, a fragment's cut): not a molecule to
+    predict for unless the caller says so."""
+    where = [atom.GetIdx() for atom in mol.GetAtoms() if atom.GetAtomicNum() == 0]
+    if where:
+        raise RowError(f"wildcard atom '*' (atom {', '.join(map(str, where))}): not a whole molecule; "
+                       "pass wildcards=True to keep such atoms")
+
+
 def _canonicalize(
     value: Any,
     *,
@@ -98,6 +107,7 @@ def _canonicalize(
     canonical_tautomer: bool = False,
     isomeric: bool = True,
     max_length: int | None = None,
+    wildcards: bool = False,
 ) -> str:
     smiles = check_text(value).strip()
     if any(ch.isspace() for ch in smiles):
@@ -106,6 +116,8 @@ def _canonicalize(
     _check_raw_length(smiles, max_length)
     with quiet_rdkit():
         mol = _parse(smiles)
+        if not wildcards:
+            _check_no_wildcards(mol)
         try:
             mol = _standardize(
                 mol,
@@ -138,6 +150,7 @@ def canonicalize_smiles(
     canonical_tautomer: bool = False,
     isomeric: bool = True,
     max_length: int | None = None,
+    wildcards: bool = False,
 ) -> str:
     """Validate one SMILES and return its standardized RDKit canonical form.
 
@@ -158,6 +171,8 @@ def canonicalize_smiles(
         Keep stereochemistry and isotopes; ``False`` drops them.
     max_length : int, optional
         Reject results longer than this many characters.
+    wildcards : bool, default=False
+        Accept ``*`` atoms (polymer ends, R groups, fragment cuts); refused by default, as not a whole molecule.
 
     Returns
     -------
@@ -179,7 +194,7 @@ def canonicalize_smiles(
     >>> canonicalize_smiles("C[C@H](N)C(=O)O", isomeric=False)
     'CC(N)C(=O)O'
     """
-    normalize = _normalizer(cleanup, largest_fragment, neutralize, canonical_tautomer, isomeric, max_length)
+    normalize = _normalizer(cleanup, largest_fragment, neutralize, canonical_tautomer, isomeric, max_length, wildcards)
     return apply_rowwise([smiles], normalize, errors="raise", error_type=InvalidSmilesError)[0]
 
 
@@ -190,6 +205,7 @@ def _normalizer(
     canonical_tautomer: bool,
     isomeric: bool,
     max_length: int | None,
+    wildcards: bool = False,
 ) -> Callable[[Any], str]:
     if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1):
         raise ValueError(f"max_length must be a positive int or None, got {max_length!r}")
@@ -203,6 +219,7 @@ def _normalizer(
             canonical_tautomer=canonical_tautomer,
             isomeric=isomeric,
             max_length=max_length,
+            wildcards=wildcards,
         )
 
     return normalize
@@ -217,7 +234,7 @@ class SmilesFeaturizer(BaseFeaturizer):
         ``"raise"``: one :class:`~biotag.InvalidSmilesError` listing every bad row
         (index, value, reason). ``"nan"``: bad rows become ``NaN`` in place, so
         the output stays aligned with the input.
-    cleanup, largest_fragment, neutralize, canonical_tautomer, isomeric, max_length
+    cleanup, largest_fragment, neutralize, canonical_tautomer, isomeric, max_length, wildcards
         See :func:`canonicalize_smiles`.
 
     Examples
@@ -241,6 +258,7 @@ class SmilesFeaturizer(BaseFeaturizer):
         canonical_tautomer: bool = False,
         isomeric: bool = True,
         max_length: int | None = None,
+        wildcards: bool = False,
     ):
         self.errors = errors
         self.cleanup = cleanup
@@ -249,10 +267,12 @@ class SmilesFeaturizer(BaseFeaturizer):
         self.canonical_tautomer = canonical_tautomer
         self.isomeric = isomeric
         self.max_length = max_length
+        self.wildcards = wildcards
 
     def _normalizer(self) -> Callable[[Any], str]:
         return _normalizer(
-            self.cleanup, self.largest_fragment, self.neutralize, self.canonical_tautomer, self.isomeric, self.max_length
+            self.cleanup, self.largest_fragment, self.neutralize, self.canonical_tautomer, self.isomeric,
+            self.max_length, getattr(self, "wildcards", False),  # pickles from before the option lack it
         )
 
 

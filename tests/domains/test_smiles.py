@@ -202,3 +202,14 @@ def test_inputs_that_would_be_featurized_piece_by_piece_are_refused(X, match):
 def test_max_length_true_is_not_a_length():
     with pytest.raises(ValueError, match="max_length"):
         SmilesFeaturizer(max_length=True).fit(["C"])
+
+
+def test_wildcard_atoms_are_refused_unless_asked_for():
+    from biotag import InvalidSmilesError
+
+    with pytest.raises(InvalidSmilesError, match=r"row 1: '\*CC\*' \(wildcard atom '\*' \(atom 0, 3\)"):
+        SmilesFeaturizer().transform(["CCO", "*CC*"])
+    assert SmilesFeaturizer(errors="nan").transform(["c1ccccc1*", "CCO"])[1] == "CCO"
+    assert SmilesFeaturizer(wildcards=True).transform(["*CC*", "[*]c1ccccc1"]) == ["*CC*", "*c1ccccc1"]
+    assert canonicalize_smiles("*OCC", wildcards=True) == "*OCC"
+    assert SmilesFeaturizer(wildcards=True).get_params()["wildcards"] is True
