@@ -188,7 +188,6 @@ class TagLLMBase(BaseEstimator):
         self.library_ = library
         self._tlm = tlm
         self._set_fitted_targets(y_arr, state)
-        self.n_features_in_ = len(self._domains())
         if names is not None:
             self.feature_names_in_ = np.asarray(names, dtype=object)
         self.n_trainable_params_ = library.n_parameters(spec.train_tags + (spec.head,))
@@ -279,7 +278,6 @@ class TagLLMBase(BaseEstimator):
             "biotag_version": __version__,
             "estimator": type(self).__name__,
             "params": params,
-            "n_features_in_": self.n_features_in_,
             "feature_names_in_": list(getattr(self, "feature_names_in_", [])) or None,
             "n_trainable_params_": self.n_trainable_params_,
             "dtype_": self.dtype_,
@@ -311,7 +309,6 @@ class TagLLMBase(BaseEstimator):
             est = cls(**params)
             est._check_params()
             est.library_ = library
-            est.n_features_in_ = int(state["n_features_in_"])
             if state.get("feature_names_in_"):
                 est.feature_names_in_ = np.asarray(state["feature_names_in_"], dtype=object)
             est.n_trainable_params_ = int(state["n_trainable_params_"])

@@ -110,8 +110,10 @@ class TagLLMRegressor(RegressorMixin, TagLLMBase):
         The base model's precision during ``fit`` (what ``dtype`` resolved to).
     stage_spec_ : StageSpec
         The stage ``fit`` trained (what trained and froze, the loss, the schedule); not kept by ``save``.
-    n_features_in_ : int
     feature_names_in_ : ndarray, present for DataFrame input
+        The columns' names, checked on predict. There is no ``n_features_in_``: the input is strings, one column
+        per domain (``domains`` says how many), as for scikit-learn's text vectorizers; tools that probe a fitted
+        model with a numeric row of that width (MAPIE) then work.
 
     Examples
     --------
