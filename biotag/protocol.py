@@ -38,10 +38,11 @@ other key is refused by name.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -197,11 +198,12 @@ def _check_domain_tags(stages: list[ProtocolStage], src: Path) -> None:
         have.update(needed)
 
 
-def run_protocol(protocol: Protocol, *, progress: bool = True, log=print) -> Path:
+def run_protocol(protocol: Protocol, *, progress: bool = True, log: Callable[[str], None] | None = None) -> Path:
     """Run the stages in order, each from the library the stage before it wrote; skip the finished ones.
 
-    Returns the last stage's library folder.
+    What happens goes to ``log`` (default: the ``biotag.protocol`` logger, at INFO). Returns the last stage's library folder.
     """
+    log = log or logging.getLogger(__name__).info  # a child of the "biotag" logger
     parallel = current()
     library_dir: Path | None = None
     for stage in protocol.stages:

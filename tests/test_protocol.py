@@ -61,7 +61,7 @@ def protocol_dir(tmp_path, tiny_model_dir):
 
 def test_the_three_stages_build_one_library_and_a_rerun_resumes(protocol_dir, tiny_model_dir, capsys):
     protocol = load_protocol(protocol_dir / "protocol.json")
-    out = run_protocol(protocol, progress=False)
+    out = run_protocol(protocol, progress=False, log=print)
     assert out == protocol_dir / "run" / "binding"
     final = json.loads((out / "library.json").read_text())
     assert {t["name"] for t in final["tags"]} == {"<SMILES>", "<Protein>", "<Count>", "<Binding>"}
@@ -78,13 +78,13 @@ def test_the_three_stages_build_one_library_and_a_rerun_resumes(protocol_dir, ti
     capsys.readouterr()
 
     before = {p: p.stat().st_mtime_ns for p in (protocol_dir / "run").rglob("tags.safetensors")}
-    run_protocol(load_protocol(protocol_dir / "protocol.json"), progress=False)
+    run_protocol(load_protocol(protocol_dir / "protocol.json"), progress=False, log=print)
     assert "finished before" in capsys.readouterr().out
     assert {p: p.stat().st_mtime_ns for p in before} == before  # nothing retrained
 
     # a changed last stage reruns that stage alone
     _config(protocol_dir, tiny_model_dir, epochs=3)
-    run_protocol(load_protocol(protocol_dir / "protocol.json"), progress=False)
+    run_protocol(load_protocol(protocol_dir / "protocol.json"), progress=False, log=print)
     printed = capsys.readouterr().out
     assert printed.count("finished before") == 3 and "stage 'binding' (stage 3" in printed
     assert len(json.loads((out / "stage.json").read_text())["history"]["epochs"]) == 3
