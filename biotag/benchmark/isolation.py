@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import multiprocessing
 import pickle
-from typing import Any, Callable
+import threading
+from typing import Any, Callable, Sequence
 
-__all__ = ["in_child_process"]
+__all__ = ["in_child_process", "on_devices"]
 
 
 def _child(conn, fn: Callable, args: tuple, kwargs: dict) -> None:
@@ -52,3 +53,32 @@ def in_child_process(fn: Callable, /, *args: Any, **kwargs: Any) -> Any:
     if ok:
         return value
     raise value
+
+
+def on_devices(items: Sequence[Any], fn: Callable[[Any, Any], None], devices: Sequence[Any] | None) -> None:
+    """``fn(item, device)`` for every item: one at a time (``device`` None) without ``devices``, else as many at
+    once as there are devices, each call holding one device until it returns (threads: ``fn`` is expected to
+    wait on a child process, so the GIL is no bottleneck). The first exception is raised after the others end."""
+    if not devices or len(devices) == 1:
+        for item in items:
+            fn(item, devices[0] if devices else None)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    free, lock = list(devices), threading.Condition()
+
+    def hold(item: Any) -> None:
+        with lock:
+            lock.wait_for(lambda: free)
+            device = free.pop(0)
+        try:
+            fn(item, device)
+        finally:
+            with lock:
+                free.append(device)
+                lock.notify()
+
+    with ThreadPoolExecutor(max_workers=len(devices)) as pool:
+        futures = [pool.submit(hold, item) for item in items]
+    for future in futures:
+        future.result()

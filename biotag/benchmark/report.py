@@ -11,7 +11,8 @@ import pandas as pd
 
 from biotag.benchmark.models import EXPERT_MODELS, LLM_MODELS, MODELS, PEFT_MODELS, TAGLLM_MODELS, Settings
 from biotag.benchmark.plots import plot_scores
-from biotag.benchmark.runner import RUN, UNRECORDED, earlier_threads, read_results, summarize
+from biotag.benchmark.run_settings import RUN, UNRECORDED, earlier_threads
+from biotag.benchmark.runner import read_results, summarize
 from biotag.benchmark.tasks import SEEDS, get_task
 from biotag.benchmark.validation import validation_table
 from biotag.data import data_dir
@@ -59,8 +60,7 @@ def leaderboard_rank(value: float, board: pd.DataFrame, higher_is_better: bool) 
 
 def format_score(mean: float, std: float, seeds: int = len(SEEDS)) -> str:
     """``mean ± std``; a figure from fewer seeds than the protocol's says how many (one seed has no spread)."""
-    seeds = int(seeds)
-    if seeds == 1:
+    if (seeds := int(seeds)) == 1:
         return f"{mean:.3f} (1 seed)"
     return f"{mean:.3f} ± {std:.3f}" + ("" if seeds >= len(SEEDS) else f" ({seeds} seeds)")
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import platform
 import shutil
 import threading
 import time
@@ -24,18 +23,17 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from biotag._version import __version__
-from biotag.benchmark.isolation import in_child_process
+from biotag.benchmark.isolation import in_child_process, on_devices
 from biotag.benchmark.models import MODELS, Settings, make_model
+from biotag.benchmark.run_settings import check_run_settings
 from biotag.benchmark.tasks import SEEDS, evaluate, get_task, load_split, metric_value
-from biotag.parallel import current, single_process
-from biotag.utils import atomic_write_text, cpu_description, peak_rss_mb
+from biotag.parallel import current, is_main_process, single_process
+from biotag.utils import cpu_description, peak_rss_mb
 
 __all__ = ["Cell", "run_cell", "run_benchmark", "read_results", "read_predictions", "summarize"]
 
 RESULTS = "results.jsonl"
 PREDICTIONS = "predictions.csv"
-RUN = "run.json"
 
 
 @dataclass(frozen=True)
@@ -194,43 +192,6 @@ def _finished(out_dir: Path) -> set[tuple[str, str, int]]:
     return set() if done.empty else {(r.task, r.model, int(r.seed)) for r in done.itertuples() if r.status == "ok"}
 
 
-# Settings that change speed, never results: not compared on resume. The threads (n_jobs) go in each
-# cell's record instead, beside its wall time (forests give the same trees on any number of threads).
-UNRECORDED = ("prefix_cache", "prefix_memory", "n_jobs", "device")
-# run.json's record of the n_jobs of the expert cells run before cells recorded their own threads.
-EARLIER_THREADS = "n_jobs_of_earlier_cells"
-
-
-def earlier_threads(meta: dict) -> int | None:
-    """From a ``run.json``: the threads of the expert cells that did not record their own (None: none did)."""
-    return meta.get(EARLIER_THREADS, (meta.get("settings") or {}).get("n_jobs"))
-
-
-def _check_run_settings(out_dir: Path, settings: Settings) -> None:
-    run_file = out_dir / RUN
-    wanted = {k: v for k, v in settings.as_dict().items() if k not in UNRECORDED}
-    earlier = {}
-    if run_file.is_file():
-        meta = json.loads(run_file.read_text())
-        previous = meta.get("settings")
-        # Before cells recorded their threads, run.json recorded n_jobs for all of them; keep it for those.
-        legacy = earlier_threads(meta)
-        earlier = {} if legacy is None else {EARLIER_THREADS: legacy}
-        # Where the stage-1 tags live depends on the machine's cache; their corpus is recorded separately.
-        # A setting added after the run began counts as its default there.
-        defaults = Settings().as_dict()
-        changed = {k: (previous.get(k, defaults[k]), v) for k, v in wanted.items()
-                   if k != "domain_tags" and previous is not None and previous.get(k, defaults[k]) != v}
-        if changed:
-            raise ValueError(
-                f"{out_dir} holds results made with other settings {changed} (old, new); "
-                "resume with the same settings or write to another directory"
-            )
-    atomic_write_text(run_file, json.dumps({"settings": wanted, **earlier, "biotag": __version__,
-                                            "python": platform.python_version(), "machine": platform.machine(),
-                                            "cpus": os.cpu_count()}, indent=2))
-
-
 def run_benchmark(
     tasks: Sequence[str],
     models: Sequence[str],
@@ -246,88 +207,78 @@ def run_benchmark(
 ) -> pd.DataFrame:
     """Run every missing or failed cell of ``tasks x models x seeds``; return all records of the directory.
 
-    ``out_dir`` receives ``results.jsonl`` (one record per cell), ``results.csv``
-    (the same, tidy), ``run.json`` (settings) and ``predictions.csv`` (every cell's test predictions). Each task's part of
-    ``settings.prefix_cache`` is removed once its cells are done, unless ``keep_prefixes``.
-
-    With ``devices`` (``["cuda:0", "cuda:1"]``), as many cells run at once, each in its own process on its own
-    device. Under a launcher (``torchrun --nproc-per-node 8``, several machines too), each process takes every
-    N-th cell, on its own GPU. Either way the cells write into the one folder, and a resumed run skips the
-    finished ones.
+    ``out_dir`` receives ``results.jsonl`` (one record per cell), ``results.csv`` (the same, tidy), ``run.json``
+    (settings) and ``predictions.csv`` (every cell's test predictions). Each task's part of
+    ``settings.prefix_cache`` is removed once its cells are done, unless ``keep_prefixes``. With ``devices``
+    (``["cuda:0", "cuda:1"]``) as many cells run at once, each in its own process on its own device; under a
+    launcher (``torchrun``, several machines too) each process takes every N-th cell, on its own GPU.
     """
     from tqdm.auto import tqdm
 
     settings = settings or Settings()
     out_dir = Path(out_dir)
     parallel = current()
-    main = parallel is None or parallel.rank == 0
-    if main:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        _check_run_settings(out_dir, settings)
-    for name in tasks:
-        get_task(name)  # unknown names fail before any work
-    check_models(models)
-    if parallel is not None:
-        parallel.barrier()  # run.json checked before any process starts a cell
-    finished = _finished(out_dir)
-    # A model that does not take a task's inputs (a protein baseline on SMILES) has no cells there.
-    cells = [Cell(get_task(t).name, m, s) for t in tasks for m in models for s in seeds
-             if MODELS[m].applies_to(get_task(t))]
-    todo = [c for c in cells if c.key not in finished]
-    if parallel is not None:
-        todo = todo[parallel.rank :: parallel.world]
+    _prepare(out_dir, settings, tasks, models, parallel)
+    todo = _todo(out_dir, tasks, models, seeds, parallel)
     left = {t: sum(c.task == t for c in todo) for t in {c.task for c in todo}}  # a task's prefixes go after its last
-    free = list(devices or [None])
-    lock = threading.Condition()
-    bar = tqdm(total=len(todo), disable=not progress or not main, unit="cell", desc="benchmark")
+    lock = threading.Lock()
+    bar = tqdm(total=len(todo), disable=not progress or not is_main_process(), unit="cell", desc="benchmark")
 
-    def run(cell: Cell) -> None:
-        with lock:
-            lock.wait_for(lambda: free)
-            device = free.pop(0)
-        try:
+    def run(cell: Cell, device: str | None) -> None:
+        # Seeds run side by side as separate processes into one folder: a cell another one finished while
+        # this run worked on earlier cells is not run twice.
+        record = None
+        if cell.key not in _finished(out_dir):
+            bar.set_postfix_str(str(cell))
             cell_settings = settings if device is None else dataclasses.replace(settings, device=device)
-            # Seeds run side by side as separate processes into one folder: a cell another one finished while
-            # this run worked on earlier cells is not run twice.
-            if cell.key in _finished(out_dir):
-                record = None
-                if progress:
-                    bar.write(f"{cell}: finished meanwhile by another run into {out_dir}; skipped")
-            else:
-                bar.set_postfix_str(str(cell))
-                record = (_run_isolated(cell, cell_settings, out_dir, data_path) if isolate
-                          else run_cell(cell, cell_settings, out_dir, data_path=data_path))
-        finally:
-            with lock:
-                free.append(device)
-                lock.notify()
+            record = (_run_isolated(cell, cell_settings, out_dir, data_path) if isolate
+                      else run_cell(cell, cell_settings, out_dir, data_path=data_path))
+        elif progress:
+            bar.write(f"{cell}: finished meanwhile by another run into {out_dir}; skipped")
         with lock:
             left[cell.task] -= 1
             if settings.prefix_cache and not keep_prefixes and left[cell.task] == 0:
                 shutil.rmtree(Path(settings.prefix_cache) / cell.task, ignore_errors=True)  # the task is done
             bar.update(1)
-            if record is None:
-                return
-            _append(out_dir / RESULTS, record)
-            write_csv(out_dir)  # kept in step cell by cell, so an interrupted run leaves no stale table
-            if progress:
-                what = (f"{record['metric']} {record['value']:.3f}  ({record['wall_s']:.0f} s)"
-                        if record["status"] == "ok" else f"FAILED: {record.get('error', '')[:200]}")
-                bar.write(f"{cell}: {what}" + (f" [{device}]" if device else ""))
+            if record is not None:
+                _keep(out_dir, cell, record, device, bar if progress else None)
 
-    if len(free) == 1:
-        for cell in todo:
-            run(cell)
-    else:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=len(free)) as pool:
-            for future in [pool.submit(run, cell) for cell in todo]:
-                future.result()
+    on_devices(todo, run, devices)
     bar.close()
     if parallel is not None:
         parallel.barrier()  # every process's cells are in before the table is read
     return write_csv(out_dir)
+
+
+def _prepare(out_dir: Path, settings: Settings, tasks: Sequence[str], models: Sequence[str], parallel) -> None:
+    """Check the names and the folder's settings (the main process) before any process starts a cell."""
+    if parallel is None or parallel.rank == 0:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        check_run_settings(out_dir, settings)
+    for name in tasks:
+        get_task(name)  # unknown names fail before any work
+    check_models(models)
+    if parallel is not None:
+        parallel.barrier()
+
+
+def _todo(out_dir: Path, tasks: Sequence[str], models: Sequence[str], seeds: Iterable[int], parallel) -> list[Cell]:
+    """The cells without an ``ok`` record; under a launcher, this process's share of them."""
+    finished = _finished(out_dir)
+    # A model that does not take a task's inputs (a protein baseline on SMILES) has no cells there.
+    cells = [Cell(get_task(t).name, m, s) for t in tasks for m in models for s in seeds
+             if MODELS[m].applies_to(get_task(t)) and (get_task(t).name, m, s) not in finished]
+    return cells if parallel is None else cells[parallel.rank :: parallel.world]
+
+
+def _keep(out_dir: Path, cell: Cell, record: dict, device: str | None, bar) -> None:
+    """File a cell's record; keep the table in step cell by cell, so an interrupted run leaves no stale one."""
+    _append(out_dir / RESULTS, record)
+    write_csv(out_dir)
+    if bar is not None:
+        what = (f"{record['metric']} {record['value']:.3f}  ({record['wall_s']:.0f} s)"
+                if record["status"] == "ok" else f"FAILED: {record.get('error', '')[:200]}")
+        bar.write(f"{cell}: {what}" + (f" [{device}]" if device else ""))
 
 
 def write_csv(out_dir: str | Path) -> pd.DataFrame:

@@ -13,6 +13,7 @@ import pandas as pd
 from biotag.benchmark.models import PEFT_MODELS, TAGLLM_MODELS, Settings
 from biotag.benchmark.runner import check_models, run_benchmark
 from biotag.benchmark.tasks import SEEDS, TASKS, get_task
+from biotag.parallel import current, is_main_process
 from biotag.utils import DTYPE_CHOICES, atomic_write_text, cache_root, check_fraction, resolve_dtype
 
 __all__ = ["benchmark", "select_tasks", "record_stage1", "QUICK", "SMALL_LIMIT"]
@@ -72,6 +73,7 @@ def select_tasks(spec: str | Sequence[str]) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+# long: the one entry point of a benchmark run; its docstring documents every option
 def benchmark(
     out_dir: str | Path,
     *,
@@ -104,13 +106,8 @@ def benchmark(
     ``prefix_memory`` is the share of the available memory a Tag-LLM cell may load its cached prefixes into (see
     :class:`~biotag.TagLLMRegressor`). ``n_jobs`` is the threads of the forests and CatBoost (-1: every core).
     ``devices`` runs that many cells at once, one per device (see :func:`~biotag.benchmark.runner.run_benchmark`;
-    under ``torchrun`` each process runs its share of the cells instead, and the main one trains stage 1 and
-    writes the report).
+    under ``torchrun`` each process runs its share of the cells, the main one writing the report).
     """
-    from biotag.parallel import current
-
-    parallel = current()
-    main = parallel is None or parallel.rank == 0
     preset = QUICK if quick else FULL
     tasks = select_tasks(tasks if tasks is not None else preset.get("tasks", "small"))
     models = list(models if models is not None else preset["models"])
@@ -121,13 +118,7 @@ def benchmark(
     settings = Settings(epochs=epochs or preset["epochs"], dtype=dtype, prefix_memory=prefix_memory, n_jobs=n_jobs)
     out_dir = Path(out_dir)
     if pretrain and any(m in TAGLLM_MODELS for m in models):
-        if main:
-            _with_stage1_tags(settings, out_dir, tasks, corpus or preset["corpus"], data_path, progress)
-        if parallel is not None:
-            parallel.barrier()  # the others take the main process's stage-1 tags
-            if not main:
-                _with_stage1_tags(settings, out_dir, tasks, corpus or preset["corpus"], data_path, False,
-                                  record=False)
+        _stage1_everywhere(settings, out_dir, tasks, corpus or preset["corpus"], data_path, progress)
     scratch = None
     kept = not isinstance(prefix_cache, bool)
     if kept:
@@ -141,7 +132,7 @@ def benchmark(
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
-    if main and report and not results.empty and (results["status"] == "ok").any():
+    if is_main_process() and report and not results.empty and (results["status"] == "ok").any():
         from biotag.benchmark.report import write_report
 
         write_report([out_dir], out_dir, data_path=data_path)
@@ -155,6 +146,18 @@ def _check_precision(models: Sequence[str], dtype: str) -> None:
     if dtype not in ("float32", "auto") and peft:
         raise ValueError(f"the PEFT baselines ({', '.join(peft)}) run in float32 only; run them without "
                          f"dtype={dtype!r}, into their own results directory")
+
+
+def _stage1_everywhere(settings: Settings, out_dir: Path, tasks: Sequence[str], n: int | str,
+                       data_path: str | Path | None, progress: bool) -> None:
+    """Stage-1 tags for every process: trained by the main one (under a launcher the others wait, then take them)."""
+    parallel = current()
+    if parallel is None or parallel.rank == 0:
+        _with_stage1_tags(settings, out_dir, tasks, n, data_path, progress)
+    if parallel is not None:
+        parallel.barrier()
+        if parallel.rank != 0:
+            _with_stage1_tags(settings, out_dir, tasks, n, data_path, False, record=False)
 
 
 def _with_stage1_tags(settings: Settings, out_dir: Path, tasks: Sequence[str], n: int | str,

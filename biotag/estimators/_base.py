@@ -259,11 +259,9 @@ class TagLLMBase(BaseEstimator):
         pass
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the fitted tags, head (with its target scaler), classes and parameters: safetensors + JSON.
-
-        This is kilobytes: the base model is referenced by ``model`` and its embedding fingerprint. Under a
-        launcher (``torchrun``), only the main process writes.
-        """
+        """Write the fitted tags, head (with its target scaler), classes and parameters: safetensors + JSON;
+        kilobytes, the base model referenced by ``model`` and its embedding fingerprint (only the main process
+        writes under a launcher such as ``torchrun``)."""
         check_is_fitted(self, "library_")
         out = Path(path)
         if not is_main_process():

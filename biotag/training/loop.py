@@ -187,18 +187,8 @@ def train_stage(
     with showing_progress(progress):
         train_prefixes, val_prefixes = _frozen_prefixes(tlm, stage, train, val, prefix_cache, parallel)
     if stage.head is not None:
-        size = max(stage.batch_size, 32)
-        prefixes = {"train": train_prefixes, "val": val_prefixes}
-        examples = {"train": train, "val": val}
-
-        def readouts(part: str, limit: int | None) -> torch.Tensor | None:
-            if not examples[part]:
-                return None
-            n = len(examples[part]) if limit is None else limit
-            return initial_readouts(tlm, stage, examples[part], prefixes[part], size, limit=n, parallel=parallel)
-
-        initialize_head(tlm.head(stage.head), readouts, _targets(train, stage.loss),
-                        _targets(val, stage.loss) if val else None, head_init=stage.head_init)
+        _start_head(tlm, stage, {"train": train, "val": val}, {"train": train_prefixes, "val": val_prefixes},
+                    parallel)
 
     per_token = stage.loss in ("lm", "text")  # a mean over tokens, not rows: data-parallel shares weigh by them
 
@@ -222,6 +212,21 @@ def train_stage(
     for p in params:
         p.requires_grad_(False)
     return history
+
+
+def _start_head(tlm: TaggedLM, stage: StageSpec, examples: dict, prefixes: dict, parallel: DataParallel | None) -> None:
+    """The head's start (:func:`~biotag.training.heads.initialize_head`) from the initial readouts."""
+    size = max(stage.batch_size, 32)
+
+    def readouts(part: str, limit: int | None) -> torch.Tensor | None:
+        if not examples[part]:
+            return None
+        n = len(examples[part]) if limit is None else limit
+        return initial_readouts(tlm, stage, examples[part], prefixes[part], size, limit=n, parallel=parallel)
+
+    val = examples["val"]
+    initialize_head(tlm.head(stage.head), readouts, _targets(examples["train"], stage.loss),
+                    _targets(val, stage.loss) if val else None, head_init=stage.head_init)
 
 
 def _frozen_prefixes(tlm: TaggedLM, stage: StageSpec, train: Sequence[Example], val: Sequence[Example] | None,

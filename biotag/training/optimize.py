@@ -89,6 +89,11 @@ def _set_lr(optimizer: torch.optim.Optimizer, schedule: Schedule, step: int, tot
 class _LocalLoss:
     """Back-propagates one micro-batch's loss; returns the sum and count of its rows' losses (for the history).
 
+    With ``parallel`` (:mod:`biotag.parallel`), every process draws the same batches, ``batch_loss`` is called with
+    this process's rows of each batch only, and ``val_loss()`` must return the loss over every process's rows.
+    With ``units``, ``batch_loss`` returns ``(loss, n)``: a mean over ``n`` units that are not rows (a language
+    model's tokens), so that processes weigh their shares by tokens, as one process's batch mean does.
+
     Alone, the loss is ``batch_loss(idx)``. Among data-parallel processes it is this process's rows' share of the
     batch mean, times the world size (DDP averages over processes), run through DDP so that its backward
     all-reduces the gradients (only on ``sync`` steps: gradient-accumulation steps skip the all-reduce).
@@ -112,6 +117,12 @@ class _LocalLoss:
             (loss / accum).backward()
         return loss.item() * len(idx) / self.parallel.world, len(mine)  # this process's rows' loss sum, count
 
+    def mean(self, total: float, count: int) -> float:
+        """An epoch's mean training loss from this process's sum and count (over every process's)."""
+        if self.parallel is not None:
+            total, count = self.parallel.sum(total, count)
+        return total / max(count, 1)
+
     def _share(self, mine: np.ndarray, batch: int) -> torch.Tensor:
         if len(mine) == 0:  # no rows of this batch here: zero gradients, so the all-reduce still meets
             loss, own = sum(p.sum() for p in self.params) * 0.0, 0
@@ -121,6 +132,13 @@ class _LocalLoss:
             loss, own = self.batch_loss(mine), len(mine)
         total = self.parallel.sum(own)[0] if self.units else batch  # a loss over tokens: the batch's token count
         return loss * (own * self.parallel.world / max(total, 1))
+
+
+def _step(optimizer: torch.optim.Optimizer, params: Sequence[torch.nn.Parameter], grad_clip: float | None) -> None:
+    if grad_clip is not None:
+        torch.nn.utils.clip_grad_norm_(params, grad_clip)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
 
 
 def optimize(
@@ -143,12 +161,7 @@ def optimize(
     each epoch, whose best parameters are restored at the end. ``lengths`` (one per training row) groups
     batches by length (:func:`epoch_batches`). ``validate_start`` also scores the starting parameters (epoch
     0), kept if no epoch beats them: for a start that is a fitted solution already (a linear-probe head).
-
-    With ``parallel`` (data-parallel processes, :mod:`biotag.parallel`), every process draws the same batches;
-    ``batch_loss`` is called with this process's rows of each batch only, DDP averages the gradients, and
-    ``val_loss()`` must return the loss over every process's rows. Each step is then the single-process step.
-    With ``units``, ``batch_loss`` returns ``(loss, n)``: a mean over ``n`` units that are not rows (a language
-    model's tokens), so that processes weigh their shares by tokens, as one process's batch mean does.
+    ``parallel`` (data-parallel processes) and ``units`` (a loss over tokens): see :class:`_LocalLoss`.
     """
     step_loss = _LocalLoss(params, batch_loss, parallel, units)
     optimizer = torch.optim.AdamW(params, lr=schedule.lr, weight_decay=schedule.weight_decay)
@@ -171,18 +184,13 @@ def optimize(
             total, count = step_loss.backward(idx, accum=schedule.grad_accum, sync=boundary)
             running, seen = running + total, seen + count
             if boundary:
-                if schedule.grad_clip is not None:
-                    torch.nn.utils.clip_grad_norm_(params, schedule.grad_clip)
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
+                _step(optimizer, params, schedule.grad_clip)
                 history.steps += 1
                 bar.update(1)
                 bar.set_postfix(loss=f"{running / max(seen, 1):.4f}")
                 if history.steps >= total_steps:
                     break
-        if parallel is not None:
-            running, seen = parallel.sum(running, seen)
-        record = {"epoch": epoch + 1, "train_loss": running / max(seen, 1)}
+        record = {"epoch": epoch + 1, "train_loss": step_loss.mean(running, seen)}
         if val_loss is not None:
             record["val_loss"] = val_loss()
             best.offer(record["val_loss"], params, epoch + 1)

@@ -1,0 +1,53 @@
+"""A results folder's ``run.json``: the settings its cells ran with, checked when a run resumes into it."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+
+from biotag._version import __version__
+from biotag.benchmark.models import Settings
+from biotag.utils import atomic_write_text
+
+__all__ = ["RUN", "UNRECORDED", "EARLIER_THREADS", "earlier_threads", "check_run_settings"]
+
+RUN = "run.json"
+
+
+# Settings that change speed, never results: not compared on resume. The threads (n_jobs) go in each
+# cell's record instead, beside its wall time (forests give the same trees on any number of threads).
+UNRECORDED = ("prefix_cache", "prefix_memory", "n_jobs", "device")
+# run.json's record of the n_jobs of the expert cells run before cells recorded their own threads.
+EARLIER_THREADS = "n_jobs_of_earlier_cells"
+
+
+def earlier_threads(meta: dict) -> int | None:
+    """From a ``run.json``: the threads of the expert cells that did not record their own (None: none did)."""
+    return meta.get(EARLIER_THREADS, (meta.get("settings") or {}).get("n_jobs"))
+
+
+def check_run_settings(out_dir: Path, settings: Settings) -> None:
+    run_file = out_dir / RUN
+    wanted = {k: v for k, v in settings.as_dict().items() if k not in UNRECORDED}
+    earlier = {}
+    if run_file.is_file():
+        meta = json.loads(run_file.read_text())
+        previous = meta.get("settings")
+        # Before cells recorded their threads, run.json recorded n_jobs for all of them; keep it for those.
+        legacy = earlier_threads(meta)
+        earlier = {} if legacy is None else {EARLIER_THREADS: legacy}
+        # Where the stage-1 tags live depends on the machine's cache; their corpus is recorded separately.
+        # A setting added after the run began counts as its default there.
+        defaults = Settings().as_dict()
+        changed = {k: (previous.get(k, defaults[k]), v) for k, v in wanted.items()
+                   if k != "domain_tags" and previous is not None and previous.get(k, defaults[k]) != v}
+        if changed:
+            raise ValueError(
+                f"{out_dir} holds results made with other settings {changed} (old, new); "
+                "resume with the same settings or write to another directory"
+            )
+    atomic_write_text(run_file, json.dumps({"settings": wanted, **earlier, "biotag": __version__,
+                                            "python": platform.python_version(), "machine": platform.machine(),
+                                            "cpus": os.cpu_count()}, indent=2))
