@@ -14,7 +14,9 @@ Y = np.array([len(s) + 0.5 * s.count("O") for s in SMILES], dtype=float)
 
 
 def fast(cls, tiny_model_dir, **kw):
-    params = dict(model=tiny_model_dir, p=2, epochs=3, lr=2e-2, batch_size=4, random_state=0, verbose=0)
+    # The paper's readout: one cached file per prefix (tag+pool adds a pooled file beside it, tested on its own)
+    params = dict(model=tiny_model_dir, p=2, epochs=3, lr=2e-2, batch_size=4, random_state=0, verbose=0,
+                  readout="tag", head_init="random")
     return cls(**{**params, **kw})
 
 
