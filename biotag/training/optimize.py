@@ -103,7 +103,6 @@ class _LocalLoss:
                  parallel: DataParallel | None, units: bool):
         self.params, self.batch_loss, self.parallel, self.units = list(params), batch_loss, parallel, units
         self.ddp = parallel.wrap(self.params) if parallel is not None else None
-        self.main = parallel is None or parallel.rank == 0
 
     def backward(self, idx: np.ndarray, *, accum: int, sync: bool) -> tuple[float, int]:
         if self.parallel is None:
@@ -172,7 +171,7 @@ def optimize(
     if validate_start and val_loss is not None:
         history.start_val_loss = val_loss()
         best.offer(history.start_val_loss, params, 0)
-    bar = tqdm(total=total_steps, desc=desc, disable=not progress or not step_loss.main, leave=False)
+    bar = tqdm(total=total_steps, desc=desc, disable=not progress, leave=False)
 
     for epoch in range(schedule.epochs):
         micro = epoch_batches(order_rng, n_train, schedule.batch_size, lengths)
