@@ -215,6 +215,11 @@ def run_benchmark(
     """
     from tqdm.auto import tqdm
 
+    if devices and len(devices) > 1 and not isolate:
+        # Models load in the cells: transformers patches torch globally while it builds one, so two loads at
+        # once in one process can leave those patches behind. Several devices mean several processes.
+        raise ValueError(f"cells on several devices ({', '.join(map(str, devices))}) run in their own processes: "
+                         "isolate=False runs them one at a time in this one, so it takes one device at most")
     settings = settings or Settings()
     out_dir = Path(out_dir)
     parallel = current()

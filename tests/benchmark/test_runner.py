@@ -444,11 +444,18 @@ def test_the_command_passes_the_experts_threads_and_refuses_a_count_that_is_not_
     assert "argument --n-jobs/--jobs: '0' is not a number of threads" in capsys.readouterr().err
 
 
-def test_cells_spread_over_devices_land_in_one_folder_as_one_at_a_time_does(tmp_path, tiny_model_dir):
-    settings = Settings(model=tiny_model_dir, epochs=1, p=2, n_jobs=1)
-    kw = dict(seeds=(1, 2), isolate=False, progress=False)
+def test_cells_spread_over_devices_land_in_one_folder_as_one_at_a_time_does(tmp_path, tiny_model_dir, monkeypatch):
+    import toy
+    from biotag.benchmark import runner
+
+    monkeypatch.setattr(runner, "run_cell", toy.run_toy_cell)  # the isolated cells' processes learn the toy tasks
+    settings = Settings(model=tiny_model_dir, epochs=1, p=2, n_jobs=1, dtype="float32")  # the same on every CPU
+    kw = dict(seeds=(1, 2), progress=False)  # each cell in its own process, as several devices need
+    with pytest.raises(ValueError, match="own processes"):
+        run_benchmark(["toy_regression"], ["rf_morgan"], tmp_path / "x", settings=settings, devices=["cpu", "cpu"],
+                      isolate=False, **kw)
     alone = run_benchmark(["toy_regression"], ["rf_morgan", "tagllm_pool_probe"], tmp_path / "alone",
-                          settings=settings, **kw)
+                          settings=settings, isolate=False, **kw)
     spread = run_benchmark(["toy_regression"], ["rf_morgan", "tagllm_pool_probe"], tmp_path / "spread",
                            settings=settings, devices=["cpu", "cpu"], **kw)
     assert len(spread) == 4 and set(spread["status"]) == {"ok"} and set(spread["device"]) == {"cpu"}

@@ -6,6 +6,7 @@ calls it for their session).
 
 import numpy as np
 
+from biotag.benchmark.runner import run_cell
 from biotag.benchmark.tasks import LOADERS, TASKS, Split, Task, register_task
 
 SMILES = ["CCO", "CCN", "CCC", "c1ccccc1", "c1ccccc1O", "c1ccccc1N", "CC(=O)O", "CC(=O)N", "CCCl", "CCBr",
@@ -75,3 +76,9 @@ def unregister_toy_tasks() -> None:
     for task, _ in TOY_TASKS:
         TASKS.pop(task.name, None)
         LOADERS.pop(task.group, None)
+
+
+def run_toy_cell(*args, **kwargs) -> dict:
+    """``run_cell`` in a fresh process that knows the toy tasks (what the runner isolates, tests swap in)."""
+    register_toy_tasks()
+    return run_cell(*args, **kwargs)
