@@ -47,6 +47,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
+from biotag.data import read_text_table
 from biotag.domains import DOMAIN_TAGS, ProteinFeaturizer, SmilesFeaturizer
 from biotag.estimators import TagLLMClassifier, TagLLMRegressor
 from biotag.parallel import current, is_main_process
@@ -204,6 +205,8 @@ def run_protocol(protocol: Protocol, *, progress: bool = True, log: Callable[[st
     What happens goes to ``log`` (default: the ``biotag.protocol`` logger, at INFO). Returns the last stage's library folder.
     """
     log = log or logging.getLogger(__name__).info  # a child of the "biotag" logger
+    for stage in protocol.stages:
+        _check_tables(stage)  # a bad row of the last stage's file fails now, not after the first stage trained
     parallel = current()
     library_dir: Path | None = None
     for stage in protocol.stages:
@@ -252,16 +255,23 @@ def _finished(folder: Path, record: dict[str, Any]) -> bool:
 
 
 def _table(path: Path, columns: list[str], where: str) -> pd.DataFrame:
-    if not path.is_file():
-        raise FileNotFoundError(f"{where}: data file not found: {str(path)!r}")
-    sep = "\t" if path.suffix.lower() in {".tsv", ".tab"} else ","
     try:
-        frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""], index_col=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise ValueError(f"{where}: {path} is not a readable CSV/TSV table ({err})") from None
+        frame = read_text_table(path)
+    except (FileNotFoundError, ValueError) as err:
+        raise type(err)(f"{where}: {err}") from None
     if missing := [c for c in columns if c not in frame.columns]:
         raise ValueError(f"{where}: {path} lacks column(s) {missing}; it has {list(frame.columns)}")
     return frame
+
+
+def _check_tables(stage: ProtocolStage) -> None:
+    columns, where = list(stage.columns.values()), f"stage {stage.name!r}"
+    if stage.stage == 1:
+        _table(stage.train, columns, where)
+        return
+    for path in (stage.train, stage.valid):
+        if path is not None:
+            _labels(_table(path, columns + [stage.target], where)[stage.target], stage, path)
 
 
 def _run_stage1(protocol: Protocol, stage: ProtocolStage, previous: Path | None, folder: Path, progress: bool):

@@ -140,3 +140,12 @@ def test_bad_rows_in_a_data_file_are_named(protocol_dir, capsys):
     assert main(["train", str(protocol_dir / "protocol.json"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "C1CC" in err or "many" in err
+
+
+def test_a_row_with_a_field_too_many_is_named_not_shifted(protocol_dir, capsys):
+    with (protocol_dir / "count.csv").open("a") as handle:
+        handle.write("CCO,3,extra\n")
+    assert main(["train", str(protocol_dir / "protocol.json"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("biotag: error:") and "count.csv" in err and "line 43 (3 fields)" in err
+    assert "Traceback" not in err and not (protocol_dir / "run").exists()  # checked before any stage trained

@@ -215,15 +215,10 @@ def run_benchmark(
     """
     from tqdm.auto import tqdm
 
-    if devices and len(devices) > 1 and not isolate:
-        # Models load in the cells: transformers patches torch globally while it builds one, so two loads at
-        # once in one process can leave those patches behind. Several devices mean several processes.
-        raise ValueError(f"cells on several devices ({', '.join(map(str, devices))}) run in their own processes: "
-                         "isolate=False runs them one at a time in this one, so it takes one device at most")
     settings = settings or Settings()
     out_dir = Path(out_dir)
     parallel = current()
-    _prepare(out_dir, settings, tasks, models, parallel)
+    _prepare(out_dir, settings, tasks, models, parallel, devices if not isolate else None)
     todo = _todo(out_dir, tasks, models, seeds, parallel)
     left = {t: sum(c.task == t for c in todo) for t in {c.task for c in todo}}  # a task's prefixes go after its last
     lock = threading.Lock()
@@ -255,8 +250,14 @@ def run_benchmark(
     return write_csv(out_dir)
 
 
-def _prepare(out_dir: Path, settings: Settings, tasks: Sequence[str], models: Sequence[str], parallel) -> None:
+def _prepare(out_dir: Path, settings: Settings, tasks: Sequence[str], models: Sequence[str], parallel,
+             in_process_devices: Sequence[str] | None) -> None:
     """Check the names and the folder's settings (the main process) before any process starts a cell."""
+    if in_process_devices and len(in_process_devices) > 1:
+        # Models load in the cells: transformers patches torch globally while it builds one, so two loads at
+        # once in one process can leave those patches behind. Several devices mean several processes.
+        raise ValueError(f"cells on several devices ({', '.join(map(str, in_process_devices))}) run in their own "
+                         "processes: isolate=False runs them one at a time in this one, so it takes one device at most")
     if parallel is None or parallel.rank == 0:
         out_dir.mkdir(parents=True, exist_ok=True)
         check_run_settings(out_dir, settings)

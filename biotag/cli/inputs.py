@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["read_table", "check_rectangular", "read_sequences", "is_fasta", "threads", "seeds", "corpus_size",
+from biotag.data import read_text_table
+
+__all__ = ["read_table", "read_sequences", "is_fasta", "threads", "seeds", "corpus_size",
            "devices"]
 
 
 def read_table(path: Path, column: str | None) -> tuple[pd.DataFrame, str]:
-    sep = "\t" if path.suffix.lower() in {".tsv", ".tab"} else ","
-    check_rectangular(path, sep)
-    frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""], index_col=False)
+    frame = read_text_table(path)
     if column is None:
         if frame.shape[1] != 1:
             raise ValueError(f"{path} has columns {list(frame.columns)}; choose one with --column")
@@ -22,26 +22,6 @@ def read_table(path: Path, column: str | None) -> tuple[pd.DataFrame, str]:
     if column not in frame.columns:
         raise ValueError(f"column {column!r} not in {path}; columns are {list(frame.columns)}")
     return frame, column
-
-
-def check_rectangular(path: Path, sep: str) -> None:
-    """A table whose rows have as many fields as its header, or a ValueError naming the lines that do not (an
-    unquoted comma in a name would shift every later field of its row into the next column)."""
-    import csv
-
-    try:
-        with open(path, newline="", encoding="utf-8") as handle:
-            rows = list(csv.reader(handle, delimiter=sep))
-    except UnicodeDecodeError as err:
-        raise ValueError(f"{path} is not a UTF-8 text table ({err.reason} at byte {err.start})") from None
-    if not rows or not any(field.strip() for field in rows[0]):
-        raise ValueError(f"{path} is empty: no header line")
-    width = len(rows[0])
-    ragged = [n for n, row in enumerate(rows[1:], start=2) if row and len(row) != width]
-    if ragged:
-        shown = ", ".join(f"line {n} ({len(rows[n - 1])} fields)" for n in ragged[:10])
-        raise ValueError(f"{path}: the header has {width} field(s) but {shown}" + (" and more" if len(ragged) > 10
-                         else "") + "; quote fields that contain the separator")
 
 
 def threads(text: str) -> int:
