@@ -48,12 +48,11 @@ import numpy as np
 import pandas as pd
 
 from biotag.data import read_text_table
-from biotag.domains import DOMAIN_TAGS, ProteinFeaturizer, SmilesFeaturizer
+from biotag.domains import DOMAIN_TAGS
 from biotag.estimators import TagLLMClassifier, TagLLMRegressor
 from biotag.parallel import current, is_main_process
-from biotag.tags import TaggedLM, TagLibrary, load_base_model
-from biotag.training import pretrain_domain_tag
-from biotag.utils import DTYPE_CHOICES, atomic_write_text, resolve_device, resolve_dtype, sha256_file, torch_dtype
+from biotag.training import pretrain_library, stage1_corpus
+from biotag.utils import DTYPE_CHOICES, atomic_write_text, sha256_file
 
 __all__ = ["Protocol", "ProtocolStage", "load_protocol", "run_protocol"]
 
@@ -278,22 +277,13 @@ def _run_stage1(protocol: Protocol, stage: ProtocolStage, previous: Path | None,
     settings = dict(_STAGE1_KEYS, **stage.settings)
     domain, column = next(iter(stage.columns.items()))
     frame = _table(stage.train, [column], f"stage {stage.name!r}")
-    featurizer = SmilesFeaturizer() if domain == "smiles" else ProteinFeaturizer(max_length=1000, too_long="truncate")
-    sequences = list(featurizer.transform(frame[column].tolist()))  # raises, naming every bad row
-    if settings["max_samples"] and len(sequences) > settings["max_samples"]:
-        pick = np.random.default_rng(settings["seed"]).choice(len(sequences), settings["max_samples"], replace=False)
-        sequences = [sequences[i] for i in sorted(pick)]
-    device = resolve_device(protocol.device)
-    model, tokenizer = load_base_model(protocol.model, dtype=torch_dtype(resolve_dtype(protocol.dtype, device)),
-                                       device=device)
-    library = TagLibrary.load(previous, model) if previous is not None else TagLibrary.for_model(model)
-    library.to(model.get_input_embeddings().weight.device)
-    tlm = TaggedLM(model, tokenizer, library)
+    sequences = stage1_corpus(frame[column].tolist(), domain, max_samples=settings.pop("max_samples"),
+                              seed=settings["seed"])
     tag = stage.tag or DOMAIN_TAGS[domain]
-    history = pretrain_domain_tag(tlm, sequences, domain, tag=tag, p=settings["p"], epochs=settings["epochs"],
-                                  lr=settings["lr"], batch_size=settings["batch_size"],
-                                  val_fraction=settings["val_fraction"], seed=settings["seed"], progress=progress)
+    library, histories = pretrain_library(protocol.model, {domain: sequences}, init=previous, tags={domain: tag},
+                                          dtype=protocol.dtype, device=protocol.device, progress=progress, **settings)
     library.save(folder)
+    history = histories[domain]
     return {"epochs": history.epochs, "best_epoch": history.best_epoch, "steps": history.steps}, \
         {"name": stage.name, "train_tags": [tag], "loss": "lm"}
 

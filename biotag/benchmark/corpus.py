@@ -143,17 +143,11 @@ def _train_domain_tags(folder: Path, corpora: dict, wanted: dict, *, progress: b
 
 
 def _train_domain_tags_here(folder: Path, corpora: dict, wanted: dict, *, progress: bool) -> None:
-    from biotag.tags import TaggedLM, TagLibrary, load_base_model
-    from biotag.training import pretrain_domain_tag
-    from biotag.utils import torch_dtype
+    from biotag.training import pretrain_library
 
-    base, tokenizer = load_base_model(wanted["model"], dtype=torch_dtype(wanted.get("dtype", "float32")))
-    library = TagLibrary.for_model(base)
-    tlm = TaggedLM(base, tokenizer, library)
-    record = dict(wanted, corpora={})
-    for domain, (corpus, info) in corpora.items():
-        history = pretrain_domain_tag(tlm, corpus, domain, epochs=wanted["epochs"], seed=wanted["seed"],
-                                      progress=progress)
-        record["corpora"][domain] = dict(info, history=history.epochs)
+    library, histories = pretrain_library(wanted["model"], {d: corpus for d, (corpus, _) in corpora.items()},
+                                          dtype=wanted.get("dtype", "float32"), epochs=wanted["epochs"],
+                                          seed=wanted["seed"], progress=progress)
+    record = dict(wanted, corpora={d: dict(info, history=histories[d].epochs) for d, (_, info) in corpora.items()})
     library.save(folder)
     atomic_write_text(folder / "corpus.json", json.dumps(record, indent=2))

@@ -65,32 +65,23 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_tags_pretrain(args: argparse.Namespace) -> int:
     """Stage 1: train a domain tag on unlabeled sequences and write a tag library."""
-    import numpy as np
-
-    from biotag.domains import DOMAIN_TAGS, ProteinFeaturizer, SmilesFeaturizer
-    from biotag.tags import TaggedLM, TagLibrary, load_base_model
-    from biotag.training import pretrain_domain_tag
+    from biotag.domains import DOMAIN_TAGS
+    from biotag.training import pretrain_library, stage1_corpus
 
     path = Path(args.input)
     if not path.is_file():
         raise FileNotFoundError(f"input file not found: {str(path)!r}")
-    raw = read_sequences(path, args.column)
-    featurizer = SmilesFeaturizer() if args.domain == "smiles" else ProteinFeaturizer(max_length=args.max_length,
-                                                                                      too_long="truncate")
-    sequences = featurizer.transform(raw)  # raises, naming every bad row
-    if args.max_samples and len(sequences) > args.max_samples:
-        pick = np.random.default_rng(args.seed).choice(len(sequences), args.max_samples, replace=False)
-        sequences = [sequences[i] for i in sorted(pick)]
+    sequences = stage1_corpus(read_sequences(path, args.column), args.domain, max_samples=args.max_samples,
+                              seed=args.seed, max_length=args.max_length)  # raises, naming every bad row
     tag = args.tag or DOMAIN_TAGS[args.domain]
-    model, tokenizer = load_base_model(args.model)
-    library = TagLibrary.load(args.init, model) if args.init else TagLibrary.for_model(model)
-    tlm = TaggedLM(model, tokenizer, library, tokenization=args.tokenization)
-    history = pretrain_domain_tag(tlm, sequences, args.domain, tag=tag, p=args.p, epochs=args.epochs, lr=args.lr,
-                                  batch_size=args.batch_size, val_fraction=args.val_fraction, seed=args.seed)
+    library, histories = pretrain_library(
+        args.model, {args.domain: sequences}, init=args.init, tags={args.domain: tag}, dtype=args.dtype,
+        device=args.device, tokenization=args.tokenization, p=args.p, epochs=args.epochs, lr=args.lr,
+        batch_size=args.batch_size, val_fraction=args.val_fraction, seed=args.seed)
     n_val = int(round(len(sequences) * args.val_fraction))
     out = library.save(args.out)
     print(f"stage 1 on {len(sequences) - n_val} {args.domain} sequences ({n_val} validation): {tag} p={args.p}")
-    for rec in history.epochs:
+    for rec in histories[args.domain].epochs:
         print("  " + "  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in rec.items()))
     print(f"tag library written to {out}")
     return EXIT_OK
@@ -193,6 +184,10 @@ def _add_tags_commands(sub) -> None:
     pre.add_argument("--max-length", type=int, default=1000, help="protein: truncate longer sequences (warns)")
     pre.add_argument("--tokenization", choices=["model", "char"], default="model")
     pre.add_argument("--seed", type=int, default=0)
+    pre.add_argument("--dtype", choices=DTYPE_CHOICES, default="auto",
+                     help="the frozen model's precision (default auto: bfloat16 where the hardware runs it natively, "
+                          "else float32); the tag trains in float32")
+    pre.add_argument("--device", default="auto", help="torch device (default auto: the GPU if there is one)")
     pre.set_defaults(func=cmd_tags_pretrain)
 
     ins = tags.add_parser("inspect", help="show a tag library's tags, base model and nearest tokens")
