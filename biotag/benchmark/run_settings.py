@@ -18,7 +18,7 @@ RUN = "run.json"
 
 # Settings that change speed, never results: not compared on resume. The threads (n_jobs) go in each
 # cell's record instead, beside its wall time (forests give the same trees on any number of threads).
-UNRECORDED = ("prefix_cache", "prefix_memory", "n_jobs", "device")
+UNRECORDED = ("prefix_cache", "prefix_memory", "n_jobs", "device", "verbose")
 # run.json's record of the n_jobs of the expert cells run before cells recorded their own threads.
 EARLIER_THREADS = "n_jobs_of_earlier_cells"
 

@@ -92,6 +92,7 @@ def benchmark(
     prefix_memory: float = 0.5,
     n_jobs: int = 2,
     devices: Sequence[str] | None = None,
+    verbose: bool = False,
 ) -> pd.DataFrame:
     """Run (or resume) a benchmark into ``out_dir`` and write its report there.
 
@@ -106,7 +107,8 @@ def benchmark(
     ``prefix_memory`` is the share of the available memory a Tag-LLM cell may load its cached prefixes into (see
     :class:`~biotag.TagLLMRegressor`). ``n_jobs`` is the threads of the forests and CatBoost (-1: every core).
     ``devices`` runs that many cells at once, one per device (see :func:`~biotag.benchmark.runner.run_benchmark`;
-    under ``torchrun`` each process runs its share of the cells, the main one writing the report).
+    under ``torchrun`` each process runs its share of the cells, the main one writing the report). ``verbose`` shows
+    each cell's own progress (prefixes, epochs, probe features, PEFT steps) under the bar of cells.
     """
     preset = QUICK if quick else FULL
     tasks = select_tasks(tasks if tasks is not None else preset.get("tasks", "small"))
@@ -115,7 +117,8 @@ def benchmark(
     seeds = tuple(seeds if seeds is not None else preset.get("seeds", SEEDS))
     _check_precision(models, dtype)
     check_fraction(prefix_memory, "prefix_memory")  # before stage 1, not in the first cell
-    settings = Settings(epochs=epochs or preset["epochs"], dtype=dtype, prefix_memory=prefix_memory, n_jobs=n_jobs)
+    settings = Settings(epochs=epochs or preset["epochs"], dtype=dtype, prefix_memory=prefix_memory, n_jobs=n_jobs,
+                        verbose=verbose and progress)
     out_dir = Path(out_dir)
     if pretrain and any(m in TAGLLM_MODELS for m in models):
         _stage1_everywhere(settings, out_dir, tasks, corpus or preset["corpus"], data_path, progress)

@@ -240,6 +240,8 @@ def _add_benchmark_commands(sub) -> None:
     run.add_argument("--devices", type=devices, default=None, metavar="LIST",
                      help="run one cell per device at a time, e.g. cuda:0,cuda:1 (default: one cell at a time on "
                           "this process's device; under torchrun each process runs its share of the cells)")
+    run.add_argument("--verbose", "-v", action="store_true",
+                     help="show each cell's own progress too: prefixes, epochs, probe features, PEFT steps")
     run.add_argument("--out", default="benchmark-results", help="results directory (resumed if it exists)")
     run.add_argument("--data", default=None, help="data directory (default: $BIOTAG_DATA_DIR; else PyTDC downloads)")
     run.set_defaults(func=cmd_benchmark_run)
@@ -282,7 +284,7 @@ def cmd_benchmark_run(args: argparse.Namespace) -> int:
             epochs=args.epochs, corpus=args.corpus, pretrain=not args.no_pretrain, data_path=args.data,
             prefix_cache=args.prefix_cache or not args.no_prefix_cache, dtype=args.dtype,
             prefix_memory=args.prefix_memory,
-            n_jobs=args.n_jobs, devices=args.devices,
+            n_jobs=args.n_jobs, devices=args.devices, verbose=args.verbose,
         )
     failed = results[results["status"] != "ok"] if not results.empty else results
     print(f"{len(results) - len(failed)} cells done, {len(failed)} failed; results in {args.out}")

@@ -80,12 +80,15 @@ def test_unknown_model_names_the_known_ones():
 
 @pytest.mark.parametrize("name", ["linear_probe", "linear_probe_pooled", "prompt_tuning", "lora"])
 @pytest.mark.parametrize("task", [TOY_REG, TOY_BIN], ids=["regression", "binary"])
-def test_llm_baselines_on_a_tiny_lm(name, task, tiny_model_dir, tmp_path, monkeypatch):
+def test_llm_baselines_on_a_tiny_lm(name, task, tiny_model_dir, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("BIOTAG_CACHE_DIR", str(tmp_path))  # the probe's feature cache
     if not name.startswith("linear_probe"):
         pytest.importorskip("peft")
     split = toy_loader(task, 1, None)
-    model = make_model(name, task, 1, Settings(model=tiny_model_dir, epochs=2, p=2)).fit(split)
+    verbose = task.kind == "regression"
+    model = make_model(name, task, 1, Settings(model=tiny_model_dir, epochs=2, p=2, verbose=verbose)).fit(split)
+    shown = capsys.readouterr().err  # the feature extraction's or the fit's progress bar, under verbose only
+    assert ((f"{name} features" if name.startswith("linear_probe") else name) in shown) == verbose
     pred = model.predict(split.X_test)
     assert pred.shape == (len(split.X_test),) and np.all(np.isfinite(pred))
     if task.kind == "classification":

@@ -53,6 +53,9 @@ class Settings:
     # Where a cell's LLM runs ("auto": this process's GPU when there is one, else the CPU); the runner sets it per
     # cell when it spreads cells over devices. Placement only: not compared on resume; each cell records it.
     device: str = "auto"
+    # Progress bars inside each cell too (prefixes, epochs, probe features, PEFT steps), under the run's bar of
+    # cells. Display only: not compared on resume, not recorded.
+    verbose: bool = False
 
     def __post_init__(self):
         n = self.n_jobs

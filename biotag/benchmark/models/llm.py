@@ -97,11 +97,14 @@ class LinearProbe(BenchmarkModel):
 
     @torch.no_grad()
     def _hidden(self, ids: list[list[int]], kinds: tuple[str, ...]) -> list[dict[str, np.ndarray]]:
+        from tqdm.auto import tqdm
+
         pooled = len(kinds) > 1
         layers = [int(x) for x in kinds[1][len("pooled"):].split(",")] if pooled else []
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))  # length buckets: little padding
         out: list[dict[str, np.ndarray]] = [{} for _ in ids]
-        for start in range(0, len(order), 32):
+        for start in tqdm(range(0, len(order), 32), desc=f"{self.name} features", unit="batch", leave=False,
+                          disable=not self.settings.verbose):
             idx = order[start : start + 32]
             input_ids, mask = left_pad([ids[i] for i in idx], pad_id(self.tokenizer))
             result = self.model.base_model(input_ids=input_ids, attention_mask=mask, position_ids=position_ids(mask),
@@ -252,7 +255,7 @@ class PeftBaseline(BenchmarkModel):
 
         self.history = optimize(params, len(ids_train), batch_loss, schedule, val_loss=val_loss if ids_valid else None,
                                 lengths=[len(r) for r in ids_train] if self.group_by_length else None,
-                                progress=False, desc=self.name)
+                                progress=self.settings.verbose, desc=self.name)
         self.trainable_params = int(sum(p.numel() for p in params))
         return self
 

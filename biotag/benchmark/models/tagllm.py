@@ -40,7 +40,7 @@ class TagLLM(BenchmarkModel):
             batch_size=s.batch_size, lr=s.lr, domain_tags=library,
             head_init=self.head_init, readout=self.readout, random_state=self.seed,
             prefix_cache=str(Path(s.prefix_cache) / self.task.name) if s.prefix_cache else None,
-            prefix_memory=s.prefix_memory, device=s.device, verbose=0,
+            prefix_memory=s.prefix_memory, device=s.device, verbose=int(s.verbose),
         )
         X_train = standardized_columns(split.X_train, self.task.domains)
         X_valid = standardized_columns(split.X_valid, self.task.domains)
