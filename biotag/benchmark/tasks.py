@@ -185,7 +185,11 @@ def _frame_split(X, y: str, *, train, valid, test, notes) -> Split:
 def _load_davis(task: Task, seed: int, path: str | Path | None) -> Split:
     """DAVIS through PyTDC's DTI loader, pKd (``convert_to_log``), TDC's random split for this seed."""
     require_tdc()
-    from tdc.multi_pred import DTI
+    try:
+        from tdc.multi_pred import DTI
+    except ImportError as err:  # PyTDC installed without its declared dependencies (scripts/setup.sh's default)
+        raise ImportError(f"DAVIS is read through PyTDC's multi_pred module, which needs PyTDC's full dependencies "
+                          f"({err}): pip install pytdc==1.1.15, or BIOTAG_TDC_FULL=1 bash scripts/setup.sh") from err
 
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         data = DTI(name="DAVIS", path=str(tdc_dir(path)))
