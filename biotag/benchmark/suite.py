@@ -20,11 +20,12 @@ __all__ = ["benchmark", "select_tasks", "record_stage1", "QUICK", "SMALL_LIMIT"]
 
 SMALL_LIMIT = 2100  # "small" ADMET tasks: about 2,000 molecules at most (train_val + test; BBB has 2,030)
 
-# --quick: two small tasks (one regression, one classification), one seed, two epochs, a small corpus.
-# Tag-LLM runs as the estimators' defaults (tagllm_pool_probe, chosen on validation); "tagllm" is the paper's readout.
-QUICK = {"tasks": ("caco2_wang", "hia_hou"), "seeds": (1,), "epochs": 2, "corpus": 160,
+# --quick: two small tasks (one regression, one classification), one seed, two epochs. Tag-LLM runs as the
+# estimators' defaults (tagllm_pool_probe, chosen on validation; "tagllm" is the paper's readout) from untrained
+# domain tags, as TagLLMRegressor() starts: no stage 1 unless asked for (--pretrain or --corpus).
+QUICK = {"tasks": ("caco2_wang", "hia_hou"), "seeds": (1,), "epochs": 2, "corpus": 160, "pretrain": False,
          "models": ("rf_morgan", "catboost_maplight", "tagllm_pool_probe")}
-FULL = {"epochs": 10, "corpus": 2000,
+FULL = {"epochs": 10, "corpus": 2000, "pretrain": True,
         "models": ("rf_morgan", "catboost_maplight", "ridge_protein", "tagllm_pool_probe")}
 PROTEIN_CORPUS = 200  # stage-1 protein sequences at most: each is ~286 residues, ten times a SMILES
 
@@ -83,7 +84,7 @@ def benchmark(
     quick: bool = False,
     epochs: int | None = None,
     corpus: int | str | None = None,
-    pretrain: bool = True,
+    pretrain: bool | None = None,
     data_path: str | Path | None = None,
     report: bool = True,
     progress: bool = True,
@@ -97,7 +98,8 @@ def benchmark(
     """Run (or resume) a benchmark into ``out_dir`` and write its report there.
 
     With ``quick``, the defaults shrink to :data:`QUICK` (minutes on a laptop CPU);
-    anything passed explicitly wins over the preset. With ``prefix_cache`` and more than one seed,
+    anything passed explicitly wins over the preset. ``pretrain`` (stage-1 domain tags before the Tag-LLM cells)
+    defaults to the preset's choice (quick: no), and to yes when ``corpus`` is given. With ``prefix_cache`` and more than one seed,
     Tag-LLM cells keep their frozen prefixes in a temporary folder, so a task's later seeds skip the
     sequences' forward passes; each task's part is removed once its cells are done, the folder when
     the run ends. ``prefix_cache`` may instead name a folder that the prefixes are kept in, across runs
@@ -120,6 +122,8 @@ def benchmark(
     settings = Settings(epochs=epochs or preset["epochs"], dtype=dtype, prefix_memory=prefix_memory, n_jobs=n_jobs,
                         verbose=verbose and progress)
     out_dir = Path(out_dir)
+    if pretrain is None:
+        pretrain = corpus is not None or preset["pretrain"]
     if pretrain and any(m in TAGLLM_MODELS for m in models):
         _stage1_everywhere(settings, out_dir, tasks, corpus or preset["corpus"], data_path, progress)
     scratch = None

@@ -211,15 +211,20 @@ def _add_benchmark_commands(sub) -> None:
     bench_sub = bench.add_subparsers(dest="benchmark_command", required=True)
     run = bench_sub.add_parser("run", help="run or resume a benchmark; finished cells are skipped")
     run.add_argument("--quick", action="store_true",
-                     help="two small tasks, one seed, two epochs, a small stage-1 corpus (about 12 min on 2 cores)")
+                     help="two small tasks, one seed, two epochs, no stage 1 (a few minutes on 2 cores)")
     run.add_argument("--tasks", default=None,
                      help="comma-separated task names, or the groups small / admet / all (default: small)")
     run.add_argument("--models", default=None, help="comma-separated model names (see `biotag benchmark list`)")
     run.add_argument("--seeds", type=seeds, default=None, help="comma-separated seeds (default: 1,2,3,4,5)")
     run.add_argument("--epochs", type=int, default=None, help="epochs of the LLM models (default 10; quick 2)")
     run.add_argument("--corpus", type=corpus_size, default=None,
-                     help="stage-1 corpus size, or 'all' (every molecule in no test set; default 2000; quick 160)")
-    run.add_argument("--no-pretrain", action="store_true", help="no stage-1 domain tags (fresh tags per task)")
+                     help="stage-1 corpus size, or 'all' (every molecule in no test set; default 2000; quick 160); "
+                          "implies --pretrain")
+    stage1 = run.add_mutually_exclusive_group()
+    stage1.add_argument("--pretrain", dest="pretrain", action="store_true", default=None,
+                        help="stage-1 domain tags first (the default, except with --quick)")
+    stage1.add_argument("--no-pretrain", dest="pretrain", action="store_false",
+                        help="no stage-1 domain tags (untrained tags per task, as the estimators start)")
     prefixes = run.add_mutually_exclusive_group()
     prefixes.add_argument("--no-prefix-cache", action="store_true",
                           help="recompute Tag-LLM's frozen prefixes for every seed (default: kept on disk for the run)")
@@ -281,7 +286,7 @@ def cmd_benchmark_run(args: argparse.Namespace) -> int:
         results = benchmark(
             args.out, tasks=args.tasks, models=args.models.split(",") if args.models else None,
             seeds=args.seeds, quick=args.quick,
-            epochs=args.epochs, corpus=args.corpus, pretrain=not args.no_pretrain, data_path=args.data,
+            epochs=args.epochs, corpus=args.corpus, pretrain=args.pretrain, data_path=args.data,
             prefix_cache=args.prefix_cache or not args.no_prefix_cache, dtype=args.dtype,
             prefix_memory=args.prefix_memory,
             n_jobs=args.n_jobs, devices=args.devices, verbose=args.verbose,

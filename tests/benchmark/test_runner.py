@@ -429,6 +429,23 @@ def test_the_suite_passes_the_share_of_memory_for_prefixes_and_refuses_one_outsi
         suite.benchmark(tmp_path, prefix_memory=1.5, **kw)
 
 
+def test_quick_runs_without_stage1_as_the_estimators_start_unless_asked(tmp_path, monkeypatch):
+    """--quick gives Tag-LLM untrained domain tags (what TagLLMRegressor() starts from); --pretrain or a corpus
+    size brings stage 1 back; the full preset keeps it."""
+    from biotag import cli
+    from biotag.benchmark import suite
+
+    stage1 = []
+    monkeypatch.setattr(suite, "_stage1_everywhere", lambda settings, out, tasks, n, *a: stage1.append(n))
+    monkeypatch.setattr(suite, "run_benchmark", lambda *a, **kw: pd.DataFrame())
+    base = ["benchmark", "run", "--tasks", "toy_regression", "--models", "tagllm_pool_probe", "--out", str(tmp_path)]
+    for extra, expected in ((["--quick"], []), (["--quick", "--pretrain"], [160]), (["--quick", "--corpus", "50"], [50]),
+                            ([], [2000]), (["--no-pretrain"], [])):
+        stage1.clear()
+        assert cli.main(base + extra) == 0
+        assert stage1 == expected, extra
+
+
 def test_the_command_passes_the_experts_threads_and_refuses_a_count_that_is_not_one(tmp_path, monkeypatch, capsys):
     from biotag import cli
     from biotag.benchmark import suite
