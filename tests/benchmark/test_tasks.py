@@ -1,5 +1,8 @@
 """Tasks: the registry agrees with PyTDC, splits come from PyTDC, metrics are TDC's."""
 
+import contextlib
+import io
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -107,18 +110,28 @@ def test_qed_task_is_rdkit_qed_on_a_scaffold_split(data_dir):
 
 def test_davis_task_is_pkd_from_pytdc_with_protein_then_smiles(data_dir):
     pytest.importorskip("tdc")
-    try:
-        import tdc.multi_pred  # noqa: F401
-    except ImportError:  # PyTDC without its declared dependencies: DAVIS says what to install
-        with pytest.raises(ImportError, match="pip install pytdc==1.1.15"):
-            load_split("davis", 1, path=data_dir)
-        return
     split = load_split("davis", 1, path=data_dir)
     assert len(split.X_train) + len(split.X_valid) + len(split.X_test) == 25772
     protein, smiles = split.X_test[0]
     assert len(protein) > 200 and _parses(smiles)
     assert 4.9 < split.y_train.min() and split.y_train.max() < 11  # pKd, not nM
     assert not get_task("davis").fixed_test and load_split("davis", 2, path=data_dir).X_test != split.X_test
+
+
+def test_davis_is_what_pytdcs_own_dti_loader_gives(data_dir):
+    """Where PyTDC has every dependency it declares (CI's third environment), its DTI class gives the same rows,
+    labels and split as biotag's loader, which does without tdc.multi_pred."""
+    pytest.importorskip("tdc")
+    multi_pred = pytest.importorskip("tdc.multi_pred", reason="PyTDC without its single-cell dependencies")
+    for seed in (1, 2):
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            data = multi_pred.DTI(name="DAVIS", path=str(data_dir / "tdc"))
+            data.convert_to_log(form="binding")
+            parts = data.get_split(method="random", seed=seed, frac=[0.7, 0.1, 0.2])
+        split = load_split("davis", seed, path=data_dir)
+        for name, X, y in (("train", split.X_train, split.y_train), ("test", split.X_test, split.y_test)):
+            assert X == list(zip(parts[name]["Target"], parts[name]["Drug"]))
+            np.testing.assert_array_equal(y, parts[name]["Y"].to_numpy(float))
 
 
 def _parses(smiles: str) -> bool:
