@@ -53,11 +53,11 @@ def load_data(n: int) -> tuple[list[str], np.ndarray]:
     return SmilesFeaturizer().transform(frame["Drug"].tolist()), frame["Y"].to_numpy(dtype=float)
 
 
-def tagged(dtype: torch.dtype = torch.float32):
+def tagged(args, dtype: torch.dtype = torch.float32):
     from biotag import Template, load_base_model
     from biotag.tags import RegressionHead, TaggedLM, TagLibrary, TagSpec
 
-    model, tokenizer = load_base_model(dtype=dtype)
+    model, tokenizer = load_base_model(args.model, dtype=dtype)
     library = TagLibrary.for_model(model)
     library.ensure_tag(TagSpec("<SMILES>", "domain", p=P), model)
     library.ensure_tag(TagSpec("<Caco2>", "function", p=P), model)
@@ -68,7 +68,7 @@ def tagged(dtype: torch.dtype = torch.float32):
 def measure_biotag_train(smiles, y, args, reuse_prefix=True, enriched=False, dtype=torch.float32) -> dict:
     from biotag.training import Example, stage2, train_stage
 
-    tlm, tpl = tagged(dtype)
+    tlm, tpl = tagged(args, dtype)
     data = [Example(tpl.build(s), v) for s, v in zip(smiles, y)]
     spec = stage2("<Caco2>", "<SMILES>", epochs=args.epochs, batch_size=args.batch_size,
                   reuse_prefix=reuse_prefix, enrich=enriched)
@@ -92,7 +92,7 @@ def measure_biotag_train(smiles, y, args, reuse_prefix=True, enriched=False, dty
 def measure_biotag_stage1(smiles, y, args) -> dict:
     from biotag.training import Example, stage1, train_stage
 
-    tlm, _ = tagged()
+    tlm, _ = tagged(args)
     from biotag import Template
 
     data = [Example(Template("smiles").build(s)) for s in smiles]
@@ -111,16 +111,20 @@ def measure_peft_prompt_tuning_train(smiles, y, args) -> dict:
 
     from biotag.tags import load_base_model
     from biotag.tags.base import model_source
+    from biotag.tags.batching import left_pad
+    from biotag.tags.prompt import pad_id
 
-    _, tokenizer = load_base_model()
-    source, _ = model_source()  # the same weights, as a plain HF directory
+    _, tokenizer = load_base_model(args.model)
+    source, _ = model_source(args.model)  # the same weights, as a plain HF directory
     model = AutoModelForSequenceClassification.from_pretrained(source, num_labels=1, torch_dtype=torch.float32)
-    model.config.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    # Padded as the benchmark's PEFT baselines pad: the default model's tokenizer has no pad token under
+    # transformers 4.50 (the PyTDC environment), so tokenizer(padding=True) would refuse.
+    model.config.pad_token_id = pad = pad_id(tokenizer)
+    ids = [tokenizer(s, add_special_tokens=False)["input_ids"] for s in smiles]
     config = PromptTuningConfig(task_type=TaskType.SEQ_CLS, num_virtual_tokens=2 * P)  # as many as <SMILES> + <Caco2>
     model = get_peft_model(model, config)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=3e-3)
-    tokenizer.padding_side = "left"
     target = torch.as_tensor((y - y.mean()) / y.std(), dtype=torch.float32)
     start = time.perf_counter()
     rng = np.random.default_rng(0)
@@ -128,8 +132,9 @@ def measure_peft_prompt_tuning_train(smiles, y, args) -> dict:
         order = rng.permutation(len(smiles))
         for i in range(0, len(order), args.batch_size):
             idx = order[i : i + args.batch_size]
-            batch = tokenizer([smiles[j] for j in idx], return_tensors="pt", padding=True)
-            loss = torch.nn.functional.mse_loss(model(**batch).logits[:, 0], target[idx])
+            input_ids, mask = left_pad([ids[j] for j in idx], pad)
+            logits = model(input_ids=input_ids, attention_mask=mask).logits[:, 0]
+            loss = torch.nn.functional.mse_loss(logits, target[idx])
             loss.backward()
             optimizer.step()
             optimizer.zero_grad()
@@ -152,7 +157,7 @@ def _repeated(run, n_items: int, repeats: int) -> dict:
 @torch.no_grad()
 def measure_hf_forward_fp32(smiles, y, args) -> dict:
     """A plain Hugging Face fp32 batched forward (with the LM head) over the same tagged prompts, in input order."""
-    tlm, tpl = tagged()
+    tlm, tpl = tagged(args)
     items = [tpl.build(s) for s in smiles]
 
     def run():
@@ -165,7 +170,7 @@ def measure_hf_forward_fp32(smiles, y, args) -> dict:
 
 
 def measure_biotag_predict(smiles, y, args, dtype=torch.float32) -> dict:
-    tlm, tpl = tagged(dtype)
+    tlm, tpl = tagged(args, dtype)
     items = [tpl.build(s) for s in smiles]
     return _repeated(lambda: tlm.predict(items, "<Caco2>", batch_size=args.batch_size), len(items), args.repeats)
 
@@ -228,6 +233,7 @@ def main() -> None:
     parser.add_argument("--only", default=None,
                         help="comma-separated measures to (re)run; the others are kept from the existing result file")
     parser.add_argument("--measure", choices=MEASURES, help=argparse.SUPPRESS)
+    parser.add_argument("--model", default=None, help="base model id or folder (default: biotag's default model)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     if args.quick:
@@ -252,7 +258,7 @@ def main() -> None:
             continue
         cmd = [sys.executable, __file__, "--measure", name, "--n", str(args.n), "--epochs", str(args.epochs),
                "--other-epochs", str(args.other_epochs), "--batch-size", str(args.batch_size),
-               "--repeats", str(args.repeats)]
+               "--repeats", str(args.repeats)] + (["--model", args.model] if args.model else [])
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode != 0:
             results[name] = {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed"}
