@@ -99,8 +99,8 @@ def benchmark(
 
     With ``quick``, the defaults shrink to :data:`QUICK` (minutes on a laptop CPU);
     anything passed explicitly wins over the preset. ``pretrain`` (stage-1 domain tags before the Tag-LLM cells)
-    defaults to the preset's choice (quick: no), and to yes when ``corpus`` is given. With ``prefix_cache`` and more than one seed,
-    Tag-LLM cells keep their frozen prefixes in a temporary folder, so a task's later seeds skip the
+    defaults to the preset's choice (quick: no), and to yes when ``corpus`` is given. With ``prefix_cache`` and
+    more than one seed, Tag-LLM cells keep their frozen prefixes in a temporary folder, so a task's later seeds skip the
     sequences' forward passes; each task's part is removed once its cells are done, the folder when
     the run ends. ``prefix_cache`` may instead name a folder that the prefixes are kept in, across runs
     and with any number of seeds: a long task interrupted and resumed does not compute them again.

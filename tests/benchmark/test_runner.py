@@ -439,8 +439,9 @@ def test_quick_runs_without_stage1_as_the_estimators_start_unless_asked(tmp_path
     monkeypatch.setattr(suite, "_stage1_everywhere", lambda settings, out, tasks, n, *a: stage1.append(n))
     monkeypatch.setattr(suite, "run_benchmark", lambda *a, **kw: pd.DataFrame())
     base = ["benchmark", "run", "--tasks", "toy_regression", "--models", "tagllm_pool_probe", "--out", str(tmp_path)]
-    for extra, expected in ((["--quick"], []), (["--quick", "--pretrain"], [160]), (["--quick", "--corpus", "50"], [50]),
-                            ([], [2000]), (["--no-pretrain"], [])):
+    cases = ((["--quick"], []), (["--quick", "--pretrain"], [160]), (["--quick", "--corpus", "50"], [50]),
+             ([], [2000]), (["--no-pretrain"], []))
+    for extra, expected in cases:
         stage1.clear()
         assert cli.main(base + extra) == 0
         assert stage1 == expected, extra
