@@ -13,6 +13,7 @@ from biotag.benchmark.models import EXPERT_MODELS, LLM_MODELS, MODELS, PEFT_MODE
 from biotag.benchmark.plots import plot_scores
 from biotag.benchmark.run_settings import RUN, UNRECORDED, earlier_threads
 from biotag.benchmark.runner import read_results, summarize
+from biotag.benchmark.standing import standing_section
 from biotag.benchmark.tasks import SEEDS, get_task
 from biotag.benchmark.validation import validation_table
 from biotag.data import data_dir
@@ -72,11 +73,8 @@ def _ordered_models(names) -> list[str]:
 
 
 def coverage(results: pd.DataFrame) -> tuple[list[str], list[str]]:
-    """What ran: a markdown table of finished seeds per task and model, and one line per failed cell.
-
-    A cell counts once (a rerun's record replaces the earlier one), so a failure that a rerun
-    fixed is no longer listed.
-    """
+    """What ran: a markdown table of finished seeds per task and model, and one line per failed cell. A cell counts
+    once (a rerun's record replaces the earlier one), so a failure that a rerun fixed is no longer listed."""
     if results.empty:
         return [], []
     models = _ordered_models(results["model"])
@@ -289,7 +287,7 @@ def write_report(
         section, headline_row = _task_section(task_name, rows, references[task_name], runs)
         sections += section
         headline.append(headline_row)
-    lines += ["## Summary", ""] + headline + [""]
+    lines += ["## Summary", ""] + headline + [""] + standing_section(summary)
     table, failures = coverage(results)
     lines += ["## Coverage", "", f"Finished seeds per task and model (the protocol runs {len(SEEDS)}); "
               "\"-\": not run. A rerun of the same command resumes the missing cells.", ""] + table + [""]
