@@ -83,6 +83,8 @@ def benchmark(
     seeds: Sequence[int] | None = None,
     quick: bool = False,
     epochs: int | None = None,
+    p: int | None = None,
+    lr: float | None = None,
     corpus: int | str | None = None,
     pretrain: bool | None = None,
     data_path: str | Path | None = None,
@@ -98,7 +100,8 @@ def benchmark(
     """Run (or resume) a benchmark into ``out_dir`` and write its report there.
 
     With ``quick``, the defaults shrink to :data:`QUICK` (minutes on a laptop CPU);
-    anything passed explicitly wins over the preset. ``pretrain`` (stage-1 domain tags before the Tag-LLM cells)
+    anything passed explicitly wins over the preset. ``p`` (vectors per new tag, and prompt tuning's ``2p`` virtual
+    tokens) and ``lr`` (Tag-LLM's learning rate) default to :class:`~biotag.benchmark.models.base.Settings`'. ``pretrain`` (stage-1 domain tags before the Tag-LLM cells)
     defaults to the preset's choice (quick: no), and to yes when ``corpus`` is given. With ``prefix_cache`` and
     more than one seed, Tag-LLM cells keep their frozen prefixes in a temporary folder, so a task's later seeds skip the
     sequences' forward passes; each task's part is removed once its cells are done, the folder when
@@ -119,7 +122,8 @@ def benchmark(
     seeds = tuple(seeds if seeds is not None else preset.get("seeds", SEEDS))
     _check_precision(models, dtype)
     check_fraction(prefix_memory, "prefix_memory")  # before stage 1, not in the first cell
-    settings = Settings(epochs=epochs or preset["epochs"], dtype=dtype, prefix_memory=prefix_memory, n_jobs=n_jobs,
+    defaults = Settings()
+    settings = Settings(epochs=epochs or preset["epochs"], p=p or defaults.p, lr=lr or defaults.lr, dtype=dtype, prefix_memory=prefix_memory, n_jobs=n_jobs,
                         verbose=verbose and progress)
     out_dir = Path(out_dir)
     if pretrain is None:

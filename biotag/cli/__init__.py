@@ -13,7 +13,8 @@ from typing import Iterator, Sequence
 
 import pandas as pd
 
-from biotag.cli.inputs import corpus_size, devices, is_fasta, read_sequences, read_table, seeds, threads
+from biotag.cli.inputs import (corpus_size, devices, is_fasta, positive_float, positive_int, read_sequences, read_table,
+                               seeds, threads)
 from biotag.utils import DTYPE_CHOICES
 
 # 0: done; 1: done, but some input rows were invalid or some benchmark cells failed (each is reported).
@@ -217,6 +218,10 @@ def _add_benchmark_commands(sub) -> None:
     run.add_argument("--models", default=None, help="comma-separated model names (see `biotag benchmark list`)")
     run.add_argument("--seeds", type=seeds, default=None, help="comma-separated seeds (default: 1,2,3,4,5)")
     run.add_argument("--epochs", type=int, default=None, help="epochs of the LLM models (default 10; quick 2)")
+    run.add_argument("--p", type=positive_int, default=None, metavar="N",
+                     help="vectors per new Tag-LLM tag, domain and function (default 10, the paper's); prompt tuning "
+                          "gets 2N virtual tokens")
+    run.add_argument("--lr", type=positive_float, default=None, help="Tag-LLM's learning rate (default 3e-3)")
     run.add_argument("--corpus", type=corpus_size, default=None,
                      help="stage-1 corpus size, or 'all' (every molecule in no test set; default 2000; quick 160); "
                           "implies --pretrain")
@@ -286,7 +291,7 @@ def cmd_benchmark_run(args: argparse.Namespace) -> int:
         results = benchmark(
             args.out, tasks=args.tasks, models=args.models.split(",") if args.models else None,
             seeds=args.seeds, quick=args.quick,
-            epochs=args.epochs, corpus=args.corpus, pretrain=args.pretrain, data_path=args.data,
+            epochs=args.epochs, p=args.p, lr=args.lr, corpus=args.corpus, pretrain=args.pretrain, data_path=args.data,
             prefix_cache=args.prefix_cache or not args.no_prefix_cache, dtype=args.dtype,
             prefix_memory=args.prefix_memory,
             n_jobs=args.n_jobs, devices=args.devices, verbose=args.verbose,

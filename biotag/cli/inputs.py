@@ -10,7 +10,7 @@ import pandas as pd
 from biotag.data import read_text_table
 
 __all__ = ["read_table", "read_sequences", "is_fasta", "threads", "seeds", "corpus_size",
-           "devices"]
+           "devices", "positive_int", "positive_float"]
 
 
 def read_table(path: Path, column: str | None) -> tuple[pd.DataFrame, str]:
@@ -32,6 +32,28 @@ def threads(text: str) -> int:
         value = 0
     if value < 1 and value != -1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of threads (1 or more) or -1 for every core")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """A whole number of 1 or more (--p)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """A finite number above 0 (--lr)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number above 0")
     return value
 
 

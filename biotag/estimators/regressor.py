@@ -18,18 +18,18 @@ class TagLLMRegressor(RegressorMixin, TagLLMBase):
     """Predict numeric properties of molecules or proteins with learned tags on a frozen LLM.
 
     The input is tagged as ``<SMILES> smiles <Task>`` (or one tag and value per
-    domain for several columns); a linear head reads the final hidden state at
-    the function tag's last position. Targets are standardized for training and
+    domain for several columns). A linear head reads the final hidden state at
+    the function tag's last position together with the input's tokens mean-pooled
+    at three depths (``readout="tag+pool"``), and starts at the linear probe's
+    solution (``head_init="probe"``); targets are standardized for training and
     predictions come back in original units. Only the function tag (and the
     domain tags with ``enrich=True``) and the head train.
 
-    With the defaults on the offline default model and 2 CPU cores (no GPU),
-    fitting TDC Caco2_Wang's 728 training molecules took 313-408 s (10 % held
-    out for early stopping) and predicting 182 molecules about 26 s, so a
-    thousand molecules take about 7-10 minutes (a 2-core AMD EPYC with AVX2; held-out
-    MAE 0.490 against 0.565 for the training mean with random_state=0). Training uses the exact
-    prefix-reuse path: the frozen prefix is computed once, then each step runs
-    only the function tag's positions.
+    Training uses the exact prefix-reuse path: the frozen prefix (domain tags and
+    sequence) is computed once, then each step runs only the function tag's
+    positions. On 2 CPU cores with the offline default model, a thousand
+    molecules take a few minutes to fit (bfloat16 on a CPU with AVX512-BF16/AMX,
+    float32 elsewhere; the README gives measured times).
 
     Parameters
     ----------

@@ -462,6 +462,28 @@ def test_the_command_passes_the_experts_threads_and_refuses_a_count_that_is_not_
     assert "argument --n-jobs/--jobs: '0' is not a number of threads" in capsys.readouterr().err
 
 
+def test_tag_length_and_learning_rate_reach_the_cells_and_a_folder_keeps_its_own(tmp_path, monkeypatch, capsys):
+    """--p and --lr set the Tag-LLM cells' tag length and learning rate; a results folder made with other values
+    refuses to resume (as for every recorded setting); values that are no length or rate are refused."""
+    from biotag import cli
+    from biotag.benchmark import suite
+    from biotag.benchmark.run_settings import check_run_settings
+
+    seen = []
+    monkeypatch.setattr(suite, "run_benchmark", lambda *a, settings, **kw: seen.append(settings) or pd.DataFrame())
+    base = ["benchmark", "run", "--tasks", "toy_regression", "--models", "tagllm", "--no-pretrain", "--out",
+            str(tmp_path / "a")]
+    assert cli.main(base) == 0 and (seen[-1].p, seen[-1].lr) == (10, 3e-3)
+    assert cli.main(base + ["--p", "2", "--lr", "0.01"]) == 0 and (seen[-1].p, seen[-1].lr) == (2, 0.01)
+    check_run_settings(tmp_path / "b", seen[-1])
+    with pytest.raises(ValueError, match=r"other settings \{'p': \(2, 10\)\}"):
+        check_run_settings(tmp_path / "b", Settings(lr=0.01))
+    for option, bad in (("--p", "0"), ("--p", "1.5"), ("--lr", "0"), ("--lr", "-0.001"), ("--lr", "inf")):
+        with pytest.raises(SystemExit):
+            cli.main(base + [option, bad])
+        assert f"argument {option}: {bad!r} is not" in capsys.readouterr().err
+
+
 def test_cells_spread_over_devices_land_in_one_folder_as_one_at_a_time_does(tmp_path, tiny_model_dir, monkeypatch):
     import toy
     from biotag.benchmark import runner
