@@ -84,6 +84,7 @@ def benchmark(
     quick: bool = False,
     epochs: int | None = None,
     p: int | None = None,
+    domain_p: int | None = None,
     lr: float | None = None,
     corpus: int | str | None = None,
     pretrain: bool | None = None,
@@ -99,14 +100,15 @@ def benchmark(
 ) -> pd.DataFrame:
     """Run (or resume) a benchmark into ``out_dir`` and write its report there.
 
-    With ``quick``, the defaults shrink to :data:`QUICK` (minutes on a laptop CPU);
-    anything passed explicitly wins over the preset. ``p`` (vectors per new tag, and prompt tuning's ``2p`` virtual
-    tokens) and ``lr`` (Tag-LLM's learning rate) default to :class:`~biotag.benchmark.models.base.Settings`'. ``pretrain`` (stage-1 domain tags before the Tag-LLM cells)
-    defaults to the preset's choice (quick: no), and to yes when ``corpus`` is given. With ``prefix_cache`` and
-    more than one seed, Tag-LLM cells keep their frozen prefixes in a temporary folder, so a task's later seeds skip the
-    sequences' forward passes; each task's part is removed once its cells are done, the folder when
-    the run ends. ``prefix_cache`` may instead name a folder that the prefixes are kept in, across runs
-    and with any number of seeds: a long task interrupted and resumed does not compute them again.
+    With ``quick``, the defaults shrink to :data:`QUICK` (minutes on a laptop CPU); anything passed explicitly wins
+    over the preset. ``p`` (vectors per new tag, and prompt tuning's ``2p`` virtual tokens), ``domain_p`` (vectors
+    of an untrained domain tag, if not ``p``) and ``lr`` (Tag-LLM's learning rate) default to
+    :class:`~biotag.benchmark.models.base.Settings`'. ``pretrain`` (stage-1 domain tags before the Tag-LLM cells)
+    defaults to the preset's choice (quick: no), and to yes when ``corpus`` is given. With ``prefix_cache`` and more
+    than one seed, Tag-LLM cells keep their frozen prefixes in a temporary folder, so a task's later seeds skip the
+    sequences' forward passes; each task's part is removed once its cells are done, the folder when the run ends.
+    ``prefix_cache`` may instead name a folder that the prefixes are kept in, across runs and with any number of
+    seeds: a long task interrupted and resumed does not compute them again.
     ``dtype`` is the frozen model's precision in Tag-LLM and linear-probe cells (``"auto"``: bfloat16 where the
     hardware computes it natively, else float32; each cell records its own; PEFT baselines: float32 only).
     ``prefix_memory`` is the share of the available memory a Tag-LLM cell may load its cached prefixes into (see
@@ -123,8 +125,8 @@ def benchmark(
     _check_precision(models, dtype)
     check_fraction(prefix_memory, "prefix_memory")  # before stage 1, not in the first cell
     defaults = Settings()
-    settings = Settings(epochs=epochs or preset["epochs"], p=p or defaults.p, lr=lr or defaults.lr, dtype=dtype, prefix_memory=prefix_memory, n_jobs=n_jobs,
-                        verbose=verbose and progress)
+    settings = Settings(epochs=epochs or preset["epochs"], p=p or defaults.p, domain_p=domain_p, lr=lr or defaults.lr,
+                        dtype=dtype, prefix_memory=prefix_memory, n_jobs=n_jobs, verbose=verbose and progress)
     out_dir = Path(out_dir)
     if pretrain is None:
         pretrain = corpus is not None or preset["pretrain"]

@@ -221,6 +221,8 @@ def _add_benchmark_commands(sub) -> None:
     run.add_argument("--p", type=positive_int, default=None, metavar="N",
                      help="vectors per new Tag-LLM tag, domain and function (default 10, the paper's); prompt tuning "
                           "gets 2N virtual tokens")
+    run.add_argument("--domain-p", type=positive_int, default=None, metavar="N",
+                     help="vectors of an untrained Tag-LLM domain tag, if not --p's (stage-1 tags keep their own)")
     run.add_argument("--lr", type=positive_float, default=None, help="Tag-LLM's learning rate (default 3e-3)")
     run.add_argument("--corpus", type=corpus_size, default=None,
                      help="stage-1 corpus size, or 'all' (every molecule in no test set; default 2000; quick 160); "
@@ -291,7 +293,8 @@ def cmd_benchmark_run(args: argparse.Namespace) -> int:
         results = benchmark(
             args.out, tasks=args.tasks, models=args.models.split(",") if args.models else None,
             seeds=args.seeds, quick=args.quick,
-            epochs=args.epochs, p=args.p, lr=args.lr, corpus=args.corpus, pretrain=args.pretrain, data_path=args.data,
+            epochs=args.epochs, p=args.p, domain_p=args.domain_p, lr=args.lr, corpus=args.corpus,
+            pretrain=args.pretrain, data_path=args.data,
             prefix_cache=args.prefix_cache or not args.no_prefix_cache, dtype=args.dtype,
             prefix_memory=args.prefix_memory,
             n_jobs=args.n_jobs, devices=args.devices, verbose=args.verbose,

@@ -38,6 +38,7 @@ class TagLLMBase(BaseEstimator):
         "columns": [list, tuple, None],
         "function_tag": [str, None],
         "p": [Interval(Integral, 1, None, closed="left")],
+        "domain_p": [Interval(Integral, 1, None, closed="left"), None],
         "domain_tags": [str, os.PathLike, None],
         "enrich": ["boolean"],
         "head_init": [StrOptions({"random", "probe"})],
@@ -89,8 +90,7 @@ class TagLLMBase(BaseEstimator):
     # ---- the base model: referenced, never owned ----------------------------------------------------
 
     def _load_base(self):
-        """The frozen base model, in the precision ``dtype`` resolves to on this machine's device (``"auto"``
-        decides afresh wherever the estimator is used: a fit on a bf16 CPU predicts in float32 on an AVX2 one)."""
+        """The frozen base model in the precision ``dtype`` resolves to on this device ("auto": decided afresh)."""
         device = resolve_device(self.device)
         dtype = resolve_dtype(self.dtype, device)
         return load_base_model(self.model, dtype=torch_dtype(dtype), device=device)
@@ -207,9 +207,9 @@ class TagLLMBase(BaseEstimator):
                                  f"it has {list(library.specs)}")
         else:
             library = TagLibrary.for_model(model)
-        for tag in self._domain_tag_names():
-            library.ensure_tag(TagSpec(tag, "domain", p=library.specs[tag].p if tag in library.specs else self.p),
-                               model)
+        fresh_p = getattr(self, "domain_p", None) or self.p  # pickles from before domain_p: p
+        for tag in self._domain_tag_names():  # a pretrained tag keeps its length
+            library.ensure_tag(TagSpec(tag, "domain", p=getattr(library.specs.get(tag), "p", fresh_p)), model)
         function_tag = self._function_tag()
         if function_tag in library.specs:
             raise ValueError(f"function_tag {function_tag} is already in the domain_tags library; choose another name")
@@ -232,7 +232,7 @@ class TagLLMBase(BaseEstimator):
     def _prefix_cache(self) -> PrefixCache | None:
         if getattr(self, "prefix_cache", None) is None:
             return None
-        return PrefixCache(self.prefix_cache, memory_fraction=getattr(self, "prefix_memory", 0.5))  # older pickles lack it
+        return PrefixCache(self.prefix_cache, memory_fraction=getattr(self, "prefix_memory", 0.5))  # old pickles: none
 
     def _head_outputs(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "library_")

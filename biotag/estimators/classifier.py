@@ -57,6 +57,7 @@ class TagLLMClassifier(ClassifierMixin, TagLLMBase):
         columns: list[str] | None = None,
         function_tag: str | None = None,
         p: int = 10,
+        domain_p: int | None = None,
         domain_tags: str | None = None,
         enrich: bool = False,
         head_init: str = "probe",
@@ -84,6 +85,7 @@ class TagLLMClassifier(ClassifierMixin, TagLLMBase):
         self.columns = columns
         self.function_tag = function_tag
         self.p = p
+        self.domain_p = domain_p
         self.domain_tags = domain_tags
         self.enrich = enrich
         self.head_init = head_init

@@ -44,6 +44,9 @@ class TagLLMRegressor(RegressorMixin, TagLLMBase):
         Name of the task's tag (default ``"<Task>"``).
     p : int, default=10
         Vectors per new tag (the paper's 10).
+    domain_p : int, optional
+        Vectors of a new (untrained) domain tag; default ``p``. Pretrained domain tags (``domain_tags``) keep
+        their own length.
     domain_tags : path, optional
         A tag library with pretrained domain tags (stage 1) to start from.
     enrich : bool, default=False
@@ -136,6 +139,7 @@ class TagLLMRegressor(RegressorMixin, TagLLMBase):
         columns: list[str] | None = None,
         function_tag: str | None = None,
         p: int = 10,
+        domain_p: int | None = None,
         domain_tags: str | None = None,
         enrich: bool = False,
         head_init: str = "probe",
@@ -162,6 +166,7 @@ class TagLLMRegressor(RegressorMixin, TagLLMBase):
         self.columns = columns
         self.function_tag = function_tag
         self.p = p
+        self.domain_p = domain_p
         self.domain_tags = domain_tags
         self.enrich = enrich
         self.head_init = head_init

@@ -463,7 +463,7 @@ def test_the_command_passes_the_experts_threads_and_refuses_a_count_that_is_not_
 
 
 def test_tag_length_and_learning_rate_reach_the_cells_and_a_folder_keeps_its_own(tmp_path, monkeypatch, capsys):
-    """--p and --lr set the Tag-LLM cells' tag length and learning rate; a results folder made with other values
+    """--p, --domain-p and --lr set the Tag-LLM cells' tag length and learning rate; a results folder made with other values
     refuses to resume (as for every recorded setting); values that are no length or rate are refused."""
     from biotag import cli
     from biotag.benchmark import suite
@@ -475,10 +475,12 @@ def test_tag_length_and_learning_rate_reach_the_cells_and_a_folder_keeps_its_own
             str(tmp_path / "a")]
     assert cli.main(base) == 0 and (seen[-1].p, seen[-1].lr) == (10, 3e-3)
     assert cli.main(base + ["--p", "2", "--lr", "0.01"]) == 0 and (seen[-1].p, seen[-1].lr) == (2, 0.01)
-    check_run_settings(tmp_path / "b", seen[-1])
+    assert seen[-1].domain_p is None
+    assert cli.main(base + ["--domain-p", "1"]) == 0 and (seen[-1].p, seen[-1].domain_p) == (10, 1)
+    check_run_settings(tmp_path / "b", seen[1])  # p=2, lr=0.01
     with pytest.raises(ValueError, match=r"other settings \{'p': \(2, 10\)\}"):
         check_run_settings(tmp_path / "b", Settings(lr=0.01))
-    for option, bad in (("--p", "0"), ("--p", "1.5"), ("--lr", "0"), ("--lr", "-0.001"), ("--lr", "inf")):
+    for option, bad in (("--p", "0"), ("--p", "1.5"), ("--domain-p", "0"), ("--lr", "0"), ("--lr", "-0.001"), ("--lr", "inf")):
         with pytest.raises(SystemExit):
             cli.main(base + [option, bad])
         assert f"argument {option}: {bad!r} is not" in capsys.readouterr().err

@@ -341,3 +341,24 @@ def test_a_featurizer_before_the_estimator_validates_once(tiny_model_dir, monkey
     assert len(calls) == len(X) + 5
     fast(tiny_model_dir, epochs=1).fit(X, y)  # a plain list: the estimator validates it itself
     assert len(calls) == 2 * len(X) + 5
+
+
+def test_domain_p_sets_an_untrained_domain_tags_length_and_a_pretrained_one_keeps_its_own(tiny_model_dir, tmp_path):
+    from biotag import TagLibrary, TagSpec, load_base_model
+
+    X, y = toy(40)
+    est = fast(tiny_model_dir, p=3, domain_p=1, epochs=1).fit(X, y)
+    specs = est.library_.specs
+    assert (specs["<SMILES>"].p, specs["<Task>"].p) == (1, 3)
+    assert tuple(est.library_.tags["<SMILES>"].shape) == (1, 32)
+    assert fast(tiny_model_dir, p=3, epochs=1).fit(X, y).library_.specs["<SMILES>"].p == 3  # default: p
+    model, _ = load_base_model(tiny_model_dir)
+    library = TagLibrary.for_model(model)
+    library.ensure_tag(TagSpec("<SMILES>", "domain", p=2), model)
+    library.save(tmp_path / "lib")
+    pretrained = fast(tiny_model_dir, p=3, domain_p=1, epochs=1, domain_tags=str(tmp_path / "lib")).fit(X, y)
+    assert (pretrained.library_.specs["<SMILES>"].p, pretrained.library_.specs["<Task>"].p) == (2, 3)
+    with pytest.raises(ValueError, match="domain_p"):
+        fast(tiny_model_dir, domain_p=0).fit(X, y)
+    restored = TagLLMRegressor.load(est.save(tmp_path / "est"))
+    assert restored.domain_p == 1

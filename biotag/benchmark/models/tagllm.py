@@ -36,8 +36,8 @@ class TagLLM(BenchmarkModel):
 
             self.provenance["domain_tags_sha256"] = library_digest(library)
         self.estimator = cls(
-            model=s.model, dtype=s.dtype, domains=self.task.domains, p=s.p, epochs=s.epochs,
-            batch_size=s.batch_size, lr=s.lr, domain_tags=library,
+            model=s.model, dtype=s.dtype, domains=self.task.domains, p=s.p, domain_p=s.domain_p,
+            epochs=s.epochs, batch_size=s.batch_size, lr=s.lr, domain_tags=library,
             head_init=self.head_init, readout=self.readout, random_state=self.seed,
             prefix_cache=str(Path(s.prefix_cache) / self.task.name) if s.prefix_cache else None,
             prefix_memory=s.prefix_memory, device=s.device, verbose=int(s.verbose),
