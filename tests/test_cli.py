@@ -114,6 +114,9 @@ def test_user_mistakes_exit_2_with_one_line_and_no_traceback(tmp_path, capsys):
     (tmp_path / "binary.csv").write_bytes(bytes(range(256)))
     (tmp_path / "ragged.csv").write_text("name,smiles\naspirin, acetyl,CC(=O)Oc1ccccc1C(=O)O\nethanol,CCO\n")
     (tmp_path / "ok.csv").write_text("smiles\nCCO\n")
+    (tmp_path / "failed").mkdir()
+    (tmp_path / "failed" / "results.jsonl").write_text('{"task": "caco2_wang", "model": "tagllm", "seed": 1, '
+                                                         '"status": "failed", "error": "out of memory"}\n')
     cases = [
         (["validate", str(tmp_path / "empty.csv"), "--domain", "smiles"], "is empty"),
         (["validate", str(tmp_path / "binary.csv"), "--domain", "smiles"], "utf-8"),
@@ -124,6 +127,8 @@ def test_user_mistakes_exit_2_with_one_line_and_no_traceback(tmp_path, capsys):
          "non-existent directory"),
         (["benchmark", "run", "--tasks", "nonexistent", "--out", str(tmp_path / "r")], "unknown task 'nonexistent'"),
         (["benchmark", "report", str(tmp_path), "--out", str(tmp_path / "rep")], "no results"),
+        (["benchmark", "report", str(tmp_path / "failed"), "--out", str(tmp_path / "rep")],
+         "no cell finished: 1 failed, e.g. caco2_wang / tagllm / seed 1: out of memory"),
     ]
     for argv, message in cases:
         assert main(argv) == 2, argv

@@ -146,7 +146,7 @@ def read_runs(results_dirs: Sequence[str | Path]) -> pd.DataFrame:
 BEFORE_RECORDED = {"dtype": "float32"}
 
 # The settings that change an LLM model's scores; experts read none of them (``n_jobs`` is their threads).
-LLM_SETTINGS = ("epochs", "lr", "p", "batch_size", "dtype", "stage1_corpus", "model")
+LLM_SETTINGS = ("epochs", "lr", "p", "domain_p", "batch_size", "dtype", "stage1_corpus", "model")
 
 
 def _run_record(results_dir: str | Path) -> dict | None:

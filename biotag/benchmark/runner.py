@@ -305,8 +305,13 @@ def _threads(group: pd.DataFrame) -> str:
 
 
 def summarize(results: pd.DataFrame) -> pd.DataFrame:
-    """Mean and std over seeds per task and model, as TDC's ``evaluate_many`` computes them (population std)."""
+    """Mean and std over seeds per task and model, as TDC's ``evaluate_many`` computes them (population std).
+    ``ValueError`` naming a failed cell if no cell finished."""
     ok = results[results["status"] == "ok"]
+    if ok.empty and not results.empty:
+        first = results.iloc[0]
+        raise ValueError(f"no cell finished: {len(results)} failed, e.g. {first['task']} / {first['model']} / seed "
+                         f"{int(first['seed'])}: {first.get('error', 'no error recorded')}")
     rows = []
     for (task, model), group in ok.groupby(["task", "model"], sort=False):
         values = group["value"].astype(float).to_numpy()
