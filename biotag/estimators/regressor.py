@@ -60,8 +60,8 @@ class TagLLMRegressor(RegressorMixin, TagLLMBase):
         paper's); ``"tag+pool"`` that and each input column's tokens mean-pooled at a third, two thirds and
         the end of the model's depth (computed once with the frozen prefix, so nearly free);
         ``"pool"`` the pooled states alone (a linear probe: the function tag has no effect).
-        The defaults were chosen on validation scores (Caco2, HIA, DILI; 5 seeds each): ``"tag+pool"`` with
-        the probe start ranked first of the Tag-LLM variants on every task
+        The defaults were chosen on validation scores (Caco2, HIA, DILI, Half_Life, Lipophilicity; 5 seeds
+        each): ``"tag+pool"`` with the probe start ranked first of the Tag-LLM variants on every task
         (``benchmarks/results/validation-sweep/``).
     epochs, max_steps, batch_size, lr, weight_decay, warmup_ratio
         Training budget and AdamW schedule (linear warmup, cosine decay).
