@@ -87,12 +87,9 @@ def corpus_size(text: str) -> int | str:
     if text == "all":
         return text
     try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a corpus size (1 or more molecules) or 'all'")
-    return value
+        return positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a corpus size (1 or more molecules) or 'all'") from None
 
 
 def is_fasta(path: Path) -> bool:
