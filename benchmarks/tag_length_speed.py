@@ -18,22 +18,13 @@ import statistics
 import time
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import torch
 
 from biotag.utils import cpu_description, resolve_dtype
+from speed import load_data  # benchmarks/speed.py: the same Caco2_Wang molecules
 
 #: (name, p, domain_p): function and untrained domain tag lengths.
 LENGTHS = [("p10", 10, None), ("p3", 3, None), ("p1", 1, None), ("domain1_p3", 3, 1), ("domain1_p10", 10, 1)]
-
-
-def load_data(n: int) -> tuple[list[str], np.ndarray]:
-    from biotag import SmilesFeaturizer
-    from biotag.data import data_dir
-
-    frame = pd.read_csv(data_dir() / "tdc" / "admet_group" / "caco2_wang" / "train_val.csv").iloc[:n]
-    return SmilesFeaturizer().transform(frame["Drug"].tolist()), frame["Y"].to_numpy(dtype=float)
 
 
 def fit_seconds(smiles, y, p: int, domain_p: int | None, args) -> float:
@@ -64,8 +55,8 @@ def main() -> None:
     base = results["p10"]["fit_s"]
     for r in results.values():
         r["speedup_vs_p10"] = base / r["fit_s"]
-    record = {"cpu": cpu_description(), "dtype": resolve_dtype("auto", torch.device("cpu")), "n": args.n, "epochs": args.epochs,
-              "repeats": args.repeats, "results": results}
+    record = {"cpu": cpu_description(), "dtype": resolve_dtype("auto", torch.device("cpu")), "n": args.n,
+              "epochs": args.epochs, "repeats": args.repeats, "results": results}
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(record, indent=2) + "\n")

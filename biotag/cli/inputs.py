@@ -26,13 +26,13 @@ def read_table(path: Path, column: str | None) -> tuple[pd.DataFrame, str]:
 
 def threads(text: str) -> int:
     """An --n-jobs value: a number of threads, or -1 for every core."""
+    if text.strip() == "-1":
+        return -1
     try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1 and value != -1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of threads (1 or more) or -1 for every core")
-    return value
+        return positive_int(text)
+    except argparse.ArgumentTypeError:
+        message = f"{text!r} is not a number of threads (1 or more) or -1 for every core"
+        raise argparse.ArgumentTypeError(message) from None
 
 
 def positive_int(text: str) -> int:
