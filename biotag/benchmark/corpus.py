@@ -104,13 +104,13 @@ CORPORA = {"smiles": smiles_corpus, "protein": protein_corpus}
 
 def ensure_domain_tags(out_dir: str | Path, sizes: dict[str, int | None], *, epochs: int = 1, seed: int = 0,
                        path: str | Path | None = None, model: str | None = None, progress: bool = True,
-                       isolate: bool = False, dtype: str = "float32") -> Path:
+                       isolate: bool = False, dtype: str = "float32", p: int = 10) -> Path:
     """Stage-1 tags for the benchmark, one per domain in ``sizes`` (domain -> corpus size), in one library.
 
     Trained once and reused while the corpora are unchanged: reuse is keyed on each
     corpus's checksum, so registering a task (whose test inputs then leave the
     corpus) retrains the tags. ``dtype`` is the frozen model's precision while they train (the tags
-    train in float32); a size of None takes every candidate. The corpora are drawn here, against this process's task
+    train in float32); ``p`` is each tag's length in vectors; a size of None takes every candidate. The corpora are drawn here, against this process's task
     registry; with ``isolate`` the training runs in a fresh process, so the model it
     loads (gigabytes, on a GPU too) is freed before anything else runs.
     """
@@ -120,12 +120,14 @@ def ensure_domain_tags(out_dir: str | Path, sizes: dict[str, int | None], *, epo
               "corpora": {d: {"n": info["n"], "sha256": info["sha256"]} for d, (_, info) in corpora.items()}}
     if dtype != "float32":  # libraries trained before the precision was a choice trained in float32
         wanted["dtype"] = dtype
+    if p != 10:  # libraries trained before the length was a choice have 10-vector tags
+        wanted["p"] = p
     meta = folder / "corpus.json"
     if meta.is_file() and (folder / "library.json").is_file():
         known = json.loads(meta.read_text())
         known["corpora"] = {d: {"n": c.get("n"), "sha256": c.get("sha256")}
                             for d, c in (known.get("corpora") or {}).items()}
-        if {k: known.get(k) for k in wanted} == wanted:
+        if {k: known.get(k) for k in wanted} == wanted and known.get("p", 10) == p:
             return folder
     train = functools.partial(_train_domain_tags, folder, corpora, wanted, progress=progress)
     if isolate:
@@ -147,7 +149,7 @@ def _train_domain_tags_here(folder: Path, corpora: dict, wanted: dict, *, progre
 
     library, histories = pretrain_library(wanted["model"], {d: corpus for d, (corpus, _) in corpora.items()},
                                           dtype=wanted.get("dtype", "float32"), epochs=wanted["epochs"],
-                                          seed=wanted["seed"], progress=progress)
+                                          seed=wanted["seed"], p=wanted.get("p", 10), progress=progress)
     record = dict(wanted, corpora={d: dict(info, history=histories[d].epochs) for d, (_, info) in corpora.items()})
     library.save(folder)
     atomic_write_text(folder / "corpus.json", json.dumps(record, indent=2))

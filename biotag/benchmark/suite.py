@@ -102,7 +102,7 @@ def benchmark(
 
     With ``quick``, the defaults shrink to :data:`QUICK` (minutes on a laptop CPU); anything passed explicitly wins
     over the preset. ``p`` (vectors per new tag, and prompt tuning's ``2p`` virtual tokens), ``domain_p`` (vectors
-    of an untrained domain tag, if not ``p``) and ``lr`` (Tag-LLM's learning rate) default to
+    of each domain tag, trained in stage 1 or not, if not ``p``) and ``lr`` (Tag-LLM's learning rate) default to
     :class:`~biotag.benchmark.models.base.Settings`'. ``pretrain`` (stage-1 domain tags before the Tag-LLM cells)
     defaults to the preset's choice (quick: no), and to yes when ``corpus`` is given. With ``prefix_cache`` and more
     than one seed, Tag-LLM cells keep their frozen prefixes in a temporary folder, so a task's later seeds skip the
@@ -188,9 +188,10 @@ def _with_stage1_tags(settings: Settings, out_dir: Path, tasks: Sequence[str], n
         sizes = {d: (n if d == "smiles" else min(n, PROTEIN_CORPUS)) for d in domains}
     name = "+".join(f"{d}-{'all' if k is None else k}" for d, k in sizes.items())
     dtype = resolve_dtype(settings.dtype, torch.device("cpu"))  # stage 1 trains on the CPU, as the cells do
-    suffix = "" if dtype == "float32" else f"-{dtype}"
+    p = settings.domain_p or settings.p
+    suffix = ("" if dtype == "float32" else f"-{dtype}") + ("" if p == 10 else f"-p{p}")
     folder = ensure_domain_tags(cache_root() / "benchmark-domain-tags" / (name + suffix), sizes, path=data_path,
-                                progress=progress, isolate=True, dtype=dtype)  # its model is freed before the cells
+                                progress=progress, isolate=True, dtype=dtype, p=p)  # its model is freed before the cells
     settings.domain_tags = {d: str(folder) for d in domains}
     corpus = json.loads((folder / "corpus.json").read_text())
     settings.stage1_corpus = int(corpus["corpora"].get("smiles", {}).get("n", 0)) if n == "all" else n

@@ -222,7 +222,7 @@ def _add_benchmark_commands(sub) -> None:
                      help="vectors per new Tag-LLM tag, domain and function (default 10, the paper's); prompt tuning "
                           "gets 2N virtual tokens")
     run.add_argument("--domain-p", type=positive_int, default=None, metavar="N",
-                     help="vectors of an untrained Tag-LLM domain tag, if not --p's (stage-1 tags keep their own)")
+                     help="vectors of each Tag-LLM domain tag, trained in stage 1 or not, if not --p's")
     run.add_argument("--lr", type=positive_float, default=None, help="Tag-LLM's learning rate (default 3e-3)")
     run.add_argument("--corpus", type=corpus_size, default=None,
                      help="stage-1 corpus size, or 'all' (every molecule in no test set; default 2000; quick 160); "

@@ -78,3 +78,18 @@ def test_stage1_can_train_in_a_child_process_on_the_corpus_drawn_here(data_dir, 
     here = corpus_module.smiles_corpus(8, seed=0, path=data_dir)[1]
     assert record["sha256"] == here["sha256"] and record["candidates_dropped_as_test"] >= 1
     assert (folder / "library.json").is_file() and len(record["history"]) == 1
+
+
+def test_stage1_tags_have_the_length_asked_for_and_a_new_length_retrains_them(data_dir, tiny_model_dir, tmp_path):
+    pytest.importorskip("tdc")
+    from biotag.benchmark import corpus as corpus_module
+
+    def length(folder):
+        return {t["name"]: t["p"] for t in json.loads((folder / "library.json").read_text())["tags"]}["<SMILES>"]
+
+    folder = corpus_module.ensure_domain_tags(tmp_path / "tags", {"smiles": 8}, path=data_dir,
+                                              model=tiny_model_dir, progress=False, p=3)
+    assert length(folder) == 3 and json.loads((folder / "corpus.json").read_text())["p"] == 3
+    corpus_module.ensure_domain_tags(tmp_path / "tags", {"smiles": 8}, path=data_dir, model=tiny_model_dir,
+                                     progress=False)
+    assert length(folder) == 10 and "p" not in json.loads((folder / "corpus.json").read_text())

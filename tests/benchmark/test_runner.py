@@ -1,8 +1,9 @@
-import numpy as np
 """The runner: records every cell, resumes, keeps failures, refuses mixed settings."""
 
 import json
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -344,7 +345,6 @@ def test_the_results_folder_keeps_the_record_of_every_stage1_library_its_cells_u
 
 
 def test_the_suite_gives_tagllm_a_scratch_prefix_cache_only_when_seeds_can_share_it(tmp_path, monkeypatch):
-    from pathlib import Path
 
     from biotag.benchmark import suite
 
@@ -390,7 +390,6 @@ def test_a_terminated_benchmark_command_removes_its_scratch_prefix_cache(tmp_pat
     import signal
     import subprocess
     import sys
-    from pathlib import Path
 
     script = tmp_path / "run.py"
     script.write_text(f"""
@@ -486,6 +485,26 @@ def test_tag_length_and_learning_rate_reach_the_cells_and_a_folder_keeps_its_own
         assert f"argument {option}: {bad!r} is not" in capsys.readouterr().err
 
 
+def test_stage1_trains_domain_tags_of_the_cells_domain_length(tmp_path, monkeypatch):
+    """Stage 1 trains each domain tag at --domain-p's length (else --p's), in a library of its own per length."""
+    from biotag.benchmark import corpus, suite
+
+    asked = []
+
+    def ensure(folder, sizes, **kw):
+        asked.append((Path(folder).name, kw["p"]))
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        (Path(folder) / "corpus.json").write_text(json.dumps({"corpora": {"smiles": {"n": 5}}}))
+        return Path(folder)
+
+    monkeypatch.setattr(corpus, "ensure_domain_tags", ensure)
+    monkeypatch.setattr(suite, "cache_root", lambda: tmp_path / "cache")
+    for settings in (Settings(dtype="float32"), Settings(p=3, dtype="float32"), Settings(p=3, domain_p=1, dtype="float32")):
+        suite._with_stage1_tags(settings, tmp_path / "out", ["caco2_wang"], 5, None, False, record=False)
+        assert settings.domain_tags == {"smiles": str(tmp_path / "cache" / "benchmark-domain-tags" / asked[-1][0])}
+    assert asked == [("smiles-5", 10), ("smiles-5-p3", 3), ("smiles-5-p1", 1)]
+
+
 def test_cells_spread_over_devices_land_in_one_folder_as_one_at_a_time_does(tmp_path, tiny_model_dir, monkeypatch):
     import toy
     from biotag.benchmark import runner
@@ -513,7 +532,6 @@ def test_cells_spread_over_devices_land_in_one_folder_as_one_at_a_time_does(tmp_
 def test_under_torchrun_each_process_runs_its_share_of_the_cells_into_one_folder(tmp_path):
     import subprocess
     import sys
-    from pathlib import Path
 
     from test_distributed import TIMEOUT, _env, _free_port, _torchrun
 

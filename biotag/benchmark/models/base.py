@@ -36,7 +36,7 @@ class Settings:
     batch_size: int = 16
     lr: float = 3e-3
     p: int = 10
-    domain_p: int | None = None  # vectors of an untrained domain tag (None: p); stage-1 tags keep their own
+    domain_p: int | None = None  # vectors of each domain tag, trained in stage 1 or not (None: p)
     n_jobs: int = 2
     domain_tags: dict[str, str] = field(default_factory=dict)
     stage1_corpus: int = 0  # molecules the stage-1 <SMILES> tag trained on (0: no stage 1)
