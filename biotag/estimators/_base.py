@@ -41,7 +41,7 @@ class TagLLMBase(BaseEstimator):
         "domain_p": [Interval(Integral, 1, None, closed="left"), None],
         "domain_tags": [str, os.PathLike, None],
         "enrich": ["boolean"],
-        "head_init": [StrOptions({"random", "probe"})],
+        "head_init": [StrOptions({"random", "probe", "probe-select"})],
         "readout": [StrOptions(set(READOUTS))],
         "epochs": [Interval(Integral, 1, None, closed="left")],
         "max_steps": [Interval(Integral, 1, None, closed="left"), None],

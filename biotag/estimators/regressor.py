@@ -51,10 +51,12 @@ class TagLLMRegressor(RegressorMixin, TagLLMBase):
         A tag library with pretrained domain tags (stage 1) to start from.
     enrich : bool, default=False
         Also train the domain tags (the paper's "enriched" variant).
-    head_init : {"random", "probe"}, default="probe"
+    head_init : {"random", "probe", "probe-select"}, default="probe"
         How the head starts. ``"probe"`` starts it at the ridge / logistic-regression fit on the
         untrained tags' readouts (strength chosen on the validation rows), then trains tags and head
-        together (LP-FT: linear probe, then fine-tune); ``"random"`` is the paper's start.
+        together (LP-FT: linear probe, then fine-tune); ``"probe-select"`` also tries that fit on the pooled
+        states alone (``readout="tag+pool"``) and starts at the better on the validation rows;
+        ``"random"`` is the paper's start.
     readout : {"tag", "tag+pool", "pool"}, default="tag+pool"
         What the head reads: ``"tag"`` the final hidden state at the function tag's last position (the
         paper's); ``"tag+pool"`` that and each input column's tokens mean-pooled at a third, two thirds and

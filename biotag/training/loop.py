@@ -207,7 +207,7 @@ def train_stage(
     lengths = [len(encoder.encode_row(e.input)[0]) for e in train] if per_token else None
     history = optimize(params, len(train), step_loss, stage.schedule, val_loss=val_loss if val else None,
                        lengths=lengths,
-                       validate_start=stage.head_init == "probe", progress=progress, desc=stage.name,
+                       validate_start=stage.head_init != "random", progress=progress, desc=stage.name,
                        parallel=parallel, units=per_token)
     for p in params:
         p.requires_grad_(False)

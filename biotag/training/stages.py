@@ -15,7 +15,7 @@ from biotag.training.schedule import Schedule
 __all__ = ["StageSpec", "stage1", "stage2", "stage3", "LOSSES", "HEAD_INITS"]
 
 LOSSES = ("lm", "regression", "classification", "text")
-HEAD_INITS = ("random", "probe")
+HEAD_INITS = ("random", "probe", "probe-select")
 
 
 @dataclass

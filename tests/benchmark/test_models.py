@@ -61,12 +61,13 @@ def test_a_thread_count_that_is_not_one_or_more_or_minus_one_is_refused(n_jobs):
         Settings(n_jobs=n_jobs)
 
 
-@pytest.mark.parametrize("name", ["tagllm", "tagllm_probe", "tagllm_pool", "tagllm_pool_probe"])
+@pytest.mark.parametrize("name", ["tagllm", "tagllm_probe", "tagllm_pool", "tagllm_pool_probe",
+                                  "tagllm_pool_probe_select"])
 @pytest.mark.parametrize("task", [TOY_REG, TOY_BIN], ids=["regression", "binary"])
 def test_tagllm_model_on_a_tiny_lm(task, name, tiny_model_dir):
     split = toy_loader(task, 1, None)
     model = make_model(name, task, 1, Settings(model=tiny_model_dir, epochs=1, p=2)).fit(split)
-    assert model.estimator.head_init == ("probe" if name.endswith("_probe") else "random")
+    assert model.estimator.head_init == {"probe": "probe", "select": "probe-select"}.get(name.split("_")[-1], "random")
     assert model.estimator.readout == ("tag+pool" if "_pool" in name else "tag")
     pred = model.predict(split.X_test)
     assert pred.shape == (len(split.X_test),) and np.all(np.isfinite(pred))

@@ -91,3 +91,27 @@ def test_a_probe_start_is_kept_when_no_epoch_beats_it():
     # A random start is never validated (it is not a solution), as before.
     plain = train_stage(stage_setup(), stage2("<Count>", "<SMILES>", epochs=1), data[:120], data[120:], progress=False)
     assert plain.start_val_loss is None and plain.best_epoch == 1
+
+
+def test_probe_select_starts_at_the_better_on_validation_of_the_whole_readout_and_its_pooled_states():
+    """With ``head_init="probe-select"`` a head that reads the tag and pooled states starts at whichever probe,
+    on all its features or on the pooled ones alone (the tag's weights at zero), has the lower validation loss."""
+    import numpy as np
+
+    from biotag.tags.readout import Readout
+    from biotag.training import initialize_head
+
+    rng = np.random.default_rng(0)
+    readout = Readout(tag=True, layers=(1,), segments=1)
+    pooled = rng.normal(size=(60, 16))
+    h = torch.tensor(np.hstack([rng.normal(size=(60, 16)) * 3, pooled]), dtype=torch.float32)  # the tag: noise
+    y = torch.tensor(pooled[:, :2].sum(1) + rng.normal(size=60) * 0.1, dtype=torch.float32)
+    losses = {}
+    for start in ("probe", "probe-select"):
+        head = RegressionHead(16, readout=readout)
+        initialize_head(head, lambda part, limit: h[:30] if part == "train" else h[30:], y[:30], y[30:],
+                        head_init=start)
+        losses[start] = head.loss(h[30:], y[30:]).item()
+        tag_weights = head.linear.weight[:, :16]
+    assert torch.count_nonzero(tag_weights) == 0  # the pooled states alone won here
+    assert losses["probe-select"] < losses["probe"]

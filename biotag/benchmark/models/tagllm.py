@@ -10,7 +10,7 @@ from biotag.benchmark.models.base import BenchmarkModel, register
 from biotag.benchmark.standardize import standardized_columns
 from biotag.benchmark.tasks import Split
 
-__all__ = ["TagLLM", "TagLLMProbe", "TagLLMPooled", "TagLLMPooledProbe"]
+__all__ = ["TagLLM", "TagLLMProbe", "TagLLMPooled", "TagLLMPooledProbe", "TagLLMPooledProbeSelect"]
 
 
 @register
@@ -80,3 +80,12 @@ class TagLLMPooledProbe(TagLLMPooled):
 
     name = "tagllm_pool_probe"
     head_init = "probe"
+
+
+@register
+class TagLLMPooledProbeSelect(TagLLMPooledProbe):
+    """``tagllm_pool_probe`` whose probe start may read the pooled states alone, if that fits the validation rows
+    better (``head_init="probe-select"``), as ``linear_probe_pooled`` chooses its readout."""
+
+    name = "tagllm_pool_probe_select"
+    head_init = "probe-select"
