@@ -11,7 +11,7 @@ import pandas as pd
 
 from biotag.benchmark.models import EXPERT_MODELS, LLM_MODELS, MODELS, PEFT_MODELS, TAGLLM_MODELS, Settings
 from biotag.benchmark.plots import plot_scores
-from biotag.benchmark.run_settings import RUN, UNRECORDED, earlier_threads
+from biotag.benchmark.run_settings import BEFORE_RECORDED, LLM_SETTINGS, RUN, UNRECORDED, earlier_threads
 from biotag.benchmark.runner import read_results, summarize
 from biotag.benchmark.standing import standing_section
 from biotag.benchmark.tasks import SEEDS, get_task
@@ -141,13 +141,6 @@ def read_runs(results_dirs: Sequence[str | Path]) -> pd.DataFrame:
     return results
 
 
-# What a run that recorded no value of a setting ran with, where that differs from today's default: every run
-# recorded before the precision was a setting ran in float32 (the default is now "auto").
-BEFORE_RECORDED = {"dtype": "float32"}
-
-# The settings that change an LLM model's scores; experts read none of them (``n_jobs`` is their threads).
-LLM_SETTINGS = ("epochs", "lr", "p", "domain_p", "batch_size", "dtype", "stage1_corpus", "model")
-
 
 def _run_record(results_dir: str | Path) -> dict | None:
     """A results directory's ``run.json``; None where there is none, a clear error where it is unreadable."""
@@ -217,9 +210,15 @@ def _runs_table(results: pd.DataFrame, results_dirs: Sequence[str | Path]) -> li
         else:
             cells = [str(settings["epochs"]), _precision(settings["dtype"], ran), _stage1(d, settings),
                      _rates(models, settings),
-                     str(settings["batch_size"]), str(settings["p"])]
+                     str(settings["batch_size"]), _tag_length(settings)]
         lines.append(f"| `{Path(d).name}` | {', '.join(models)} | " + " | ".join(cells) + " |")
     return lines
+
+
+def _tag_length(settings: dict) -> str:
+    """A run's tag length, as "3", or "3 (domain 1)" where its domain tags had another."""
+    p, domain_p = settings["p"], settings.get("domain_p")
+    return str(p) if domain_p in (None, p) else f"{p} (domain {domain_p})"
 
 
 def _precision(dtype: str | None, cells: pd.DataFrame) -> str | None:

@@ -11,7 +11,7 @@ from biotag._version import __version__
 from biotag.benchmark.models import Settings
 from biotag.utils import atomic_write_text
 
-__all__ = ["RUN", "UNRECORDED", "EARLIER_THREADS", "earlier_threads", "check_run_settings"]
+__all__ = ["RUN", "UNRECORDED", "LLM_SETTINGS", "BEFORE_RECORDED", "EARLIER_THREADS", "earlier_threads", "check_run_settings"]
 
 RUN = "run.json"
 
@@ -19,6 +19,12 @@ RUN = "run.json"
 # Settings that change speed, never results: not compared on resume. The threads (n_jobs) go in each
 # cell's record instead, beside its wall time (forests give the same trees on any number of threads).
 UNRECORDED = ("prefix_cache", "prefix_memory", "n_jobs", "device", "verbose")
+# The settings that change an LLM model's scores; experts read none of them (``n_jobs`` is their threads).
+LLM_SETTINGS = ("epochs", "lr", "p", "domain_p", "prompt_tokens", "batch_size", "dtype", "stage1_corpus", "model")
+# What a run that recorded no value of a setting ran with, where that differs from today's default: every run
+# recorded before the precision was a setting ran in float32 (the default is now "auto"), and before the tag length
+# was one, with the paper's 10 vectors (the default is now 3).
+BEFORE_RECORDED = {"dtype": "float32", "p": 10}
 # run.json's record of the n_jobs of the expert cells run before cells recorded their own threads.
 EARLIER_THREADS = "n_jobs_of_earlier_cells"
 
@@ -28,7 +34,11 @@ def earlier_threads(meta: dict) -> int | None:
     return meta.get(EARLIER_THREADS, (meta.get("settings") or {}).get("n_jobs"))
 
 
-def check_run_settings(out_dir: Path, settings: Settings) -> None:
+def check_run_settings(out_dir: Path, settings: Settings, *, llm: bool = True) -> None:
+    """Refuse to resume ``out_dir`` with settings other than its cells ran with, and record them in its ``run.json``.
+
+    A run of expert models only (``llm=False``) reads none of the LLM settings: they are not compared, and the
+    folder keeps the record of its LLM cells."""
     run_file = out_dir / RUN
     wanted = {k: v for k, v in settings.as_dict().items() if k not in UNRECORDED}
     earlier = {}
@@ -40,7 +50,9 @@ def check_run_settings(out_dir: Path, settings: Settings) -> None:
         earlier = {} if legacy is None else {EARLIER_THREADS: legacy}
         # Where the stage-1 tags live depends on the machine's cache; their corpus is recorded separately.
         # A setting added after the run began counts as its default there.
-        defaults = Settings().as_dict()
+        defaults = {**Settings().as_dict(), **BEFORE_RECORDED}
+        if previous is not None and not llm:
+            wanted.update({k: previous.get(k, defaults[k]) for k in (*LLM_SETTINGS, "domain_tags")})
         changed = {k: (previous.get(k, defaults[k]), v) for k, v in wanted.items()
                    if k != "domain_tags" and previous is not None and previous.get(k, defaults[k]) != v}
         if changed:

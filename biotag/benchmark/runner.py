@@ -258,12 +258,12 @@ def _prepare(out_dir: Path, settings: Settings, tasks: Sequence[str], models: Se
         # once in one process can leave those patches behind. Several devices mean several processes.
         raise ValueError(f"cells on several devices ({', '.join(map(str, in_process_devices))}) run in their own "
                          "processes: isolate=False runs them one at a time in this one, so it takes one device at most")
-    if parallel is None or parallel.rank == 0:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        check_run_settings(out_dir, settings)
     for name in tasks:
         get_task(name)  # unknown names fail before any work
     check_models(models)
+    if parallel is None or parallel.rank == 0:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        check_run_settings(out_dir, settings, llm=any(MODELS[m].group != "expert" for m in models))
     if parallel is not None:
         parallel.barrier()
 

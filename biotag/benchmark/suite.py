@@ -85,6 +85,7 @@ def benchmark(
     epochs: int | None = None,
     p: int | None = None,
     domain_p: int | None = None,
+    prompt_tokens: int | None = None,
     lr: float | None = None,
     corpus: int | str | None = None,
     pretrain: bool | None = None,
@@ -101,8 +102,9 @@ def benchmark(
     """Run (or resume) a benchmark into ``out_dir`` and write its report there.
 
     With ``quick``, the defaults shrink to :data:`QUICK` (minutes on a laptop CPU); anything passed explicitly wins
-    over the preset. ``p`` (vectors per new tag, and prompt tuning's ``2p`` virtual tokens), ``domain_p`` (vectors
-    of each domain tag, trained in stage 1 or not, if not ``p``) and ``lr`` (Tag-LLM's learning rate) default to
+    over the preset. ``p`` (vectors per new Tag-LLM tag), ``domain_p`` (vectors of each domain tag, trained in
+    stage 1 or not, if not ``p``), ``prompt_tokens`` (prompt tuning's virtual tokens) and ``lr`` (Tag-LLM's
+    learning rate) default to
     :class:`~biotag.benchmark.models.base.Settings`'. ``pretrain`` (stage-1 domain tags before the Tag-LLM cells)
     defaults to the preset's choice (quick: no), and to yes when ``corpus`` is given. With ``prefix_cache`` and more
     than one seed, Tag-LLM cells keep their frozen prefixes in a temporary folder, so a task's later seeds skip the
@@ -125,8 +127,8 @@ def benchmark(
     _check_precision(models, dtype)
     check_fraction(prefix_memory, "prefix_memory")  # before stage 1, not in the first cell
     defaults = Settings()
-    settings = Settings(epochs=epochs or preset["epochs"], p=p or defaults.p, domain_p=domain_p, lr=lr or defaults.lr,
-                        dtype=dtype, prefix_memory=prefix_memory, n_jobs=n_jobs, verbose=verbose and progress)
+    settings = Settings(epochs=epochs or preset["epochs"], p=p or defaults.p, domain_p=domain_p,
+                        prompt_tokens=prompt_tokens or defaults.prompt_tokens, lr=lr or defaults.lr, dtype=dtype, prefix_memory=prefix_memory, n_jobs=n_jobs, verbose=verbose and progress)
     out_dir = Path(out_dir)
     if pretrain is None:
         pretrain = corpus is not None or preset["pretrain"]

@@ -176,7 +176,8 @@ def _add_tags_commands(sub) -> None:
     pre.add_argument("--model", default=None, help="Hugging Face id or path (default: the offline default model)")
     pre.add_argument("--tag", default=None, help="tag name (default <SMILES> / <Protein>)")
     pre.add_argument("--init", default=None, help="start from this tag library (adds to it)")
-    pre.add_argument("--p", type=int, default=10, help="vectors per tag (default 10, as in the paper)")
+    pre.add_argument("--p", type=positive_int, default=3, metavar="N",
+                     help="vectors per tag (default 3, as the estimators' new tags; the paper's is 10)")
     pre.add_argument("--epochs", type=int, default=1)
     pre.add_argument("--lr", type=float, default=1e-3)
     pre.add_argument("--batch-size", type=int, default=16)
@@ -219,10 +220,12 @@ def _add_benchmark_commands(sub) -> None:
     run.add_argument("--seeds", type=seeds, default=None, help="comma-separated seeds (default: 1,2,3,4,5)")
     run.add_argument("--epochs", type=int, default=None, help="epochs of the LLM models (default 10; quick 2)")
     run.add_argument("--p", type=positive_int, default=None, metavar="N",
-                     help="vectors per new Tag-LLM tag, domain and function (default 10, the paper's); prompt tuning "
-                          "gets 2N virtual tokens")
+                     help="vectors per new Tag-LLM tag, domain and function (default 3, the estimators'; the "
+                          "paper's is 10)")
     run.add_argument("--domain-p", type=positive_int, default=None, metavar="N",
                      help="vectors of each Tag-LLM domain tag, trained in stage 1 or not, if not --p's")
+    run.add_argument("--prompt-tokens", type=positive_int, default=None, metavar="N",
+                     help="prompt tuning's virtual tokens (default 20: the paper's two 10-vector tags)")
     run.add_argument("--lr", type=positive_float, default=None, help="Tag-LLM's learning rate (default 3e-3)")
     run.add_argument("--corpus", type=corpus_size, default=None,
                      help="stage-1 corpus size, or 'all' (every molecule in no test set; default 2000; quick 160); "
@@ -293,7 +296,8 @@ def cmd_benchmark_run(args: argparse.Namespace) -> int:
         results = benchmark(
             args.out, tasks=args.tasks, models=args.models.split(",") if args.models else None,
             seeds=args.seeds, quick=args.quick,
-            epochs=args.epochs, p=args.p, domain_p=args.domain_p, lr=args.lr, corpus=args.corpus,
+            epochs=args.epochs, p=args.p, domain_p=args.domain_p,
+            prompt_tokens=args.prompt_tokens, lr=args.lr, corpus=args.corpus,
             pretrain=args.pretrain, data_path=args.data,
             prefix_cache=args.prefix_cache or not args.no_prefix_cache, dtype=args.dtype,
             prefix_memory=args.prefix_memory,

@@ -56,7 +56,7 @@ class TagLLMClassifier(ClassifierMixin, TagLLMBase):
         domains: str | tuple[str, ...] = "smiles",
         columns: list[str] | None = None,
         function_tag: str | None = None,
-        p: int = 10,
+        p: int = 3,
         domain_p: int | None = None,
         domain_tags: str | None = None,
         enrich: bool = False,

@@ -42,8 +42,9 @@ class TagLLMRegressor(RegressorMixin, TagLLMBase):
         DataFrame columns to use, in domain order (default: all columns, in order).
     function_tag : str, optional
         Name of the task's tag (default ``"<Task>"``).
-    p : int, default=10
-        Vectors per new tag (the paper's 10).
+    p : int, default=3
+        Vectors per new tag. 3 was chosen on validation scores (Caco2, HIA, DILI, Half_Life, Lipophilicity;
+        5 seeds each): level with the paper's 10 and about 1.3x faster to fit.
     domain_p : int, optional
         Vectors of a new (untrained) domain tag; default ``p``. Pretrained domain tags (``domain_tags``) keep
         their own length.
@@ -140,7 +141,7 @@ class TagLLMRegressor(RegressorMixin, TagLLMBase):
         domains: str | tuple[str, ...] = "smiles",
         columns: list[str] | None = None,
         function_tag: str | None = None,
-        p: int = 10,
+        p: int = 3,
         domain_p: int | None = None,
         domain_tags: str | None = None,
         enrich: bool = False,

@@ -23,7 +23,7 @@ def pretrain_domain_tag(
     domain: str,
     *,
     tag: str | None = None,
-    p: int = 10,
+    p: int = 3,
     epochs: int = 1,
     lr: float = 1e-3,
     batch_size: int = 8,

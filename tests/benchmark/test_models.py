@@ -87,7 +87,8 @@ def test_llm_baselines_on_a_tiny_lm(name, task, tiny_model_dir, tmp_path, monkey
         pytest.importorskip("peft")
     split = toy_loader(task, 1, None)
     verbose = task.kind == "regression"
-    model = make_model(name, task, 1, Settings(model=tiny_model_dir, epochs=2, p=2, verbose=verbose)).fit(split)
+    settings = Settings(model=tiny_model_dir, epochs=2, p=2, prompt_tokens=4, verbose=verbose)
+    model = make_model(name, task, 1, settings).fit(split)
     shown = capsys.readouterr().err  # the feature extraction's or the fit's progress bar, under verbose only
     assert ((f"{name} features" if name.startswith("linear_probe") else name) in shown) == verbose
     pred = model.predict(split.X_test)
@@ -95,9 +96,9 @@ def test_llm_baselines_on_a_tiny_lm(name, task, tiny_model_dir, tmp_path, monkey
     if task.kind == "classification":
         assert np.all((pred >= 0) & (pred <= 1))
     assert model.trainable_params > 0
-    if name == "prompt_tuning":  # 2p virtual tokens of width d, plus the one-output head
+    if name == "prompt_tuning":  # prompt_tokens virtual tokens of width d, plus the one-output head
         d = model.model.config.hidden_size
-        assert model.trainable_params == 2 * 2 * d + d
+        assert model.trainable_params == 4 * d + d
 
 
 def test_protein_baseline_uses_aligned_one_hot_and_applies_only_to_protein_regression():

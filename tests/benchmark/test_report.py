@@ -132,12 +132,12 @@ def test_the_report_says_which_run_and_settings_each_figure_comes_from(tmp_path,
             "peak_rss_mb": 1.0, "notes": ""}
     _write_run(tmp_path / "experts", [{**base, "task": "caco2_wang", "model": "rf_morgan", "seed": 1, "value": 0.3}],
                settings={"epochs": 10, "n_jobs": 2})
-    # an older run.json without "dtype": it ran in the default precision
+    # an older run.json without "dtype" or "p": it ran in float32 with 10-vector tags, the defaults then
     _write_run(tmp_path / "tagllm-fp32", [{**base, "task": "caco2_wang", "model": "tagllm", "seed": 1, "value": 0.45}],
                settings={"epochs": 3, "lr": 0.003, "stage1_corpus": 500}, corpora={"smiles": {"n": 500}})
     _write_run(tmp_path / "davis-bf16", [{**base, "task": "davis", "metric": "mse", "model": "tagllm", "seed": 1,
                                           "value": 0.5}],
-               settings={"epochs": 1, "dtype": "bfloat16", "stage1_corpus": 500},
+               settings={"epochs": 1, "dtype": "bfloat16", "stage1_corpus": 500, "p": 3, "domain_p": 1},
                corpora={"smiles": {"n": 500}, "protein": {"n": 200}})
     # the PEFT baselines keep their own learning rates; the probe has none
     _write_run(tmp_path / "peft", [{**base, "task": "caco2_wang", "model": m, "seed": 1, "value": 0.46}
@@ -148,7 +148,7 @@ def test_the_report_says_which_run_and_settings_each_figure_comes_from(tmp_path,
     runs = text.split("## Runs")[1].split("\n## ")[0]
     assert "| `experts` | rf_morgan | - | - | - | - | - | - |" in runs
     assert "| `tagllm-fp32` | tagllm | 3 | float32 | smiles 500 | 0.003 | 16 | 10 |" in runs
-    assert "| `davis-bf16` | tagllm | 1 | bfloat16 | protein 200, smiles 500 | 0.003 | 16 | 10 |" in runs
+    assert "| `davis-bf16` | tagllm | 1 | bfloat16 | protein 200, smiles 500 | 0.003 | 16 | 3 (domain 1) |" in runs
     assert ("| `peft` | linear_probe, prompt_tuning, lora | 3 | float32 | none | prompt_tuning 0.003, lora 0.0005 |"
             in runs)
     caco2 = text.split("## Caco2_Wang")[1].split("\n## ")[0]

@@ -151,10 +151,14 @@ def test_an_interrupted_run_leaves_the_table_in_step_with_the_finished_cells(tmp
 
 
 def test_resuming_with_other_settings_is_refused(tmp_path):
+    """Other LLM settings refuse a run that has an LLM model; expert models alone read none of them."""
     run(tmp_path, seeds=(1,))
     with pytest.raises(ValueError, match="other settings"):
-        run_benchmark(["toy_regression"], ["rf_morgan"], tmp_path, seeds=(1,), settings=Settings(epochs=3, n_jobs=1),
-                      isolate=False, progress=False)
+        run_benchmark(["toy_regression"], ["rf_morgan", "tagllm"], tmp_path, seeds=(1,),
+                      settings=Settings(epochs=3, n_jobs=1), isolate=False, progress=False)
+    run_benchmark(["toy_regression"], ["rf_morgan"], tmp_path, seeds=(1,), settings=Settings(epochs=3, n_jobs=1),
+                  isolate=False, progress=False)
+    assert json.loads((tmp_path / "run.json").read_text())["settings"]["epochs"] == Settings().epochs
 
 
 @pytest.mark.filterwarnings(FOREST_THREADS_WARNING)
@@ -193,12 +197,14 @@ def test_cells_from_before_per_cell_threads_keep_their_runs_n_jobs_through_later
 def test_a_setting_added_later_counts_as_its_default_in_older_runs(tmp_path):
     run(tmp_path, seeds=(1,))
     meta = json.loads((tmp_path / "run.json").read_text())
-    del meta["settings"]["model"]  # as if the run began before the setting existed
+    del meta["settings"]["model"], meta["settings"]["p"]  # as if the run began before these settings existed
     (tmp_path / "run.json").write_text(json.dumps(meta))
     run(tmp_path, seeds=(1, 2))  # resumes: the default is what that run used
-    with pytest.raises(ValueError, match="'model'"):
-        run_benchmark(["toy_regression"], ["rf_morgan"], tmp_path, seeds=(1,),
-                      settings=Settings(n_jobs=1, model="another/model"), isolate=False, progress=False)
+    for changed, settings in (("'model'", Settings(n_jobs=1, model="another/model", p=10)),
+                              ("'p': \\(10, 3\\)", Settings(n_jobs=1))):  # tags had 10 vectors before the setting
+        with pytest.raises(ValueError, match=changed):
+            run_benchmark(["toy_regression"], ["rf_morgan", "tagllm"], tmp_path, seeds=(1,), settings=settings,
+                          isolate=False, progress=False)
 
 
 def test_summary_is_mean_and_population_std_over_seeds(tmp_path):
@@ -472,13 +478,17 @@ def test_tag_length_and_learning_rate_reach_the_cells_and_a_folder_keeps_its_own
     monkeypatch.setattr(suite, "run_benchmark", lambda *a, settings, **kw: seen.append(settings) or pd.DataFrame())
     base = ["benchmark", "run", "--tasks", "toy_regression", "--models", "tagllm", "--no-pretrain", "--out",
             str(tmp_path / "a")]
-    assert cli.main(base) == 0 and (seen[-1].p, seen[-1].lr) == (10, 3e-3)
+    assert cli.main(base) == 0 and (seen[-1].p, seen[-1].lr, seen[-1].prompt_tokens) == (3, 3e-3, 20)
+    assert cli.main(base + ["--prompt-tokens", "8"]) == 0 and seen[-1].prompt_tokens == 8
     assert cli.main(base + ["--p", "2", "--lr", "0.01"]) == 0 and (seen[-1].p, seen[-1].lr) == (2, 0.01)
     assert seen[-1].domain_p is None
-    assert cli.main(base + ["--domain-p", "1"]) == 0 and (seen[-1].p, seen[-1].domain_p) == (10, 1)
-    check_run_settings(tmp_path / "b", seen[1])  # p=2, lr=0.01
-    with pytest.raises(ValueError, match=r"other settings \{'p': \(2, 10\)\}"):
+    assert cli.main(base + ["--domain-p", "1"]) == 0 and (seen[-1].p, seen[-1].domain_p) == (3, 1)
+    check_run_settings(tmp_path / "b", seen[2])  # p=2, lr=0.01
+    with pytest.raises(ValueError, match=r"other settings \{'p': \(2, 3\)\}"):
         check_run_settings(tmp_path / "b", Settings(lr=0.01))
+    # Expert models read no LLM setting: a run of them alone resumes the folder, which keeps its LLM record.
+    check_run_settings(tmp_path / "b", Settings(lr=0.01, n_jobs=1), llm=False)
+    assert json.loads((tmp_path / "b" / "run.json").read_text())["settings"]["p"] == 2
     for option, bad in (("--p", "0"), ("--p", "1.5"), ("--domain-p", "0"), ("--lr", "0"), ("--lr", "-0.001"), ("--lr", "inf")):
         with pytest.raises(SystemExit):
             cli.main(base + [option, bad])
@@ -499,7 +509,7 @@ def test_stage1_trains_domain_tags_of_the_cells_domain_length(tmp_path, monkeypa
 
     monkeypatch.setattr(corpus, "ensure_domain_tags", ensure)
     monkeypatch.setattr(suite, "cache_root", lambda: tmp_path / "cache")
-    for settings in (Settings(dtype="float32"), Settings(p=3, dtype="float32"), Settings(p=3, domain_p=1, dtype="float32")):
+    for settings in (Settings(p=10, dtype="float32"), Settings(dtype="float32"), Settings(domain_p=1, dtype="float32")):
         suite._with_stage1_tags(settings, tmp_path / "out", ["caco2_wang"], 5, None, False, record=False)
         assert settings.domain_tags == {"smiles": str(tmp_path / "cache" / "benchmark-domain-tags" / asked[-1][0])}
     assert asked == [("smiles-5", 10), ("smiles-5-p3", 3), ("smiles-5-p1", 1)]

@@ -35,8 +35,9 @@ class Settings:
     epochs: int = 10
     batch_size: int = 16
     lr: float = 3e-3
-    p: int = 10
+    p: int = 3  # vectors per new Tag-LLM tag: the estimators' default (the paper's is 10)
     domain_p: int | None = None  # vectors of each domain tag, trained in stage 1 or not (None: p)
+    prompt_tokens: int = 20  # prompt tuning's virtual tokens: the paper's Tag-LLM tags, <SMILES> + <Task>, 10 each
     n_jobs: int = 2
     domain_tags: dict[str, str] = field(default_factory=dict)
     stage1_corpus: int = 0  # molecules the stage-1 <SMILES> tag trained on (0: no stage 1)

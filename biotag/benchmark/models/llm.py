@@ -275,7 +275,8 @@ class PeftBaseline(BenchmarkModel):
 
 @register
 class PromptTuning(PeftBaseline):
-    """PEFT prompt tuning with as many virtual tokens as Tag-LLM's tags (domain + function: 2p)."""
+    """PEFT prompt tuning with ``prompt_tokens`` virtual tokens (20: as many as the paper's Tag-LLM tags,
+    domain + function, 10 each)."""
 
     name = "prompt_tuning"
     lr = 3e-3  # the rate biotag's tags use
@@ -283,7 +284,7 @@ class PromptTuning(PeftBaseline):
     def peft_config(self) -> Any:
         from peft import PromptTuningConfig, TaskType
 
-        return PromptTuningConfig(task_type=TaskType.SEQ_CLS, num_virtual_tokens=2 * self.settings.p)
+        return PromptTuningConfig(task_type=TaskType.SEQ_CLS, num_virtual_tokens=self.settings.prompt_tokens)
 
 
 @register
