@@ -56,7 +56,7 @@ from biotag.utils import DTYPE_CHOICES, atomic_write_text, sha256_file
 
 __all__ = ["Protocol", "ProtocolStage", "load_protocol", "run_protocol"]
 
-_STAGE1_KEYS = {"p": 10, "epochs": 1, "lr": 1e-3, "batch_size": 16, "val_fraction": 0.05, "seed": 0,
+_STAGE1_KEYS = {"p": 3, "epochs": 1, "lr": 1e-3, "batch_size": 16, "val_fraction": 0.05, "seed": 0,
                 "max_samples": None}
 _FUNCTION_KEYS = {"p", "epochs", "max_steps", "batch_size", "lr", "weight_decay", "warmup_ratio", "patience",
                   "head_init", "readout", "enrich", "validation_fraction", "seed"}
