@@ -56,7 +56,7 @@ print(SmilesFeaturizer(errors="nan").transform(["CCO", "C1CC", "c1ccccc1"]))
 # %% [markdown]
 # ## Tag-LLM in a pipeline
 #
-# `TagLLMRegressor` trains a `<Caco2>` function tag (10 vectors of the LLM's width) and a linear
+# `TagLLMRegressor` trains a `<Caco2>` function tag (3 vectors of the LLM's width) and a linear
 # head; the LLM stays frozen. The `<SMILES>` domain tag is fresh here (stage 1 is shown in the
 # next notebook). Fitting holds out 10 % of the training rows for early stopping. Another 15 % stay
 # out of fitting altogether: they calibrate the prediction intervals further down.
