@@ -18,10 +18,12 @@ from sklearn.utils.validation import check_is_fitted
 from biotag._version import __version__
 from biotag.domains.tagging import DOMAIN_TAGS, Template, check_tag_name
 from biotag.estimators._inputs import check_domains, check_feature_names, check_X
+from biotag.estimators._library import start_library
 from biotag.exceptions import CorruptFileError
 from biotag.parallel import is_main_process
-from biotag.tags import TaggedLM, TagLibrary, TagSpec, load_base_model
+from biotag.tags import TaggedLM, TagLibrary, load_base_model
 from biotag.tags.prefix import PrefixCache
+from biotag.tags.pretrained import PRETRAINED
 from biotag.tags.readout import READOUTS, Readout
 from biotag.training import Example, History, stage2, stage3, train_stage
 from biotag.utils import DTYPE_CHOICES, atomic_write_text, resolve_device, resolve_dtype, showing_progress, torch_dtype
@@ -79,7 +81,7 @@ class TagLLMBase(BaseEstimator):
         self._template()  # names an unknown domain or a malformed tag name
         if self.function_tag is not None:
             check_tag_name(self.function_tag)
-        if self.domain_tags is not None and not Path(self.domain_tags).is_dir():
+        if self.domain_tags not in (None, PRETRAINED) and not Path(self.domain_tags).is_dir():
             raise FileNotFoundError(f"domain_tags={str(self.domain_tags)!r} is not a tag library directory")
         if self.device != "auto":
             try:
@@ -199,22 +201,8 @@ class TagLLMBase(BaseEstimator):
         return tuple(DOMAIN_TAGS[d] for d in self._domains())
 
     def _new_library(self, model) -> TagLibrary:
-        if self.domain_tags is not None:
-            library = TagLibrary.load(self.domain_tags, model)
-            missing = [t for t in self._domain_tag_names() if t not in library.specs]
-            if missing:
-                raise ValueError(f"domain_tags library {str(self.domain_tags)!r} lacks {missing}; "
-                                 f"it has {list(library.specs)}")
-        else:
-            library = TagLibrary.for_model(model)
-        fresh_p = getattr(self, "domain_p", None) or self.p  # pickles from before domain_p: p
-        for tag in self._domain_tag_names():  # a pretrained tag keeps its length
-            library.ensure_tag(TagSpec(tag, "domain", p=getattr(library.specs.get(tag), "p", fresh_p)), model)
-        function_tag = self._function_tag()
-        if function_tag in library.specs:
-            raise ValueError(f"function_tag {function_tag} is already in the domain_tags library; choose another name")
-        library.ensure_tag(TagSpec(function_tag, "function", p=self.p), model)
-        return library
+        return start_library(model, self.model, self.domain_tags, self._domain_tag_names(), self._function_tag(),
+                             p=self.p, domain_p=getattr(self, "domain_p", None))  # pickles from before domain_p
 
     def _stage(self, template: Template, seed: int):
         function_tag = self._function_tag()

@@ -362,3 +362,28 @@ def test_domain_p_sets_an_untrained_domain_tags_length_and_a_pretrained_one_keep
         fast(tiny_model_dir, domain_p=0).fit(X, y)
     restored = TagLLMRegressor.load(est.save(tmp_path / "est"))
     assert restored.domain_p == 1
+
+
+def test_pretrained_domain_tags_are_the_shipped_ones_where_the_model_has_some_else_fresh(tiny_model_dir, tmp_path,
+                                                                                         monkeypatch):
+    """``domain_tags="pretrained"`` starts from the tags biotag ships for the model; a model (or a domain) that has
+    none starts fresh, where a library you name must hold every domain tag."""
+    from biotag import TagLibrary, TagSpec, load_base_model
+    from biotag.estimators import _library
+
+    X, y = toy(40)
+    assert fast(tiny_model_dir, epochs=1, domain_tags="pretrained").fit(X, y).library_.specs["<SMILES>"].p == 2
+    model, _ = load_base_model(tiny_model_dir)
+    library = TagLibrary.for_model(model)
+    library.ensure_tag(TagSpec("<SMILES>", "domain", p=5), model)
+    library.save(tmp_path / "shipped")
+    monkeypatch.setattr(_library, "pretrained_library", lambda name: tmp_path / "shipped")  # as if shipped for it
+    est = fast(tiny_model_dir, epochs=1, domain_tags="pretrained").fit(X, y)
+    assert est.library_.specs["<SMILES>"].p == 5
+    assert torch.equal(est.library_.tags["<SMILES>"], library.tags["<SMILES>"])  # frozen in stage 2
+    pairs = [["MKTAYIAKQR", s] for s in X]
+    both = fast(tiny_model_dir, epochs=1, domains=("protein", "smiles"), domain_tags="pretrained").fit(pairs, y)
+    assert (both.library_.specs["<SMILES>"].p, both.library_.specs["<Protein>"].p) == (5, 2)
+    with pytest.raises(ValueError, match="lacks"):
+        fast(tiny_model_dir, epochs=1, domains=("protein", "smiles"), domain_tags=str(tmp_path / "shipped")).fit(
+            pairs, y)
