@@ -110,9 +110,9 @@ def ensure_domain_tags(out_dir: str | Path, sizes: dict[str, int | None], *, epo
     Trained once and reused while the corpora are unchanged: reuse is keyed on each
     corpus's checksum, so registering a task (whose test inputs then leave the
     corpus) retrains the tags. ``dtype`` is the frozen model's precision while they train (the tags
-    train in float32); ``p`` is each tag's length in vectors; a size of None takes every candidate. The corpora are drawn here, against this process's task
-    registry; with ``isolate`` the training runs in a fresh process, so the model it
-    loads (gigabytes, on a GPU too) is freed before anything else runs.
+    train in float32); ``p`` is each tag's length in vectors; a size of None takes every candidate.
+    The corpora are drawn here, against this process's task registry; with ``isolate`` the training runs
+    in a fresh process, so the model it loads (gigabytes, on a GPU too) is freed before anything else runs.
     """
     folder = Path(out_dir)
     corpora = {domain: CORPORA[domain](n, seed=seed, path=path) for domain, n in sorted(sizes.items())}

@@ -11,7 +11,8 @@ from biotag._version import __version__
 from biotag.benchmark.models import Settings
 from biotag.utils import atomic_write_text
 
-__all__ = ["RUN", "UNRECORDED", "LLM_SETTINGS", "BEFORE_RECORDED", "EARLIER_THREADS", "earlier_threads", "check_run_settings"]
+__all__ = ["RUN", "UNRECORDED", "LLM_SETTINGS", "BEFORE_RECORDED", "EARLIER_THREADS", "earlier_threads",
+           "check_run_settings"]
 
 RUN = "run.json"
 

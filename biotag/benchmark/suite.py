@@ -128,7 +128,8 @@ def benchmark(
     check_fraction(prefix_memory, "prefix_memory")  # before stage 1, not in the first cell
     defaults = Settings()
     settings = Settings(epochs=epochs or preset["epochs"], p=p or defaults.p, domain_p=domain_p,
-                        prompt_tokens=prompt_tokens or defaults.prompt_tokens, lr=lr or defaults.lr, dtype=dtype, prefix_memory=prefix_memory, n_jobs=n_jobs, verbose=verbose and progress)
+                        prompt_tokens=prompt_tokens or defaults.prompt_tokens, lr=lr or defaults.lr, dtype=dtype,
+                        prefix_memory=prefix_memory, n_jobs=n_jobs, verbose=verbose and progress)
     out_dir = Path(out_dir)
     if pretrain is None:
         pretrain = corpus is not None or preset["pretrain"]
@@ -193,7 +194,7 @@ def _with_stage1_tags(settings: Settings, out_dir: Path, tasks: Sequence[str], n
     p = settings.domain_p or settings.p
     suffix = ("" if dtype == "float32" else f"-{dtype}") + ("" if p == 10 else f"-p{p}")
     folder = ensure_domain_tags(cache_root() / "benchmark-domain-tags" / (name + suffix), sizes, path=data_path,
-                                progress=progress, isolate=True, dtype=dtype, p=p)  # its model is freed before the cells
+                                progress=progress, isolate=True, dtype=dtype, p=p)  # its model is freed first
     settings.domain_tags = {d: str(folder) for d in domains}
     corpus = json.loads((folder / "corpus.json").read_text())
     settings.stage1_corpus = int(corpus["corpora"].get("smiles", {}).get("n", 0)) if n == "all" else n
