@@ -21,9 +21,10 @@ __all__ = ["benchmark", "select_tasks", "record_stage1", "QUICK", "SMALL_LIMIT"]
 SMALL_LIMIT = 2100  # "small" ADMET tasks: about 2,000 molecules at most (train_val + test; BBB has 2,030)
 
 # --quick: two small tasks (one regression, one classification), one seed, two epochs. Tag-LLM runs as the
-# estimators' defaults (tagllm_pool_probe, chosen on validation; "tagllm" is the paper's readout) from untrained
-# domain tags, as TagLLMRegressor() starts: no stage 1 unless asked for (--pretrain or --corpus).
-QUICK = {"tasks": ("caco2_wang", "hia_hou"), "seeds": (1,), "epochs": 2, "corpus": 160, "pretrain": False,
+# estimators' defaults (tagllm_pool_probe, chosen on validation; "tagllm" is the paper's readout) from the domain
+# tags biotag ships for the model, as TagLLMRegressor() starts ("shipped": untrained where it ships none); no stage 1
+# in the run unless asked for (--pretrain or --corpus).
+QUICK = {"tasks": ("caco2_wang", "hia_hou"), "seeds": (1,), "epochs": 2, "corpus": 160, "pretrain": "shipped",
          "models": ("rf_morgan", "catboost_maplight", "tagllm_pool_probe")}
 FULL = {"epochs": 10, "corpus": 2000, "pretrain": True,
         "models": ("rf_morgan", "catboost_maplight", "ridge_protein", "tagllm_pool_probe")}
@@ -88,7 +89,7 @@ def benchmark(
     prompt_tokens: int | None = None,
     lr: float | None = None,
     corpus: int | str | None = None,
-    pretrain: bool | None = None,
+    pretrain: bool | str | None = None,
     data_path: str | Path | None = None,
     report: bool = True,
     progress: bool = True,
@@ -104,9 +105,10 @@ def benchmark(
     With ``quick``, the defaults shrink to :data:`QUICK` (minutes on a laptop CPU); anything passed explicitly wins
     over the preset. ``p`` (vectors per new Tag-LLM tag), ``domain_p`` (vectors of each domain tag, trained in
     stage 1 or not, if not ``p``), ``prompt_tokens`` (prompt tuning's virtual tokens) and ``lr`` (Tag-LLM's
-    learning rate) default to
-    :class:`~biotag.benchmark.models.base.Settings`'. ``pretrain`` (stage-1 domain tags before the Tag-LLM cells)
-    defaults to the preset's choice (quick: no), and to yes when ``corpus`` is given. With ``prefix_cache`` and more
+    learning rate) default to :class:`~biotag.benchmark.models.base.Settings`'. ``pretrain`` is True for stage-1
+    domain tags trained before the Tag-LLM cells, False for untrained ones, ``"shipped"`` for the tags biotag ships
+    for the model (where it ships them for every domain, at the run's length; else untrained); it defaults to the
+    preset's choice (quick: shipped), and to True when ``corpus`` is given. With ``prefix_cache`` and more
     than one seed, Tag-LLM cells keep their frozen prefixes in a temporary folder, so a task's later seeds skip the
     sequences' forward passes; each task's part is removed once its cells are done, the folder when the run ends.
     ``prefix_cache`` may instead name a folder that the prefixes are kept in, across runs and with any number of
@@ -132,8 +134,10 @@ def benchmark(
                         prefix_memory=prefix_memory, n_jobs=n_jobs, verbose=verbose and progress)
     out_dir = Path(out_dir)
     if pretrain is None:
-        pretrain = corpus is not None or preset["pretrain"]
-    if pretrain and any(m in TAGLLM_MODELS for m in models):
+        pretrain = True if corpus is not None else preset["pretrain"]
+    if pretrain == "shipped" and any(m in TAGLLM_MODELS for m in models):
+        _shipped_tags(settings, out_dir, tasks)
+    elif pretrain and any(m in TAGLLM_MODELS for m in models):
         _stage1_everywhere(settings, out_dir, tasks, corpus or preset["corpus"], data_path, progress)
     scratch = None
     kept = not isinstance(prefix_cache, bool)
@@ -162,6 +166,26 @@ def _check_precision(models: Sequence[str], dtype: str) -> None:
     if dtype not in ("float32", "auto") and peft:
         raise ValueError(f"the PEFT baselines ({', '.join(peft)}) run in float32 only; run them without "
                          f"dtype={dtype!r}, into their own results directory")
+
+
+def _shipped_tags(settings: Settings, out_dir: Path, tasks: Sequence[str]) -> None:
+    """Point ``settings`` at the domain tags biotag ships for the run's model, where they hold every domain of the
+    tasks at the run's domain tag length; the cells start from untrained tags otherwise."""
+    from biotag.domains.tagging import DOMAIN_TAGS
+    from biotag.tags.pretrained import pretrained_library
+
+    folder = pretrained_library(settings.model)
+    if folder is None:
+        return
+    lengths = {tag["name"]: tag["p"] for tag in json.loads((folder / "library.json").read_text())["tags"]}
+    domains = sorted({d for t in tasks for d in get_task(t).domains})
+    if any(lengths.get(DOMAIN_TAGS[d]) != (settings.domain_p or settings.p) for d in domains):
+        return
+    settings.domain_tags = {d: str(folder) for d in domains}
+    corpora = json.loads((folder / "corpus.json").read_text())["corpora"]
+    settings.stage1_corpus = int(corpora.get("smiles", {}).get("n", 0))
+    if is_main_process():
+        record_stage1(out_dir, folder)
 
 
 def _stage1_everywhere(settings: Settings, out_dir: Path, tasks: Sequence[str], n: int | str,

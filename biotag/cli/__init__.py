@@ -232,9 +232,10 @@ def _add_benchmark_commands(sub) -> None:
                           "implies --pretrain")
     stage1 = run.add_mutually_exclusive_group()
     stage1.add_argument("--pretrain", dest="pretrain", action="store_true", default=None,
-                        help="stage-1 domain tags first (the default, except with --quick)")
+                        help="stage-1 domain tags trained first (the default, except with --quick, which starts "
+                             "from the tags biotag ships, as the estimators do)")
     stage1.add_argument("--no-pretrain", dest="pretrain", action="store_false",
-                        help="no stage-1 domain tags (untrained tags per task, as the estimators start)")
+                        help="no stage-1 domain tags (untrained tags per task)")
     prefixes = run.add_mutually_exclusive_group()
     prefixes.add_argument("--no-prefix-cache", action="store_true",
                           help="recompute Tag-LLM's frozen prefixes for every seed (default: kept on disk for the run)")

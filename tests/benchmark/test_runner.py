@@ -435,21 +435,41 @@ def test_the_suite_passes_the_share_of_memory_for_prefixes_and_refuses_one_outsi
 
 
 def test_quick_runs_without_stage1_as_the_estimators_start_unless_asked(tmp_path, monkeypatch):
-    """--quick gives Tag-LLM untrained domain tags (what TagLLMRegressor() starts from); --pretrain or a corpus
-    size brings stage 1 back; the full preset keeps it."""
+    """--quick gives Tag-LLM the shipped domain tags (what TagLLMRegressor() starts from); --pretrain or a corpus
+    size brings stage 1 back; the full preset keeps it; --no-pretrain leaves the tags untrained."""
     from biotag import cli
     from biotag.benchmark import suite
 
     stage1 = []
     monkeypatch.setattr(suite, "_stage1_everywhere", lambda settings, out, tasks, n, *a: stage1.append(n))
+    monkeypatch.setattr(suite, "_shipped_tags", lambda settings, out, tasks: stage1.append("shipped"))
     monkeypatch.setattr(suite, "run_benchmark", lambda *a, **kw: pd.DataFrame())
     base = ["benchmark", "run", "--tasks", "toy_regression", "--models", "tagllm_pool_probe", "--out", str(tmp_path)]
-    cases = ((["--quick"], []), (["--quick", "--pretrain"], [160]), (["--quick", "--corpus", "50"], [50]),
-             ([], [2000]), (["--no-pretrain"], []))
+    cases = ((["--quick"], ["shipped"]), (["--quick", "--pretrain"], [160]), (["--quick", "--corpus", "50"], [50]),
+             ([], [2000]), (["--no-pretrain"], []), (["--quick", "--no-pretrain"], []))
     for extra, expected in cases:
         stage1.clear()
         assert cli.main(base + extra) == 0
         assert stage1 == expected, extra
+
+
+def test_shipped_tags_are_used_where_they_hold_every_domain_at_the_runs_length(tmp_path, monkeypatch):
+    from biotag.benchmark import suite
+    from biotag.tags import pretrained
+
+    folder = tmp_path / "shipped"
+    folder.mkdir()
+    (folder / "library.json").write_text(json.dumps({"tags": [{"name": "<SMILES>", "kind": "domain", "p": 3}]}))
+    (folder / "tags.safetensors").write_bytes(b"tensors")
+    (folder / "corpus.json").write_text(json.dumps({"corpora": {"smiles": {"n": 1234}}}))
+    monkeypatch.setattr(pretrained, "pretrained_library", lambda model: folder if model is None else None)
+    for settings, tasks, used in ((Settings(p=3), ["caco2_wang"], True), (Settings(p=10), ["caco2_wang"], False),
+                                  (Settings(p=3, model="other/model"), ["caco2_wang"], False),
+                                  (Settings(p=3), ["caco2_wang", "davis"], False)):  # no shipped <Protein>
+        suite._shipped_tags(settings, tmp_path / "out", tasks)
+        assert (settings.domain_tags != {}) == used and settings.stage1_corpus == (1234 if used else 0)
+    record = json.loads((tmp_path / "out" / "domain_tags_corpus.json").read_text())
+    assert record["corpora"]["smiles"]["n"] == 1234
 
 
 def test_the_command_passes_the_experts_threads_and_refuses_a_count_that_is_not_one(tmp_path, monkeypatch, capsys):
