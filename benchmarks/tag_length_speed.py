@@ -31,8 +31,7 @@ def fit_seconds(smiles, y, p: int, domain_p: int | None, args) -> float:
     from biotag import TagLLMRegressor
 
     est = TagLLMRegressor(model=args.model, p=p, domain_p=domain_p, domain_tags=None, epochs=args.epochs,
-                          patience=None,
-                          validation_fraction=0.0, random_state=0, verbose=0)
+                          patience=None, validation_fraction=0.0, random_state=0, verbose=0)
     start = time.perf_counter()
     est.fit(smiles, y)
     return time.perf_counter() - start
