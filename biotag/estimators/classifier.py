@@ -58,7 +58,7 @@ class TagLLMClassifier(ClassifierMixin, TagLLMBase):
         function_tag: str | None = None,
         p: int = 3,
         domain_p: int | None = None,
-        domain_tags: str | None = None,
+        domain_tags: str | None = "pretrained",
         enrich: bool = False,
         head_init: str = "probe",
         readout: str = "tag+pool",

@@ -38,3 +38,24 @@ def test_caco2_train_val_to_test_beats_the_mean(data_dir, record_property):
     # Ten epochs at lr 3e-3 gave 0.490 here but 0.588 on CI's machine (the scaffold test set punishes
     # the longer schedule's variance), so the test uses the short one; the epoch lever is benchmarked.
     assert mae < 0.9 * mean_mae
+
+
+def test_the_estimators_start_from_the_shipped_smiles_tag_and_none_means_untrained(data_dir):
+    """The package's pretrained ``<SMILES>`` tag loads on the default model (a library is refused on any other) and
+    is where ``TagLLMRegressor()`` starts; ``domain_tags=None`` starts from an untrained tag."""
+    import json
+
+    import torch
+
+    from biotag.tags import TagLibrary, load_base_model
+    from biotag.tags.pretrained import SHIPPED
+
+    record = json.loads((SHIPPED / "corpus.json").read_text())
+    assert record["p"] == 3 and record["corpora"]["smiles"]["n"] == 30481
+    model, _ = load_base_model()
+    shipped = TagLibrary.load(SHIPPED, model).tags["<SMILES>"]
+    train = pd.read_csv(data_dir / "tdc" / "admet_group" / "caco2_wang" / "train_val.csv").head(48)
+    est = TagLLMRegressor(epochs=1, random_state=0, verbose=0).fit(train["Drug"], train["Y"])
+    assert est.domain_tags == "pretrained" and torch.equal(est.library_.tags["<SMILES>"], shipped)
+    fresh = TagLLMRegressor(domain_tags=None, epochs=1, random_state=0, verbose=0).fit(train["Drug"], train["Y"])
+    assert fresh.library_.specs["<SMILES>"].p == 3 and not torch.equal(fresh.library_.tags["<SMILES>"], shipped)
