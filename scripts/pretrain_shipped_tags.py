@@ -18,8 +18,9 @@ import shutil
 import torch
 
 from biotag.benchmark.corpus import ensure_domain_tags
+from biotag.benchmark.suite import stage1_folder
 from biotag.tags.pretrained import SHIPPED
-from biotag.utils import cache_root, cpu_description, resolve_dtype
+from biotag.utils import cpu_description, resolve_dtype
 
 P = 3  # the estimators' default tag length
 
@@ -29,8 +30,7 @@ def main() -> None:
     parser.add_argument("--data", default=None, help="the offline data folder (default: $BIOTAG_DATA_DIR)")
     args = parser.parse_args()
     dtype = resolve_dtype("auto", torch.device("cpu"))
-    suffix = ("" if dtype == "float32" else f"-{dtype}") + f"-p{P}"  # the benchmark's folder for the same tags
-    folder = ensure_domain_tags(cache_root() / "benchmark-domain-tags" / f"smiles-all{suffix}", {"smiles": None},
+    folder = ensure_domain_tags(stage1_folder("smiles-all", dtype, P), {"smiles": None},  # the benchmark's own
                                 path=args.data, dtype=dtype, p=P, isolate=True)
     SHIPPED.mkdir(parents=True, exist_ok=True)
     for name in ("library.json", "tags.safetensors", "corpus.json"):

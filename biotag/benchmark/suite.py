@@ -16,7 +16,7 @@ from biotag.benchmark.tasks import SEEDS, TASKS, get_task
 from biotag.parallel import current, is_main_process
 from biotag.utils import DTYPE_CHOICES, atomic_write_text, cache_root, check_fraction, resolve_dtype
 
-__all__ = ["benchmark", "select_tasks", "record_stage1", "QUICK", "SMALL_LIMIT"]
+__all__ = ["benchmark", "select_tasks", "record_stage1", "stage1_folder", "QUICK", "SMALL_LIMIT"]
 
 SMALL_LIMIT = 2100  # "small" ADMET tasks: about 2,000 molecules at most (train_val + test; BBB has 2,030)
 
@@ -168,6 +168,13 @@ def _check_precision(models: Sequence[str], dtype: str) -> None:
                          f"dtype={dtype!r}, into their own results directory")
 
 
+def stage1_folder(corpora: str, dtype: str, p: int) -> Path:
+    """Where the benchmark keeps the stage-1 library of ``corpora`` (e.g. ``"smiles-all"``), trained with the
+    frozen model in ``dtype``, of ``p``-vector tags: one folder per setting, in biotag's cache."""
+    suffix = ("" if dtype == "float32" else f"-{dtype}") + ("" if p == 10 else f"-p{p}")
+    return cache_root() / "benchmark-domain-tags" / (corpora + suffix)
+
+
 def _shipped_tags(settings: Settings, out_dir: Path, tasks: Sequence[str]) -> None:
     """Point ``settings`` at the domain tags biotag ships for the run's model, where they hold every domain of the
     tasks at the run's domain tag length; the cells start from untrained tags otherwise."""
@@ -216,8 +223,7 @@ def _with_stage1_tags(settings: Settings, out_dir: Path, tasks: Sequence[str], n
     name = "+".join(f"{d}-{'all' if k is None else k}" for d, k in sizes.items())
     dtype = resolve_dtype(settings.dtype, torch.device("cpu"))  # stage 1 trains on the CPU, as the cells do
     p = settings.domain_p or settings.p
-    suffix = ("" if dtype == "float32" else f"-{dtype}") + ("" if p == 10 else f"-p{p}")
-    folder = ensure_domain_tags(cache_root() / "benchmark-domain-tags" / (name + suffix), sizes, path=data_path,
+    folder = ensure_domain_tags(stage1_folder(name, dtype, p), sizes, path=data_path,
                                 progress=progress, isolate=True, dtype=dtype, p=p)  # its model is freed first
     settings.domain_tags = {d: str(folder) for d in domains}
     corpus = json.loads((folder / "corpus.json").read_text())
