@@ -230,14 +230,17 @@ def _precision(dtype: str | None, cells: pd.DataFrame) -> str | None:
 
 
 def _rates(models: list[str], settings: dict) -> str:
-    """The learning rate of each model that trains: Tag-LLM takes the run's; the PEFT baselines keep their own."""
-    rates = {m: settings["lr"] if m in TAGLLM_MODELS else MODELS[m].lr for m in models
-             if m in TAGLLM_MODELS or m in PEFT_MODELS}
+    """The learning rate of each model that trains: Tag-LLM the run's (or its own search's); PEFT keeps its own."""
+    def rate(model: str) -> str:  # a search inside fit: the rates it chooses from
+        grid = (MODELS[model].lr,) if model in PEFT_MODELS else MODELS[model].rates or (settings["lr"],)
+        return f"{grid[0]:g}" if len(grid) == 1 else "chosen from " + "/".join(f"{r:g}" for r in grid)
+
+    rates = {m: rate(m) for m in models if m in TAGLLM_MODELS or m in PEFT_MODELS}
     if not rates:
         return "-"  # the linear probe's strength is chosen on validation; it has no rate
     if len(set(rates.values())) == 1:
-        return f"{next(iter(rates.values())):g}"
-    return ", ".join(f"{m} {r:g}" for m, r in rates.items())
+        return next(iter(rates.values()))
+    return ", ".join(f"{m} {r}" for m, r in rates.items())
 
 
 def _stage1(results_dir: str | Path, settings: dict) -> str:

@@ -19,6 +19,7 @@ from biotag._version import __version__
 from biotag.domains.tagging import DOMAIN_TAGS, Template, check_tag_name
 from biotag.estimators._inputs import check_domains, check_feature_names, check_X
 from biotag.estimators._library import start_library
+from biotag.estimators._search import fit_rates, learning_rates, rates_from_state, rates_state, search_prefixes
 from biotag.exceptions import CorruptFileError
 from biotag.parallel import is_main_process
 from biotag.tags import TaggedLM, TagLibrary, load_base_model
@@ -48,7 +49,7 @@ class TagLLMBase(BaseEstimator):
         "epochs": [Interval(Integral, 1, None, closed="left")],
         "max_steps": [Interval(Integral, 1, None, closed="left"), None],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "lr": [Interval(Real, 0, None, closed="neither")],
+        "lr": [Interval(Real, 0, None, closed="neither"), "array-like"],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "warmup_ratio": [Interval(Real, 0, 1, closed="left")],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
@@ -79,6 +80,7 @@ class TagLLMBase(BaseEstimator):
     def _check_params(self) -> None:
         self._validate_params()
         self._template()  # names an unknown domain or a malformed tag name
+        learning_rates(self.lr)
         if self.function_tag is not None:
             check_tag_name(self.function_tag)
         if self.domain_tags not in (None, PRETRAINED) and not Path(self.domain_tags).is_dir():
@@ -137,6 +139,25 @@ class TagLLMBase(BaseEstimator):
         order = rng.permutation(len(rows))
         return np.sort(order[n_val:]), np.sort(order[:n_val])
 
+    def _fit_rows(self, X: Any, y: Any, X_val: Any, y_val: Any, state: Any) -> tuple:
+        """The checked rows, their names and targets, the training seed, and the training and validation split."""
+        rows, names = check_X(X, self._domains(), self.columns)
+        check_domains(X, rows, self._domains())
+        y_arr = self._targets(y, len(rows), state)
+        if len(rows) < 2:
+            raise ValueError(f"need at least 2 training rows, got {len(rows)}")
+        rng = check_random_state(self.random_state)
+        seed = int(rng.randint(0, 2**31 - 1))
+        if X_val is None and y_val is None:
+            train_idx, val_idx = self._split(rows, rng, y_arr)
+            return rows, names, y_arr, seed, (train_idx, [rows[i] for i in val_idx], y_arr[val_idx])
+        if X_val is None or y_val is None:
+            raise ValueError("pass both X_val and y_val, or neither")
+        val_rows, val_names = check_X(X_val, self._domains(), self.columns)
+        check_feature_names(names, val_names, "X_val")
+        check_domains(X_val, val_rows, self._domains(), "X_val")
+        return rows, names, y_arr, seed, (np.arange(len(rows)), val_rows, self._targets(y_val, len(val_rows), state))
+
     def fit(self, X: Any, y: Any, *, X_val: Any = None, y_val: Any = None) -> "TagLLMBase":
         """Train the function tag (and the domain tags if ``enrich``) and the head on the frozen model.
 
@@ -154,45 +175,31 @@ class TagLLMBase(BaseEstimator):
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
         state = self._target_state(y)  # a classifier refuses a single class or continuous labels first
         self._check_params()
-        rows, names = check_X(X, self._domains(), self.columns)
-        check_domains(X, rows, self._domains())
-        y_arr = self._targets(y, len(rows), state)
-        if len(rows) < 2:
-            raise ValueError(f"need at least 2 training rows, got {len(rows)}")
-        rng = check_random_state(self.random_state)
-        seed = int(rng.randint(0, 2**31 - 1))
-        if X_val is not None or y_val is not None:
-            if X_val is None or y_val is None:
-                raise ValueError("pass both X_val and y_val, or neither")
-            val_rows, val_names = check_X(X_val, self._domains(), self.columns)
-            check_feature_names(names, val_names, "X_val")
-            check_domains(X_val, val_rows, self._domains(), "X_val")
-            y_val_arr = self._targets(y_val, len(val_rows), state)
-            train_idx = np.arange(len(rows))
-        else:
-            train_idx, val_idx = self._split(rows, rng, y_arr)
-            val_rows, y_val_arr = [rows[i] for i in val_idx], y_arr[val_idx]
-
+        rows, names, y_arr, seed, (train_idx, val_rows, y_val_arr) = self._fit_rows(X, y, X_val, y_val, state)
         model, tokenizer = self._load_base()
-        library = self._new_library(model)
+        start = self._new_library(model)
         readout = Readout.named(self.readout, n_layers=model.config.num_hidden_layers, segments=len(self._domains()))
-        library.add_head(self._function_tag(), self._build_head(library.hidden_size, y_arr[train_idx], state, readout))
-        tlm = self._make_tlm(model, tokenizer, library)
-        template = self._template(self._domain_tag_names())
-        tlm.encoder().check_lengths(items := [template.build(*r) for r in rows])  # by the input's row numbers
+        start.add_head(self._function_tag(), self._build_head(start.hidden_size, y_arr[train_idx], state, readout))
+        encoder, template = self._make_tlm(model, tokenizer, start).encoder(), self._template(self._domain_tag_names())
+        encoder.check_lengths(items := [template.build(*r) for r in rows])  # by the input's row numbers
         train = [Example(items[i], y_arr[i]) for i in train_idx]
         val = [Example(template.build(*r), t) for r, t in zip(val_rows, y_val_arr)]
         if X_val is not None:
-            tlm.encoder().check_lengths([e.input for e in val], "X_val")
-        spec = self._stage(template, seed)
-        self.history_ = train_stage(tlm, spec, train, val or None, progress=bool(self.verbose),
-                                    prefix_cache=self._prefix_cache())
-        self.library_ = library
-        self._tlm = tlm
+            encoder.check_lengths([e.input for e in val], "X_val")
+        rates = learning_rates(self.lr)
+        cache = search_prefixes(rates, bool(val), self._prefix_cache())
+
+        def train_at(lr: float, library: TagLibrary):
+            tlm, spec = self._make_tlm(model, tokenizer, library), self._stage(template, seed, lr)
+            return (tlm, spec), train_stage(tlm, spec, train, val or None, progress=bool(self.verbose),
+                                            prefix_cache=cache)
+
+        self.lr_, (tlm, spec), self.history_, self.lr_search_ = fit_rates(rates, start, train_at)
+        self.library_, self._tlm = tlm.library, tlm
         self._set_fitted_targets(y_arr, state)
         if names is not None:
             self.feature_names_in_ = np.asarray(names, dtype=object)
-        self.n_trainable_params_ = library.n_parameters(spec.train_tags + (spec.head,))
+        self.n_trainable_params_ = tlm.library.n_parameters(spec.train_tags + (spec.head,))
         self.stage_spec_ = spec
         self.dtype_ = str(model.dtype).removeprefix("torch.")
         return self
@@ -204,9 +211,9 @@ class TagLLMBase(BaseEstimator):
         return start_library(model, self.model, self.domain_tags, self._domain_tag_names(), self._function_tag(),
                              p=self.p, domain_p=getattr(self, "domain_p", None))  # pickles from before domain_p
 
-    def _stage(self, template: Template, seed: int):
+    def _stage(self, template: Template, seed: int, lr: float):
         function_tag = self._function_tag()
-        schedule = dict(epochs=self.epochs, max_steps=self.max_steps, batch_size=self.batch_size, lr=self.lr,
+        schedule = dict(epochs=self.epochs, max_steps=self.max_steps, batch_size=self.batch_size, lr=lr,
                         weight_decay=self.weight_decay, warmup_ratio=self.warmup_ratio, patience=self.patience,
                         seed=seed, head_init=self.head_init)
         domain_tags = template.domain_tags
@@ -269,6 +276,7 @@ class TagLLMBase(BaseEstimator):
             "dtype_": self.dtype_,
             "history": {"epochs": self.history_.epochs, "best_epoch": self.history_.best_epoch,
                         "steps": self.history_.steps},
+            **rates_state(self.lr_, self.lr_search_),
             **self._extra_state(),
         }
         atomic_write_text(out / _ESTIMATOR_JSON, json.dumps(state, indent=2, default=_json_default))
@@ -300,6 +308,7 @@ class TagLLMBase(BaseEstimator):
             est.n_trainable_params_ = int(state["n_trainable_params_"])
             est.dtype_ = str(state.get("dtype_", params.get("dtype", "float32")))  # saved before dtype_: as given
             est.history_ = History(**state["history"])
+            est.lr_, est.lr_search_ = rates_from_state(state, params["lr"])
             est._set_extra_state(state)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             field = f"the field {exc.args[0]!r} is missing" if isinstance(exc, KeyError) else str(exc)

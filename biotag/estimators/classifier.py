@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -65,7 +65,7 @@ class TagLLMClassifier(ClassifierMixin, TagLLMBase):
         epochs: int = 10,
         max_steps: int | None = None,
         batch_size: int = 16,
-        lr: float = 3e-3,
+        lr: float | Sequence[float] = 3e-3,
         weight_decay: float = 0.0,
         warmup_ratio: float = 0.1,
         validation_fraction: float = 0.1,

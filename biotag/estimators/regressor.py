@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -72,6 +72,10 @@ class TagLLMRegressor(RegressorMixin, TagLLMBase):
     epochs, max_steps, batch_size, lr, weight_decay, warmup_ratio
         Training budget and AdamW schedule (linear warmup, cosine decay).
         Defaults: 10 epochs, batch 16, lr 3e-3 (1e-2 was unstable on Caco2), no weight decay.
+        ``lr`` may list several rates, e.g. ``(1e-3, 3e-3, 1e-2)``: ``fit`` then trains once per rate from the
+        same start (the frozen prefixes computed once) and keeps the one whose restored parameters have the
+        lowest validation loss (``lr_``, ``lr_search_``). It needs validation rows and takes one training per
+        rate.
     validation_fraction : float, default=0.1
         Share of the training rows held out for early stopping and best-epoch
         restore when no ``X_val`` is given; 0 disables.
@@ -115,6 +119,11 @@ class TagLLMRegressor(RegressorMixin, TagLLMBase):
         Per-epoch train and validation loss (standardized units).
     n_trainable_params_ : int
         Size of what trained (tags and head).
+    lr_ : float
+        The learning rate ``fit`` kept (``lr`` itself, unless it lists several).
+    lr_search_ : dict
+        Each rate tried and the validation loss of the parameters its training kept (inf without validation
+        rows).
     dtype_ : str
         The base model's precision during ``fit`` (what ``dtype`` resolved to).
     stage_spec_ : StageSpec
@@ -153,7 +162,7 @@ class TagLLMRegressor(RegressorMixin, TagLLMBase):
         epochs: int = 10,
         max_steps: int | None = None,
         batch_size: int = 16,
-        lr: float = 3e-3,
+        lr: float | Sequence[float] = 3e-3,
         weight_decay: float = 0.0,
         warmup_ratio: float = 0.1,
         validation_fraction: float = 0.1,

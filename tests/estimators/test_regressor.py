@@ -1,3 +1,4 @@
+import math
 import pickle
 import random
 
@@ -14,7 +15,9 @@ from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from biotag import SmilesFeaturizer, TagLLMRegressor
+from biotag import SmilesFeaturizer, TagLLMClassifier, TagLLMRegressor
+from biotag.estimators._search import best_val_loss, learning_rates
+from biotag.training import History
 
 
 def toy(n, seed=0):
@@ -387,3 +390,79 @@ def test_pretrained_domain_tags_are_the_shipped_ones_where_the_model_has_some_el
     with pytest.raises(ValueError, match="lacks"):
         fast(tiny_model_dir, epochs=1, domains=("protein", "smiles"), domain_tags=str(tmp_path / "shipped")).fit(
             pairs, y)
+
+
+# ---- a learning-rate search inside fit: lr lists several rates, fit keeps the lowest validation loss ----
+
+RATES = (1e-3, 2e-2, 1e-1)
+
+
+def test_learning_rates_accepts_one_or_several_positive_rates():
+    assert learning_rates(3e-3) == (3e-3,)
+    assert learning_rates([1e-3, 1e-2]) == (1e-3, 1e-2)
+    assert learning_rates(np.array([1e-3, 1e-2])) == (1e-3, 1e-2)
+    for bad, match in [([], "empty"), ([1e-3, 0.0], "0.0 is not"), ([1e-3, "fast"], "'fast' is not"),
+                       ([True], "True is not"), ([1e-3, math.inf], "inf is not"), ([1e-3, 1e-3], "twice")]:
+        with pytest.raises(ValueError, match=match):
+            learning_rates(bad)
+
+
+def test_best_val_loss_is_the_kept_parameters_loss():
+    history = History(epochs=[{"train_loss": 1.0, "val_loss": 0.8}, {"train_loss": 0.5, "val_loss": 0.9}])
+    assert best_val_loss(history) == 0.8
+    history.start_val_loss = 0.7  # a fitted start that no epoch beat
+    assert best_val_loss(history) == 0.7
+    assert best_val_loss(History(epochs=[{"train_loss": 1.0, "val_loss": math.nan}])) == math.inf
+    assert best_val_loss(History(epochs=[{"train_loss": 1.0}])) == math.inf
+
+
+def test_a_search_keeps_the_rate_with_the_lowest_validation_loss_and_equals_that_rate_alone(tiny_model_dir,
+                                                                                             computed_prefixes):
+    X, y = toy(60)
+    X_test, _ = toy(20, seed=1)
+    searched = fast(tiny_model_dir, lr=list(RATES)).fit(X, y)
+    assert set(searched.lr_search_) == set(RATES)
+    assert searched.lr_ == min(RATES, key=searched.lr_search_.get)
+    assert searched.lr_search_[searched.lr_] == best_val_loss(searched.history_)
+    searched_prefixes = list(computed_prefixes)
+    computed_prefixes.clear()
+    alone = fast(tiny_model_dir, lr=searched.lr_).fit(X, y)
+    # The search ran the model once over each prefix that one fit runs over, for all three rates.
+    assert len(searched_prefixes) == len(set(searched_prefixes)) and set(searched_prefixes) == set(computed_prefixes)
+    assert alone.lr_ == searched.lr_ and list(alone.lr_search_) == [searched.lr_]
+    np.testing.assert_array_equal(searched.predict(X_test), alone.predict(X_test))
+    assert clone(searched).get_params()["lr"] == list(RATES)
+
+
+def test_a_search_saves_loads_and_pickles_its_choice(tiny_model_dir, tmp_path):
+    import pickle
+
+    X, y = toy(40)
+    est = TagLLMClassifier(model=tiny_model_dir, p=2, epochs=2, lr=(1e-3, 3e-2), batch_size=8, random_state=0,
+                           verbose=0).fit(X, y > np.median(y))
+    loaded = TagLLMClassifier.load(est.save(tmp_path / "clf"))
+    assert loaded.lr_ == est.lr_ and loaded.lr_search_ == est.lr_search_ and loaded.lr == [1e-3, 3e-2]
+    np.testing.assert_array_equal(loaded.predict_proba(X[:5]), est.predict_proba(X[:5]))
+    assert pickle.loads(pickle.dumps(est)).lr_search_ == est.lr_search_
+
+
+def test_a_search_needs_validation_rows_and_refuses_bad_rates(tiny_model_dir):
+    X, y = toy(30)
+    with pytest.raises(ValueError, match="chooses its rate on validation rows"):
+        fast(tiny_model_dir, lr=[1e-3, 1e-2], validation_fraction=0).fit(X, y)
+    with pytest.raises(ValueError, match="lr lists a rate twice"):
+        fast(tiny_model_dir, lr=[1e-3, 1e-3]).fit(X, y)
+    with pytest.raises(ValueError, match="'lr' parameter"):
+        fast(tiny_model_dir, lr="fast").fit(X, y)
+    est = fast(tiny_model_dir, lr=[1e-2, 2e-2], validation_fraction=0).fit(X, y, X_val=X[:8], y_val=y[:8])
+    assert est.lr_ in (1e-2, 2e-2)  # a validation set of its own serves too
+
+
+def test_the_search_is_a_benchmark_model():
+    from biotag.benchmark import MODELS
+    from biotag.benchmark.report import _rates
+
+    assert MODELS["tagllm_pool_probe_lr"].rates == (1e-3, 3e-3, 1e-2)
+    assert _rates(["tagllm_pool_probe_lr"], {"lr": 3e-3}) == "chosen from 0.001/0.003/0.01"
+    assert _rates(["tagllm_pool_probe", "lora"], {"lr": 3e-3}).startswith("tagllm_pool_probe 0.003, lora ")
+    assert isinstance(TagLLMRegressor().lr, float)

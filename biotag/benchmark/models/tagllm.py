@@ -10,7 +10,8 @@ from biotag.benchmark.models.base import BenchmarkModel, register
 from biotag.benchmark.standardize import standardized_columns
 from biotag.benchmark.tasks import Split
 
-__all__ = ["TagLLM", "TagLLMProbe", "TagLLMPooled", "TagLLMPooledProbe", "TagLLMPooledProbeSelect"]
+__all__ = ["TagLLM", "TagLLMProbe", "TagLLMPooled", "TagLLMPooledProbe", "TagLLMPooledProbeSelect",
+           "TagLLMPooledProbeRates"]
 
 
 @register
@@ -21,6 +22,7 @@ class TagLLM(BenchmarkModel):
     group = "tagllm"
     head_init = "random"
     readout = "tag"
+    rates: tuple[float, ...] | None = None  # learning rates fit chooses from on validation (None: the run's lr)
 
     def fit(self, split: Split) -> "TagLLM":
         from biotag.estimators import TagLLMClassifier, TagLLMRegressor
@@ -37,7 +39,7 @@ class TagLLM(BenchmarkModel):
             self.provenance["domain_tags_sha256"] = library_digest(library)
         self.estimator = cls(
             model=s.model, dtype=s.dtype, domains=self.task.domains, p=s.p, domain_p=s.domain_p,
-            epochs=s.epochs, batch_size=s.batch_size, lr=s.lr, domain_tags=library,
+            epochs=s.epochs, batch_size=s.batch_size, lr=self.rates or s.lr, domain_tags=library,
             head_init=self.head_init, readout=self.readout, random_state=self.seed,
             prefix_cache=str(Path(s.prefix_cache) / self.task.name) if s.prefix_cache else None,
             prefix_memory=s.prefix_memory, device=s.device, verbose=int(s.verbose),
@@ -47,6 +49,8 @@ class TagLLM(BenchmarkModel):
         self.estimator.fit(X_train, split.y_train, X_val=X_valid, y_val=split.y_valid)
         self.trainable_params = int(self.estimator.n_trainable_params_)
         self.provenance["dtype"] = self.estimator.dtype_
+        if self.rates:
+            self.provenance["lr"] = self.estimator.lr_
         return self
 
     def predict(self, X: list) -> np.ndarray:
@@ -89,3 +93,12 @@ class TagLLMPooledProbeSelect(TagLLMPooledProbe):
 
     name = "tagllm_pool_probe_select"
     head_init = "probe-select"
+
+
+@register
+class TagLLMPooledProbeRates(TagLLMPooledProbe):
+    """``tagllm_pool_probe`` with a learning-rate search inside ``fit``: one training at each of 1e-3, 3e-3
+    (the default) and 1e-2, the rate with the lowest validation loss kept (the cell records it as ``lr``)."""
+
+    name = "tagllm_pool_probe_lr"
+    rates = (1e-3, 3e-3, 1e-2)

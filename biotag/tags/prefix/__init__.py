@@ -2,7 +2,9 @@
 
 - :mod:`~biotag.tags.prefix.kv`: where keys and values live (a store, and views of one prefix in it);
 - :mod:`~biotag.tags.prefix.compute`: computing prefixes, and running the function tag after them;
-- :mod:`~biotag.tags.prefix.cache`: :class:`PrefixCache`, prefixes kept on disk between fits.
+- :mod:`~biotag.tags.prefix.cache`: :class:`PrefixCache`, prefixes kept on disk between fits;
+- :mod:`~biotag.tags.prefix.memo`: :class:`~biotag.tags.prefix.memo.PrefixMemo`, kept in memory for the fits of one
+  learning-rate search.
 
 The core (:class:`~biotag.tags.TaggedLM`) never imports this package: ``TaggedLM.predict(prefix_cache=...)``
 hands the work to the cache it is given.
