@@ -62,16 +62,38 @@ def test_a_thread_count_that_is_not_one_or_more_or_minus_one_is_refused(n_jobs):
 
 
 @pytest.mark.parametrize("name", ["tagllm", "tagllm_probe", "tagllm_pool", "tagllm_pool_probe",
-                                  "tagllm_pool_probe_select"])
+                                  "tagllm_pool_probe_select", "tagllm_pool_probe_lr"])
 @pytest.mark.parametrize("task", [TOY_REG, TOY_BIN], ids=["regression", "binary"])
 def test_tagllm_model_on_a_tiny_lm(task, name, tiny_model_dir):
     split = toy_loader(task, 1, None)
     model = make_model(name, task, 1, Settings(model=tiny_model_dir, epochs=1, p=2)).fit(split)
-    assert model.estimator.head_init == {"probe": "probe", "select": "probe-select"}.get(name.split("_")[-1], "random")
+    assert model.estimator.head_init == ("probe-select" if "select" in name else "probe" if "probe" in name
+                                         else "random")
     assert model.estimator.readout == ("tag+pool" if "_pool" in name else "tag")
+    if name.endswith("_lr"):  # the rate chosen on validation, recorded with the cell
+        assert tuple(model.estimator.lr) == (1e-3, 3e-3, 1e-2)
+        assert model.provenance["lr"] == model.estimator.lr_ and len(model.estimator.lr_search_) == 3
     pred = model.predict(split.X_test)
     assert pred.shape == (len(split.X_test),) and np.all(np.isfinite(pred))
     assert model.trainable_params > 0
+
+
+@pytest.mark.parametrize("name", ["tagllm_pool_probe_inner", "tagllm_pool_probe_lr_inner"])
+def test_the_inner_variants_never_fit_on_the_splits_validation_rows(name, tiny_model_dir, monkeypatch):
+    from biotag.estimators._base import TagLLMBase
+
+    seen = []
+    real = TagLLMBase.fit
+
+    def spy(self, X, y, **kw):
+        seen.append((len(X), kw))
+        return real(self, X, y, **kw)
+
+    monkeypatch.setattr(TagLLMBase, "fit", spy)
+    split = toy_loader(TOY_REG, 1, None)
+    model = make_model(name, TOY_REG, 1, Settings(model=tiny_model_dir, epochs=1, p=2)).fit(split)
+    assert seen == [(len(split.X_train), {})]  # its own validation rows come out of the training rows
+    assert model.estimator.validation_fraction > 0 and model.predict(split.X_valid).shape == (len(split.X_valid),)
 
 
 def test_unknown_model_names_the_known_ones():

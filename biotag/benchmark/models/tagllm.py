@@ -11,7 +11,7 @@ from biotag.benchmark.standardize import standardized_columns
 from biotag.benchmark.tasks import Split
 
 __all__ = ["TagLLM", "TagLLMProbe", "TagLLMPooled", "TagLLMPooledProbe", "TagLLMPooledProbeSelect",
-           "TagLLMPooledProbeRates"]
+           "TagLLMPooledProbeRates", "TagLLMPooledProbeInner", "TagLLMPooledProbeRatesInner"]
 
 
 @register
@@ -23,6 +23,7 @@ class TagLLM(BenchmarkModel):
     head_init = "random"
     readout = "tag"
     rates: tuple[float, ...] | None = None  # learning rates fit chooses from on validation (None: the run's lr)
+    inner = False  # fit holds out its own validation rows from the training rows; the split's stay unseen
 
     def fit(self, split: Split) -> "TagLLM":
         from biotag.estimators import TagLLMClassifier, TagLLMRegressor
@@ -46,7 +47,10 @@ class TagLLM(BenchmarkModel):
         )
         X_train = standardized_columns(split.X_train, self.task.domains)
         X_valid = standardized_columns(split.X_valid, self.task.domains)
-        self.estimator.fit(X_train, split.y_train, X_val=X_valid, y_val=split.y_valid)
+        if self.inner:
+            self.estimator.fit(X_train, split.y_train)  # validation_fraction of them held out
+        else:
+            self.estimator.fit(X_train, split.y_train, X_val=X_valid, y_val=split.y_valid)
         self.trainable_params = int(self.estimator.n_trainable_params_)
         self.provenance["dtype"] = self.estimator.dtype_
         if self.rates:
@@ -102,3 +106,22 @@ class TagLLMPooledProbeRates(TagLLMPooledProbe):
 
     name = "tagllm_pool_probe_lr"
     rates = (1e-3, 3e-3, 1e-2)
+
+
+@register
+class TagLLMPooledProbeInner(TagLLMPooledProbe):
+    """``tagllm_pool_probe`` that early-stops on 10 % of its training rows (the estimator's ``validation_fraction``),
+    so that the split's validation rows stay unseen: its validation score is then free of the choices made on
+    them. The baseline of ``tagllm_pool_probe_lr_inner``."""
+
+    name = "tagllm_pool_probe_inner"
+    inner = True
+
+
+@register
+class TagLLMPooledProbeRatesInner(TagLLMPooledProbeRates):
+    """``tagllm_pool_probe_lr`` choosing its rate (and epoch) on 10 % of its training rows, as
+    ``tagllm_pool_probe_inner`` does: the two compare a search against none on validation rows neither has seen."""
+
+    name = "tagllm_pool_probe_lr_inner"
+    inner = True
