@@ -60,7 +60,7 @@ class TagLLMClassifier(ClassifierMixin, TagLLMBase):
         domain_p: int | None = None,
         domain_tags: str | None = "pretrained",
         enrich: bool = False,
-        head_init: str = "probe",
+        head_init: str = "probe-select",
         readout: str = "tag+pool",
         epochs: int = 10,
         max_steps: int | None = None,

@@ -62,7 +62,7 @@ def test_a_thread_count_that_is_not_one_or_more_or_minus_one_is_refused(n_jobs):
 
 
 @pytest.mark.parametrize("name", ["tagllm", "tagllm_probe", "tagllm_pool", "tagllm_pool_probe",
-                                  "tagllm_pool_probe_select", "tagllm_pool_probe_lr"])
+                                  "tagllm_pool_probe_select", "tagllm_pool_probe_select_lr"])
 @pytest.mark.parametrize("task", [TOY_REG, TOY_BIN], ids=["regression", "binary"])
 def test_tagllm_model_on_a_tiny_lm(task, name, tiny_model_dir):
     split = toy_loader(task, 1, None)
@@ -78,7 +78,7 @@ def test_tagllm_model_on_a_tiny_lm(task, name, tiny_model_dir):
     assert model.trainable_params > 0
 
 
-@pytest.mark.parametrize("name", ["tagllm_pool_probe_inner", "tagllm_pool_probe_lr_inner"])
+@pytest.mark.parametrize("name", ["tagllm_pool_probe_select_inner", "tagllm_pool_probe_select_lr_inner"])
 def test_the_inner_variants_never_fit_on_the_splits_validation_rows(name, tiny_model_dir, monkeypatch):
     from biotag.estimators._base import TagLLMBase
 

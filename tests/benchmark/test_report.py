@@ -234,6 +234,9 @@ def test_tagllms_standing_is_oriented_per_metric_and_counted():
     assert table.loc["caco2_wang", "baseline"] == "linear_probe_pooled" and not table.loc["caco2_wang", "beats_baseline"]
     assert table.loc["caco2_wang", "forest_ratio"] == pytest.approx(0.40 / 0.45)
     assert table.loc["hia_hou", "baseline"] == "lora" and table.loc["hia_hou", "beats_forest"]
+    both = pd.DataFrame([{"task": "dili", "model": "tagllm_pool_probe", "mean": 0.95},
+                         {"task": "dili", "model": "tagllm_pool_probe_select", "mean": 0.80}])
+    assert standing(both).loc[0, "tagllm"] == "tagllm_pool_probe_select"  # the defaults speak, not the best score
     lines = standing_section(summary)
     assert "| caco2_wang | mae | 0.450 (tagllm_pool_probe) | 0.420 (linear_probe_pooled) | no | 0.400 | 0.89 | no |" \
         in lines

@@ -11,7 +11,7 @@ from biotag.benchmark.standardize import standardized_columns
 from biotag.benchmark.tasks import Split
 
 __all__ = ["TagLLM", "TagLLMProbe", "TagLLMPooled", "TagLLMPooledProbe", "TagLLMPooledProbeSelect",
-           "TagLLMPooledProbeRates", "TagLLMPooledProbeInner", "TagLLMPooledProbeRatesInner"]
+           "TagLLMPooledProbeSelectRates", "TagLLMPooledProbeSelectInner", "TagLLMPooledProbeSelectRatesInner"]
 
 
 @register
@@ -93,35 +93,38 @@ class TagLLMPooledProbe(TagLLMPooled):
 @register
 class TagLLMPooledProbeSelect(TagLLMPooledProbe):
     """``tagllm_pool_probe`` whose probe start may read the pooled states alone, if that fits the validation rows
-    better (``head_init="probe-select"``), as ``linear_probe_pooled`` chooses its readout."""
+    better (``head_init="probe-select"``), as ``linear_probe_pooled`` chooses its readout: the estimators'
+    defaults."""
 
     name = "tagllm_pool_probe_select"
     head_init = "probe-select"
 
 
 @register
-class TagLLMPooledProbeRates(TagLLMPooledProbe):
-    """``tagllm_pool_probe`` with a learning-rate search inside ``fit``: one training at each of 1e-3, 3e-3
-    (the default) and 1e-2, the rate with the lowest validation loss kept (the cell records it as ``lr``)."""
+class TagLLMPooledProbeSelectRates(TagLLMPooledProbeSelect):
+    """``tagllm_pool_probe_select`` (the estimators' defaults) with a learning-rate search inside ``fit``: one
+    training at each of 1e-3, 3e-3 (the default) and 1e-2, the rate with the lowest validation loss kept (the cell
+    records it as ``lr``)."""
 
-    name = "tagllm_pool_probe_lr"
+    name = "tagllm_pool_probe_select_lr"
     rates = (1e-3, 3e-3, 1e-2)
 
 
 @register
-class TagLLMPooledProbeInner(TagLLMPooledProbe):
-    """``tagllm_pool_probe`` that early-stops on 10 % of its training rows (the estimator's ``validation_fraction``),
-    so that the split's validation rows stay unseen: its validation score is then free of the choices made on
-    them. The baseline of ``tagllm_pool_probe_lr_inner``."""
+class TagLLMPooledProbeSelectInner(TagLLMPooledProbeSelect):
+    """``tagllm_pool_probe_select`` that early-stops on 10 % of its training rows (the estimator's
+    ``validation_fraction``), so that the split's validation rows stay unseen: its validation score is then free of
+    the choices made on them. The baseline of ``tagllm_pool_probe_select_lr_inner``."""
 
-    name = "tagllm_pool_probe_inner"
+    name = "tagllm_pool_probe_select_inner"
     inner = True
 
 
 @register
-class TagLLMPooledProbeRatesInner(TagLLMPooledProbeRates):
-    """``tagllm_pool_probe_lr`` choosing its rate (and epoch) on 10 % of its training rows, as
-    ``tagllm_pool_probe_inner`` does: the two compare a search against none on validation rows neither has seen."""
+class TagLLMPooledProbeSelectRatesInner(TagLLMPooledProbeSelectRates):
+    """``tagllm_pool_probe_select_lr`` choosing its rate (and epoch) on 10 % of its training rows, as
+    ``tagllm_pool_probe_select_inner`` does: the two compare a search against none on validation rows neither has
+    seen."""
 
-    name = "tagllm_pool_probe_lr_inner"
+    name = "tagllm_pool_probe_select_lr_inner"
     inner = True
