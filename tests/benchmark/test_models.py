@@ -76,6 +76,7 @@ def test_tagllm_model_on_a_tiny_lm(task, name, tiny_model_dir):
     pred = model.predict(split.X_test)
     assert pred.shape == (len(split.X_test),) and np.all(np.isfinite(pred))
     assert model.trainable_params > 0
+    assert model.provenance["best_epoch"] == model.estimator.history_.best_epoch in (0, 1)  # recorded with the cell
 
 
 @pytest.mark.parametrize("name", ["tagllm_pool_probe_select_inner", "tagllm_pool_probe_select_lr_inner"])

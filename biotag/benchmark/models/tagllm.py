@@ -53,6 +53,7 @@ class TagLLM(BenchmarkModel):
             self.estimator.fit(X_train, split.y_train, X_val=X_valid, y_val=split.y_valid)
         self.trainable_params = int(self.estimator.n_trainable_params_)
         self.provenance["dtype"] = self.estimator.dtype_
+        self.provenance["best_epoch"] = self.estimator.history_.best_epoch  # 0: no epoch of tag training beat the start
         if self.rates:
             self.provenance["lr"] = self.estimator.lr_
         return self
