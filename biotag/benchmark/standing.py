@@ -2,7 +2,8 @@
 tuning, LoRA) and against the Morgan-fingerprint random forest, with the counts over tasks.
 
 The Tag-LLM figure of a task is the estimators' defaults (``tagllm_pool_probe_select``) where they ran, else the
-earlier defaults (``tagllm_pool_probe``), else the paper's readout (``tagllm``): a fixed choice, never the best test score among Tag-LLM's variants. The forest ratio is
+earlier defaults (``tagllm_pool_probe``), else the paper's readout (``tagllm``): a fixed choice, never the best test
+score among Tag-LLM's variants. The forest ratio is
 oriented so that 1 is level and more is better for Tag-LLM: forest / Tag-LLM for errors, Tag-LLM / forest for
 scores where higher is better; it is left out where a figure is not positive (a Spearman of zero or below).
 """
@@ -18,7 +19,8 @@ from biotag.benchmark.tasks import get_task
 
 __all__ = ["TAGLLM_CHOICE", "FOREST", "forest_ratio", "standing", "standing_section"]
 
-TAGLLM_CHOICE = ("tagllm_pool_probe_select", "tagllm_pool_probe", "tagllm")  # the first that ran on a task speaks for Tag-LLM there
+# The first that ran on a task speaks for Tag-LLM there.
+TAGLLM_CHOICE = ("tagllm_pool_probe_select", "tagllm_pool_probe", "tagllm")
 FOREST = "rf_morgan"
 NEAR = 0.9  # "reaches 0.9 of the forest's score"
 
