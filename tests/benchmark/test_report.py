@@ -69,6 +69,18 @@ def test_a_figure_from_fewer_seeds_says_so(tmp_path, data_dir):
     assert "0.475 (1 seed) (lora)" in text.split("## Summary")[1].split("##")[0]  # the headline too
 
 
+def test_the_summary_gives_tagllms_defaults_not_its_best_variant_on_test(tmp_path, data_dir):
+    import json
+
+    base = {"task": "caco2_wang", "metric": "mae", "higher_is_better": False, "status": "ok", "wall_s": 1.0,
+            "trainable_params": 1, "peak_rss_mb": 1.0, "notes": ""}
+    records = [{**base, "model": model, "seed": s, "value": value} for s in range(1, 6)
+               for model, value in [("tagllm_pool_probe_select", 0.45), ("tagllm_pool_probe", 0.40), ("tagllm", 0.3)]]
+    (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    summary = write_report([tmp_path], tmp_path / "report", data_path=data_dir).read_text().split("## Summary")[1]
+    assert "| Caco2_Wang | mae | 0.450 ± 0.000 (tagllm_pool_probe_select) |" in summary.split("##")[0]
+
+
 def test_coverage_shows_what_ran_and_lists_failed_cells(tmp_path, data_dir):
     import json
 
