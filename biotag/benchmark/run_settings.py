@@ -11,7 +11,7 @@ from biotag._version import __version__
 from biotag.benchmark.models import Settings
 from biotag.utils import atomic_write_text
 
-__all__ = ["RUN", "UNRECORDED", "LLM_SETTINGS", "BEFORE_RECORDED", "EARLIER_THREADS", "earlier_threads",
+__all__ = ["RUN", "UNRECORDED", "LLM_SETTINGS", "TAGLLM_SETTINGS", "BEFORE_RECORDED", "EARLIER_THREADS", "earlier_threads",
            "check_run_settings"]
 
 RUN = "run.json"
@@ -22,6 +22,8 @@ RUN = "run.json"
 UNRECORDED = ("prefix_cache", "prefix_memory", "n_jobs", "device", "verbose")
 # The settings that change an LLM model's scores; experts read none of them (``n_jobs`` is their threads).
 LLM_SETTINGS = ("epochs", "lr", "p", "domain_p", "prompt_tokens", "batch_size", "dtype", "stage1_corpus", "model")
+# Of those, what only Tag-LLM cells read (the PEFT baselines keep their own rates; the probes train no tags).
+TAGLLM_SETTINGS = ("lr", "p", "domain_p", "stage1_corpus")
 # What a run that recorded no value of a setting ran with, where that differs from today's default: every run
 # recorded before the precision was a setting ran in float32 (the default is now "auto"), and before the tag length
 # was one, with the paper's 10 vectors (the default is now 3).
@@ -35,11 +37,12 @@ def earlier_threads(meta: dict) -> int | None:
     return meta.get(EARLIER_THREADS, (meta.get("settings") or {}).get("n_jobs"))
 
 
-def check_run_settings(out_dir: Path, settings: Settings, *, llm: bool = True) -> None:
+def check_run_settings(out_dir: Path, settings: Settings, *, llm: bool = True, tagllm: bool = True) -> None:
     """Refuse to resume ``out_dir`` with settings other than its cells ran with, and record them in its ``run.json``.
 
-    A run of expert models only (``llm=False``) reads none of the LLM settings: they are not compared, and the
-    folder keeps the record of its LLM cells."""
+    A run of expert models only (``llm=False``) reads none of the LLM settings, and a run without Tag-LLM
+    (``tagllm=False``) none of Tag-LLM's own: they are not compared, and the folder keeps the record of the cells
+    that read them."""
     run_file = out_dir / RUN
     wanted = {k: v for k, v in settings.as_dict().items() if k not in UNRECORDED}
     earlier = {}
@@ -52,8 +55,9 @@ def check_run_settings(out_dir: Path, settings: Settings, *, llm: bool = True) -
         # Where the stage-1 tags live depends on the machine's cache; their corpus is recorded separately.
         # A setting added after the run began counts as its default there.
         defaults = {**Settings().as_dict(), **BEFORE_RECORDED}
-        if previous is not None and not llm:
-            wanted.update({k: previous.get(k, defaults[k]) for k in (*LLM_SETTINGS, "domain_tags")})
+        unread = (*LLM_SETTINGS, "domain_tags") if not llm else (*TAGLLM_SETTINGS, "domain_tags") if not tagllm else ()
+        if previous is not None:
+            wanted.update({k: previous.get(k, defaults[k]) for k in unread})
         changed = {k: (previous.get(k, defaults[k]), v) for k, v in wanted.items()
                    if k != "domain_tags" and previous is not None and previous.get(k, defaults[k]) != v}
         if changed:

@@ -263,7 +263,8 @@ def _prepare(out_dir: Path, settings: Settings, tasks: Sequence[str], models: Se
     check_models(models)
     if parallel is None or parallel.rank == 0:
         out_dir.mkdir(parents=True, exist_ok=True)
-        check_run_settings(out_dir, settings, llm=any(MODELS[m].group != "expert" for m in models))
+        check_run_settings(out_dir, settings, llm=any(MODELS[m].group != "expert" for m in models),
+                           tagllm=any(MODELS[m].group == "tagllm" for m in models))
     if parallel is not None:
         parallel.barrier()
 

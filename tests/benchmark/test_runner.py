@@ -509,6 +509,12 @@ def test_tag_length_and_learning_rate_reach_the_cells_and_a_folder_keeps_its_own
     # Expert models read no LLM setting: a run of them alone resumes the folder, which keeps its LLM record.
     check_run_settings(tmp_path / "b", Settings(lr=0.01, n_jobs=1), llm=False)
     assert json.loads((tmp_path / "b" / "run.json").read_text())["settings"]["p"] == 2
+    # Probes and PEFT read none of Tag-LLM's own settings: a run without Tag-LLM resumes past them, and keeps them.
+    check_run_settings(tmp_path / "b", Settings(p=5, stage1_corpus=7), tagllm=False)
+    with pytest.raises(ValueError, match=r"other settings \{'epochs': \(10, 4\)\}"):
+        check_run_settings(tmp_path / "b", Settings(epochs=4), tagllm=False)  # the PEFT baselines read epochs
+    kept = json.loads((tmp_path / "b" / "run.json").read_text())["settings"]
+    assert (kept["p"], kept["lr"], kept["stage1_corpus"]) == (2, 0.01, 0)
     for option, bad in (("--p", "0"), ("--p", "1.5"), ("--domain-p", "0"), ("--lr", "0"), ("--lr", "-0.001"), ("--lr", "inf")):
         with pytest.raises(SystemExit):
             cli.main(base + [option, bad])
