@@ -180,7 +180,8 @@ class TagLLMBase(BaseEstimator):
         start = self._new_library(model)
         readout = Readout.named(self.readout, n_layers=model.config.num_hidden_layers, segments=len(self._domains()))
         start.add_head(self._function_tag(), self._build_head(start.hidden_size, y_arr[train_idx], state, readout))
-        encoder, template = self._make_tlm(model, tokenizer, start).encoder(), self._template(self._domain_tag_names())
+        first, template = self._make_tlm(model, tokenizer, start), self._template(self._domain_tag_names())
+        encoder = first.encoder()  # its tokenizations are kept: the fit from `start` itself reuses them
         encoder.check_lengths(items := [template.build(*r) for r in rows])  # by the input's row numbers
         train = [Example(items[i], y_arr[i]) for i in train_idx]
         val = [Example(template.build(*r), t) for r, t in zip(val_rows, y_val_arr)]
@@ -190,7 +191,8 @@ class TagLLMBase(BaseEstimator):
         cache = search_prefixes(rates, bool(val), self._prefix_cache())
 
         def train_at(lr: float, library: TagLibrary):
-            tlm, spec = self._make_tlm(model, tokenizer, library), self._stage(template, seed, lr)
+            tlm = first if library is start else self._make_tlm(model, tokenizer, library)
+            spec = self._stage(template, seed, lr)
             return (tlm, spec), train_stage(tlm, spec, train, val or None, progress=bool(self.verbose),
                                             prefix_cache=cache)
 
