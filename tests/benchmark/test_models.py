@@ -77,6 +77,9 @@ def test_tagllm_model_on_a_tiny_lm(task, name, tiny_model_dir):
     assert pred.shape == (len(split.X_test),) and np.all(np.isfinite(pred))
     assert model.trainable_params > 0
     assert model.provenance["best_epoch"] == model.estimator.history_.best_epoch in (0, 1)  # recorded with the cell
+    losses = model.provenance["val_losses"]  # the start's (a probe start only), then each epoch's
+    assert len(losses) == 1 + len(model.estimator.history_.epochs) and all(np.isfinite(v) for v in losses[1:])
+    assert (losses[0] is None) == (name == "tagllm" or name == "tagllm_pool")
 
 
 @pytest.mark.parametrize("name", ["tagllm_pool_probe_select_inner", "tagllm_pool_probe_select_lr_inner"])

@@ -53,7 +53,11 @@ class TagLLM(BenchmarkModel):
             self.estimator.fit(X_train, split.y_train, X_val=X_valid, y_val=split.y_valid)
         self.trainable_params = int(self.estimator.n_trainable_params_)
         self.provenance["dtype"] = self.estimator.dtype_
-        self.provenance["best_epoch"] = self.estimator.history_.best_epoch  # 0: no epoch of tag training beat the start
+        history = self.estimator.history_
+        self.provenance["best_epoch"] = history.best_epoch  # 0: no epoch of tag training beat the start
+        # the validation loss of the start (the probe) and after each epoch: how training moved from it
+        self.provenance["val_losses"] = [None if v is None or v != v else round(float(v), 4)
+                                         for v in [history.start_val_loss, *history.val_loss]]
         if self.rates:
             self.provenance["lr"] = self.estimator.lr_
         return self
