@@ -31,8 +31,8 @@ The format, by example (``examples/protocol.yaml`` is a complete one)::
 Paths are relative to the file. A stage-1 entry takes ``p``, ``epochs``, ``lr``, ``batch_size``, ``val_fraction``,
 ``seed`` and ``max_samples``. A stage-2 or -3 entry takes ``task`` (regression or classification) and the
 estimators' settings: ``p``, ``epochs``, ``max_steps``, ``batch_size``, ``lr``, ``weight_decay``,
-``warmup_ratio``, ``patience``, ``head_init``, ``readout``, ``enrich``, ``validation_fraction``, ``seed``. Any
-other key is refused by name.
+``warmup_ratio``, ``patience``, ``head_init``, ``head_fit``, ``readout``, ``enrich``, ``validation_fraction``,
+``seed``. Any other key is refused by name.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ __all__ = ["Protocol", "ProtocolStage", "load_protocol", "run_protocol"]
 _STAGE1_KEYS = {"p": 3, "epochs": 1, "lr": 1e-3, "batch_size": 16, "val_fraction": 0.05, "seed": 0,
                 "max_samples": None}
 _FUNCTION_KEYS = {"p", "epochs", "max_steps", "batch_size", "lr", "weight_decay", "warmup_ratio", "patience",
-                  "head_init", "readout", "enrich", "validation_fraction", "seed"}
+                  "head_init", "head_fit", "readout", "enrich", "validation_fraction", "seed"}
 _COMMON = {"name", "stage", "data", "domain", "tag", "task"}
 _DATA_KEYS = {"train", "valid", "columns", "target"}
 

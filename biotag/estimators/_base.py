@@ -45,6 +45,7 @@ class TagLLMBase(BaseEstimator):
         "domain_tags": [str, os.PathLike, None],
         "enrich": ["boolean"],
         "head_init": [StrOptions({"random", "probe", "probe-select"})],
+        "head_fit": [StrOptions({"joint", "refit"})],
         "readout": [StrOptions(set(READOUTS))],
         "epochs": [Interval(Integral, 1, None, closed="left")],
         "max_steps": [Interval(Integral, 1, None, closed="left"), None],
@@ -217,7 +218,7 @@ class TagLLMBase(BaseEstimator):
         function_tag = self._function_tag()
         schedule = dict(epochs=self.epochs, max_steps=self.max_steps, batch_size=self.batch_size, lr=lr,
                         weight_decay=self.weight_decay, warmup_ratio=self.warmup_ratio, patience=self.patience,
-                        seed=seed, head_init=self.head_init)
+                        seed=seed, head_init=self.head_init, head_fit=getattr(self, "head_fit", "joint"))  # old pickles
         domain_tags = template.domain_tags
         if len(set(domain_tags)) == 1:
             return stage2(function_tag, domain_tags[0], task=self._task, enrich=self.enrich, **schedule)

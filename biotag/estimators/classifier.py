@@ -61,6 +61,7 @@ class TagLLMClassifier(ClassifierMixin, TagLLMBase):
         domain_tags: str | None = "pretrained",
         enrich: bool = False,
         head_init: str = "probe-select",
+        head_fit: str = "joint",
         readout: str = "tag+pool",
         epochs: int = 10,
         max_steps: int | None = None,
@@ -89,6 +90,7 @@ class TagLLMClassifier(ClassifierMixin, TagLLMBase):
         self.domain_tags = domain_tags
         self.enrich = enrich
         self.head_init = head_init
+        self.head_fit = head_fit
         self.readout = readout
         self.epochs = epochs
         self.max_steps = max_steps

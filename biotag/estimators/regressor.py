@@ -62,6 +62,11 @@ class TagLLMRegressor(RegressorMixin, TagLLMBase):
         states alone (``readout="tag+pool"``; the function tag's weights then start at zero) and starts at the
         better on the validation rows, as the linear probe chooses its readout (chosen on validation over
         ``"probe"``: better means on 4 of the 5 development tasks); ``"random"`` is the paper's start.
+    head_fit : {"joint", "refit"}, default="joint"
+        How the head trains. ``"joint"``: by AdamW beside the tags (the paper's). ``"refit"``: never by gradient;
+        after each epoch it is refitted from its probe start's fit on the new readouts, and the tags train
+        against ridge fits of the other training rows, each batch's rows left out (so they are scored as the
+        probe sees unseen rows). Needs a probe ``head_init`` and validation rows.
     readout : {"tag", "tag+pool", "pool"}, default="tag+pool"
         What the head reads: ``"tag"`` the final hidden state at the function tag's last position (the
         paper's); ``"tag+pool"`` that and each input column's tokens mean-pooled at a third, two thirds and
@@ -159,6 +164,7 @@ class TagLLMRegressor(RegressorMixin, TagLLMBase):
         domain_tags: str | None = "pretrained",
         enrich: bool = False,
         head_init: str = "probe-select",
+        head_fit: str = "joint",
         readout: str = "tag+pool",
         epochs: int = 10,
         max_steps: int | None = None,
@@ -186,6 +192,7 @@ class TagLLMRegressor(RegressorMixin, TagLLMBase):
         self.domain_tags = domain_tags
         self.enrich = enrich
         self.head_init = head_init
+        self.head_fit = head_fit
         self.readout = readout
         self.epochs = epochs
         self.max_steps = max_steps

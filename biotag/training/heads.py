@@ -13,7 +13,7 @@ import torch
 
 from biotag.tags.heads import ClassificationHead, RegressionHead
 
-__all__ = ["initialize_head", "probe_init", "PROBE_STRENGTHS"]
+__all__ = ["initialize_head", "probe_init", "probe_columns", "PROBE_STRENGTHS"]
 
 #: Readouts the input standardization is fitted on, at most.
 SCALER_ROWS = 1024
@@ -46,11 +46,16 @@ def initialize_head(
     h = readouts("train", None if probe else SCALER_ROWS)
     head.start(h[:SCALER_ROWS])
     if probe:
-        readout, everything = head.readout, slice(None)
-        pooled_only = slice(head.hidden_size, None)  # the tag's state comes first
-        blocks = (everything, pooled_only) if head_init == "probe-select" and readout.tag and readout.pools \
-            else (everything,)
-        probe_init(head, h, train_targets, readouts("val", None), val_targets, columns=blocks)
+        probe_init(head, h, train_targets, readouts("val", None), val_targets, columns=probe_columns(head, head_init))
+
+
+def probe_columns(head: RegressionHead | ClassificationHead, head_init: str) -> tuple[slice, ...]:
+    """The readout's features a probe start may read: all of them, or with ``"probe-select"`` (for a readout of
+    the tag's state and pooled states) also the pooled states alone."""
+    everything, pooled_only = slice(None), slice(head.hidden_size, None)  # the tag's state comes first
+    if head_init == "probe-select" and head.readout.tag and head.readout.pools:
+        return everything, pooled_only
+    return (everything,)
 
 
 PROBE_STRENGTHS = tuple(10.0**k for k in range(-2, 5))

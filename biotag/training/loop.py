@@ -8,7 +8,7 @@ from __future__ import annotations
 import random
 import warnings
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -19,8 +19,9 @@ from biotag.tags.batching import split_function_tag
 from biotag.tags.prompt import IGNORE
 from biotag.tags.prefix import KVView, PrefixCache, prefix_readout, shared_prefixes
 from biotag.tags.tagged import TaggedLM
-from biotag.training.heads import initialize_head
+from biotag.training.heads import initialize_head, probe_columns, probe_init
 from biotag.training.optimize import History, optimize
+from biotag.training.refit import HeldOutRidge
 from biotag.training.stages import StageSpec
 from biotag.utils import showing_progress
 
@@ -67,9 +68,16 @@ def loss_and_units(
     if stage.loss in ("lm", "text"):
         batch = tlm.encode(inputs, target_texts=targets) if stage.loss == "text" else tlm.encode(inputs)
         return tlm.lm_loss(batch), int((batch.lm_labels[:, 1:] != IGNORE).sum())
-    head = tlm.head(stage.head)
-    h = prefix_readout(tlm, prefixes, stage.head) if prefixes is not None else tlm.readout(tlm.encode(inputs), head.readout)
-    return head.loss(h, targets.to(h.device)), len(examples)
+    h = stage_readouts(tlm, stage, examples, prefixes)
+    return tlm.head(stage.head).loss(h, targets.to(h.device)), len(examples)
+
+
+def stage_readouts(tlm: TaggedLM, stage: StageSpec, examples: Sequence[Example],
+                   prefixes: Sequence[KVView] | None = None) -> torch.Tensor:
+    """What the stage's head reads of ``examples`` (B, d); with ``prefixes``, through the exact prefix-reuse path."""
+    if prefixes is not None:
+        return prefix_readout(tlm, prefixes, stage.head)
+    return tlm.readout(tlm.encode([e.input for e in examples]), tlm.head(stage.head).readout)
 
 
 @torch.no_grad()
@@ -128,10 +136,8 @@ def initial_readouts(
     out = []
     for start in range(0, len(rows), batch_size):
         idx = rows[start : start + batch_size]
-        if prefixes is not None:
-            out.append(prefix_readout(tlm, [prefixes[i] for i in idx], stage.head))
-        else:
-            out.append(tlm.readout(tlm.encode([examples[i].input for i in idx]), tlm.head(stage.head).readout))
+        out.append(stage_readouts(tlm, stage, [examples[i] for i in idx],
+                                  None if prefixes is None else [prefixes[i] for i in idx]))
     mine = torch.cat(out).cpu() if out else []
     if parallel is None:
         return mine
@@ -186,15 +192,18 @@ def train_stage(
     progress = progress and (parallel is None or parallel.rank == 0)
     with showing_progress(progress):
         train_prefixes, val_prefixes = _frozen_prefixes(tlm, stage, train, val, prefix_cache, parallel)
+    examples, prefixes = {"train": train, "val": val}, {"train": train_prefixes, "val": val_prefixes}
     if stage.head is not None:
-        _start_head(tlm, stage, {"train": train, "val": val}, {"train": train_prefixes, "val": val_prefixes},
-                    parallel)
+        _start_head(tlm, stage, examples, prefixes, parallel)
+    ridge, refit = _refitting(tlm, stage, examples, prefixes, parallel) if stage.head_fit == "refit" else (None, None)
 
     per_token = stage.loss in ("lm", "text")  # a mean over tokens, not rows: data-parallel shares weigh by them
 
     def step_loss(idx: np.ndarray) -> torch.Tensor | tuple[torch.Tensor, int]:
         batch = [train[j] for j in idx]
         prefixes = None if train_prefixes is None else [train_prefixes[j] for j in idx]
+        if ridge is not None:  # the tags train against the ridge fit of the other rows
+            return ridge.loss(idx, stage_readouts(tlm, stage, batch, prefixes))
         loss, units = loss_and_units(tlm, stage, batch, prefixes)
         return (loss, units) if per_token else loss
 
@@ -208,7 +217,7 @@ def train_stage(
     history = optimize(params, len(train), step_loss, stage.schedule, val_loss=val_loss if val else None,
                        lengths=lengths,
                        validate_start=stage.head_init != "random", progress=progress, desc=stage.name,
-                       parallel=parallel, units=per_token)
+                       parallel=parallel, units=per_token, on_epoch_end=refit)
     for p in params:
         p.requires_grad_(False)
     return history
@@ -227,6 +236,30 @@ def _start_head(tlm: TaggedLM, stage: StageSpec, examples: dict, prefixes: dict,
     val = examples["val"]
     initialize_head(tlm.head(stage.head), readouts, _targets(examples["train"], stage.loss),
                     _targets(val, stage.loss) if val else None, head_init=stage.head_init)
+
+
+def _refitting(tlm: TaggedLM, stage: StageSpec, examples: dict, prefixes: dict, parallel: DataParallel | None
+               ) -> tuple[HeldOutRidge, Callable[[], None]]:
+    """``head_fit="refit"`` (:mod:`biotag.training.refit`): the held-out ridge fit the tags train against, on the
+    start's readouts, and what runs after each epoch: every row read afresh, the head and that fit refitted."""
+    if parallel is not None:
+        raise ValueError("head_fit='refit' trains in one process; run it without a launcher")
+    if not examples["val"]:
+        raise ValueError("head_fit='refit' chooses its fits on validation rows; give some")
+    head, size = tlm.head(stage.head), max(stage.batch_size, 32)
+    targets = {part: _targets(examples[part], stage.loss) for part in ("train", "val")}
+
+    def read(part: str) -> torch.Tensor:
+        return initial_readouts(tlm, stage, examples[part], prefixes[part], size, limit=len(examples[part]))
+
+    ridge = HeldOutRidge(head, targets["train"], targets["val"])
+    ridge.refit(read("train"), read("val"))
+
+    def refit() -> None:
+        h_train, h_val = read("train"), read("val")
+        probe_init(head, h_train, targets["train"], h_val, targets["val"], columns=probe_columns(head, stage.head_init))
+        ridge.refit(h_train, h_val)
+    return ridge, refit
 
 
 def _frozen_prefixes(tlm: TaggedLM, stage: StageSpec, train: Sequence[Example], val: Sequence[Example] | None,

@@ -140,6 +140,27 @@ def _step(optimizer: torch.optim.Optimizer, params: Sequence[torch.nn.Parameter]
     optimizer.zero_grad(set_to_none=True)
 
 
+def _epoch(micro: list[np.ndarray], step_loss: _LocalLoss, optimizer: torch.optim.Optimizer,
+           params: Sequence[torch.nn.Parameter], schedule: Schedule, history: History, total_steps: int,
+           bar) -> tuple[float, int]:
+    """One epoch's steps over its micro-batches (stopping at ``total_steps``); its loss sum and row count."""
+    running, seen = 0.0, 0
+    for i, idx in enumerate(micro):
+        if i % schedule.grad_accum == 0:
+            _set_lr(optimizer, schedule, history.steps, total_steps)
+        boundary = (i + 1) % schedule.grad_accum == 0 or i + 1 == len(micro)
+        total, count = step_loss.backward(idx, accum=schedule.grad_accum, sync=boundary)
+        running, seen = running + total, seen + count
+        if boundary:
+            _step(optimizer, params, schedule.grad_clip)
+            history.steps += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{running / max(seen, 1):.4f}")
+            if history.steps >= total_steps:
+                break
+    return running, seen
+
+
 def optimize(
     params: Sequence[torch.nn.Parameter],
     n_train: int,
@@ -153,6 +174,7 @@ def optimize(
     desc: str = "training",
     parallel: DataParallel | None = None,
     units: bool = False,
+    on_epoch_end: Callable[[], None] | None = None,
 ) -> History:
     """AdamW, warmup + cosine, clipping, accumulation, validation, early stopping.
 
@@ -161,6 +183,7 @@ def optimize(
     batches by length (:func:`epoch_batches`). ``validate_start`` also scores the starting parameters (epoch
     0), kept if no epoch beats them: for a start that is a fitted solution already (a linear-probe head).
     ``parallel`` (data-parallel processes) and ``units`` (a loss over tokens): see :class:`_LocalLoss`.
+    ``on_epoch_end()`` runs after each epoch's steps, before its validation (a head refitted in closed form).
     """
     step_loss = _LocalLoss(params, batch_loss, parallel, units)
     optimizer = torch.optim.AdamW(params, lr=schedule.lr, weight_decay=schedule.weight_decay)
@@ -175,20 +198,9 @@ def optimize(
 
     for epoch in range(schedule.epochs):
         micro = epoch_batches(order_rng, n_train, schedule.batch_size, lengths)
-        running, seen = 0.0, 0
-        for i, idx in enumerate(micro):
-            if i % schedule.grad_accum == 0:
-                _set_lr(optimizer, schedule, history.steps, total_steps)
-            boundary = (i + 1) % schedule.grad_accum == 0 or i + 1 == len(micro)
-            total, count = step_loss.backward(idx, accum=schedule.grad_accum, sync=boundary)
-            running, seen = running + total, seen + count
-            if boundary:
-                _step(optimizer, params, schedule.grad_clip)
-                history.steps += 1
-                bar.update(1)
-                bar.set_postfix(loss=f"{running / max(seen, 1):.4f}")
-                if history.steps >= total_steps:
-                    break
+        running, seen = _epoch(micro, step_loss, optimizer, params, schedule, history, total_steps, bar)
+        if on_epoch_end is not None:
+            on_epoch_end()
         record = {"epoch": epoch + 1, "train_loss": step_loss.mean(running, seen)}
         if val_loss is not None:
             record["val_loss"] = val_loss()

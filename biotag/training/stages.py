@@ -12,10 +12,11 @@ from typing import Any
 from biotag.domains.tagging import check_tag_name
 from biotag.training.schedule import Schedule
 
-__all__ = ["StageSpec", "stage1", "stage2", "stage3", "LOSSES", "HEAD_INITS"]
+__all__ = ["StageSpec", "stage1", "stage2", "stage3", "LOSSES", "HEAD_INITS", "HEAD_FITS"]
 
 LOSSES = ("lm", "regression", "classification", "text")
 HEAD_INITS = ("random", "probe", "probe-select")
+HEAD_FITS = ("joint", "refit")
 
 
 @dataclass
@@ -54,6 +55,10 @@ class StageSpec(Schedule):
     # How a fresh head starts: "random" (nn.Linear's init), or "probe": the ridge / logistic-regression
     # fit on the initial readouts, strength chosen on the validation set (LP-FT's linear-probe step).
     head_init: str = "random"
+    # How the head trains: "joint" (by the optimizer, beside the tags: the paper's), or "refit": refitted in closed
+    # form after each epoch as it started, the tags training against ridge fits that leave their batch's rows out
+    # (biotag.training.refit). "refit" needs a probe start.
+    head_fit: str = "joint"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -65,6 +70,11 @@ class StageSpec(Schedule):
             raise ValueError(f"StageSpec.loss must be one of {LOSSES}, got {self.loss!r}")
         if self.head_init not in HEAD_INITS:
             raise ValueError(f"StageSpec.head_init must be one of {HEAD_INITS}, got {self.head_init!r}")
+        if self.head_fit not in HEAD_FITS:
+            raise ValueError(f"StageSpec.head_fit must be one of {HEAD_FITS}, got {self.head_fit!r}")
+        if self.head_fit == "refit" and (self.head_init == "random" or self.head is None):
+            raise ValueError("StageSpec.head_fit='refit' refits a probe head: it needs a head and a probe head_init, "
+                             f"got head={self.head!r}, head_init={self.head_init!r}")
         if overlap := set(self.train_tags) & set(self.frozen_tags):
             raise ValueError(f"StageSpec: tags {sorted(overlap)} are both trained and frozen")
         if not self.train_tags and self.head is None:

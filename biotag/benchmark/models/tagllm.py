@@ -11,7 +11,8 @@ from biotag.benchmark.standardize import standardized_columns
 from biotag.benchmark.tasks import Split
 
 __all__ = ["TagLLM", "TagLLMProbe", "TagLLMPooled", "TagLLMPooledProbe", "TagLLMPooledProbeSelect",
-           "TagLLMPooledProbeSelectRates", "TagLLMPooledProbeSelectInner", "TagLLMPooledProbeSelectRatesInner"]
+           "TagLLMPooledProbeSelectRates", "TagLLMPooledProbeSelectInner", "TagLLMPooledProbeSelectRatesInner",
+           "TagLLMPooledRefit", "TagLLMPooledRefitInner"]
 
 
 @register
@@ -21,6 +22,7 @@ class TagLLM(BenchmarkModel):
     name = "tagllm"
     group = "tagllm"
     head_init = "random"
+    head_fit = "joint"
     readout = "tag"
     rates: tuple[float, ...] | None = None  # learning rates fit chooses from on validation (None: the run's lr)
     inner = False  # fit holds out its own validation rows from the training rows; the split's stay unseen
@@ -41,7 +43,7 @@ class TagLLM(BenchmarkModel):
         self.estimator = cls(
             model=s.model, dtype=s.dtype, domains=self.task.domains, p=s.p, domain_p=s.domain_p,
             epochs=s.epochs, batch_size=s.batch_size, lr=self.rates or s.lr, domain_tags=library,
-            head_init=self.head_init, readout=self.readout, random_state=self.seed,
+            head_init=self.head_init, head_fit=self.head_fit, readout=self.readout, random_state=self.seed,
             prefix_cache=str(Path(s.prefix_cache) / self.task.name) if s.prefix_cache else None,
             prefix_memory=s.prefix_memory, device=s.device, verbose=int(s.verbose),
         )
@@ -132,4 +134,22 @@ class TagLLMPooledProbeSelectRatesInner(TagLLMPooledProbeSelectRates):
     seen."""
 
     name = "tagllm_pool_probe_select_lr_inner"
+    inner = True
+
+
+@register
+class TagLLMPooledRefit(TagLLMPooledProbeSelect):
+    """``tagllm_pool_probe_select`` whose head is refitted in closed form after each epoch, the tag training
+    against ridge fits that leave its batch's rows out (``head_fit="refit"``)."""
+
+    name = "tagllm_pool_refit"
+    head_fit = "refit"
+
+
+@register
+class TagLLMPooledRefitInner(TagLLMPooledRefit):
+    """``tagllm_pool_refit`` early-stopping on 10 % of its training rows, against ``tagllm_pool_probe_select_inner``
+    on validation rows neither has seen."""
+
+    name = "tagllm_pool_refit_inner"
     inner = True
