@@ -184,18 +184,16 @@ def train_stage(
     >>> len(history.epochs)
     2
     """
-    if not train:
-        raise ValueError("train_stage needs at least one training example")
+    parallel = current()  # under a launcher: this process's rows only (see biotag.parallel)
+    _refuse(stage, train, val, parallel)
     seed_everything(stage.seed)
     params = _trainable(tlm, stage)
-    parallel = current()  # under a launcher: this process's rows only (see biotag.parallel)
     progress = progress and (parallel is None or parallel.rank == 0)
     with showing_progress(progress):
         train_prefixes, val_prefixes = _frozen_prefixes(tlm, stage, train, val, prefix_cache, parallel)
     examples, prefixes = {"train": train, "val": val}, {"train": train_prefixes, "val": val_prefixes}
-    if stage.head is not None:
-        _start_head(tlm, stage, examples, prefixes, parallel)
-    ridge, refit = _refitting(tlm, stage, examples, prefixes, parallel) if stage.head_fit == "refit" else (None, None)
+    start = _start_head(tlm, stage, examples, prefixes, parallel) if stage.head is not None else {}
+    ridge, refit = _refitting(tlm, stage, examples, prefixes, start) if stage.head_fit == "refit" else (None, None)
 
     per_token = stage.loss in ("lm", "text")  # a mean over tokens, not rows: data-parallel shares weigh by them
 
@@ -223,29 +221,43 @@ def train_stage(
     return history
 
 
-def _start_head(tlm: TaggedLM, stage: StageSpec, examples: dict, prefixes: dict, parallel: DataParallel | None) -> None:
-    """The head's start (:func:`~biotag.training.heads.initialize_head`) from the initial readouts."""
-    size = max(stage.batch_size, 32)
+def _refuse(stage: StageSpec, train: Sequence[Example], val: Sequence[Example] | None,
+            parallel: DataParallel | None) -> None:
+    """What ``train_stage`` cannot run, refused before any work."""
+    if not train:
+        raise ValueError("train_stage needs at least one training example")
+    if stage.head_fit == "refit" and parallel is not None:
+        raise ValueError("head_fit='refit' trains in one process; run it without a launcher")
+    if stage.head_fit == "refit" and not val:
+        raise ValueError("head_fit='refit' chooses its fits on validation rows; give some")
+
+
+def _start_head(tlm: TaggedLM, stage: StageSpec, examples: dict, prefixes: dict, parallel: DataParallel | None
+                ) -> dict[str, torch.Tensor]:
+    """The head's start (:func:`~biotag.training.heads.initialize_head`) from the initial readouts; returns the
+    parts it read in full (``"train"``, ``"val"``), for a refit stage to reuse."""
+    size, full = max(stage.batch_size, 32), {}
 
     def readouts(part: str, limit: int | None) -> torch.Tensor | None:
         if not examples[part]:
             return None
         n = len(examples[part]) if limit is None else limit
-        return initial_readouts(tlm, stage, examples[part], prefixes[part], size, limit=n, parallel=parallel)
+        h = initial_readouts(tlm, stage, examples[part], prefixes[part], size, limit=n, parallel=parallel)
+        if limit is None:
+            full[part] = h
+        return h
 
     val = examples["val"]
     initialize_head(tlm.head(stage.head), readouts, _targets(examples["train"], stage.loss),
                     _targets(val, stage.loss) if val else None, head_init=stage.head_init)
+    return full
 
 
-def _refitting(tlm: TaggedLM, stage: StageSpec, examples: dict, prefixes: dict, parallel: DataParallel | None
+def _refitting(tlm: TaggedLM, stage: StageSpec, examples: dict, prefixes: dict, start: dict[str, torch.Tensor]
                ) -> tuple[HeldOutRidge, Callable[[], None]]:
     """``head_fit="refit"`` (:mod:`biotag.training.refit`): the held-out ridge fit the tags train against, on the
-    start's readouts, and what runs after each epoch: every row read afresh, the head and that fit refitted."""
-    if parallel is not None:
-        raise ValueError("head_fit='refit' trains in one process; run it without a launcher")
-    if not examples["val"]:
-        raise ValueError("head_fit='refit' chooses its fits on validation rows; give some")
+    start's readouts (those the head's start read, else read here), and what runs after each epoch: every row
+    read afresh, the head and that fit refitted."""
     head, size = tlm.head(stage.head), max(stage.batch_size, 32)
     targets = {part: _targets(examples[part], stage.loss) for part in ("train", "val")}
 
@@ -253,7 +265,7 @@ def _refitting(tlm: TaggedLM, stage: StageSpec, examples: dict, prefixes: dict, 
         return initial_readouts(tlm, stage, examples[part], prefixes[part], size, limit=len(examples[part]))
 
     ridge = HeldOutRidge(head, targets["train"], targets["val"])
-    ridge.refit(read("train"), read("val"))
+    ridge.refit(*(start[part] if part in start else read(part) for part in ("train", "val")))
 
     def refit() -> None:
         h_train, h_val = read("train"), read("val")
