@@ -232,17 +232,24 @@ def _refuse(stage: StageSpec, train: Sequence[Example], val: Sequence[Example] |
         raise ValueError("head_fit='refit' chooses its fits on validation rows; give some")
 
 
+def _read(tlm: TaggedLM, stage: StageSpec, examples: dict, prefixes: dict, part: str, limit: int | None = None,
+          parallel: DataParallel | None = None) -> torch.Tensor:
+    """The initial readouts of ``examples[part]`` (``"train"`` or ``"val"``): all of them, or the first ``limit``."""
+    rows = examples[part]
+    return initial_readouts(tlm, stage, rows, prefixes[part], max(stage.batch_size, 32),
+                            limit=len(rows) if limit is None else limit, parallel=parallel)
+
+
 def _start_head(tlm: TaggedLM, stage: StageSpec, examples: dict, prefixes: dict, parallel: DataParallel | None
                 ) -> dict[str, torch.Tensor]:
     """The head's start (:func:`~biotag.training.heads.initialize_head`) from the initial readouts; returns the
     parts it read in full (``"train"``, ``"val"``), for a refit stage to reuse."""
-    size, full = max(stage.batch_size, 32), {}
+    full = {}
 
     def readouts(part: str, limit: int | None) -> torch.Tensor | None:
         if not examples[part]:
             return None
-        n = len(examples[part]) if limit is None else limit
-        h = initial_readouts(tlm, stage, examples[part], prefixes[part], size, limit=n, parallel=parallel)
+        h = _read(tlm, stage, examples, prefixes, part, limit, parallel)
         if limit is None:
             full[part] = h
         return h
@@ -258,11 +265,11 @@ def _refitting(tlm: TaggedLM, stage: StageSpec, examples: dict, prefixes: dict, 
     """``head_fit="refit"`` (:mod:`biotag.training.refit`): the held-out ridge fit the tags train against, on the
     start's readouts (those the head's start read, else read here), and what runs after each epoch: every row
     read afresh, the head and that fit refitted."""
-    head, size = tlm.head(stage.head), max(stage.batch_size, 32)
+    head = tlm.head(stage.head)
     targets = {part: _targets(examples[part], stage.loss) for part in ("train", "val")}
 
     def read(part: str) -> torch.Tensor:
-        return initial_readouts(tlm, stage, examples[part], prefixes[part], size, limit=len(examples[part]))
+        return _read(tlm, stage, examples, prefixes, part)
 
     ridge = HeldOutRidge(head, targets["train"], targets["val"])
     ridge.refit(*(start[part] if part in start else read(part) for part in ("train", "val")))
