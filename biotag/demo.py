@@ -54,8 +54,8 @@ def run_demo(
     t = time.perf_counter()
     model.fit(train["Drug"], train["Y"])
     fit_s = time.perf_counter() - t
-    print(f"trained {regressor.n_trainable_params_:,} parameters (<Caco2> tag, 10 x 576, and a linear head) on the "
-          f"frozen SmolLM2-135M in {fit_s:.0f} s")
+    print(f"trained {regressor.n_trainable_params_:,} parameters (<Caco2> tag, {regressor.p} x "
+          f"{regressor.library_.hidden_size}, and a linear head) on the frozen SmolLM2-135M in {fit_s:.0f} s")
     for rec in regressor.history_.epochs:
         print(f"  epoch {rec['epoch']}: train loss {rec['train_loss']:.3f}  validation loss {rec['val_loss']:.3f}"
               + ("  <- kept" if rec["epoch"] == regressor.history_.best_epoch else ""))

@@ -138,8 +138,11 @@ class BaseFeaturizer(TransformerMixin, BaseEstimator):
         Returns a list for list/array input, and a Series with the input's index
         for pandas input. With ``errors="nan"`` invalid rows are ``NaN``.
         """
+        return self._transform(X, self._normalizer())
+
+    def _transform(self, X: Any, normalize: Callable[[Any], str]) -> list[Any] | pd.Series:
         values, index, name = as_column(X)
-        out = apply_rowwise(values, self._normalizer(), errors=self.errors, error_type=self._error_type)
+        out = apply_rowwise(values, normalize, errors=self.errors, error_type=self._error_type)
         clean = all(isinstance(v, str) for v in out)  # with errors="nan", invalid rows are NaN
         if index is not None:
             series = pd.Series(out, index=index, name=name, dtype=object)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import unicodedata
 import warnings
@@ -35,7 +36,9 @@ def _check_policies(nonstandard: str, max_length: int | None, too_long: str) -> 
         raise ValueError(f"max_length must be a positive int or None, got {max_length!r}")
 
 
-def _normalize(value: Any, *, nonstandard: str, max_length: int | None, too_long: str) -> str:
+def _normalize(
+    value: Any, *, nonstandard: str, max_length: int | None, too_long: str, on_truncate: Callable[[int], None]
+) -> str:
     text = "".join(check_text(value).split())
     for position, ch in enumerate(text):
         if not ch.isascii():  # before upper(): "ß".upper() is "SS"
@@ -56,18 +59,36 @@ def _normalize(value: Any, *, nonstandard: str, max_length: int | None, too_long
     if max_length is not None and len(seq) > max_length:
         if too_long == "raise":
             raise RowError(f"too long: {len(seq)} residues, max_length={max_length}")
-        warnings.warn(f"truncating a {len(seq)}-residue sequence to max_length={max_length}", stacklevel=4)
+        on_truncate(len(seq))
         seq = seq[:max_length]
     return seq
 
 
-def _normalizer(nonstandard: str, max_length: int | None, too_long: str) -> Callable[[Any], str]:
+def _normalizer(
+    nonstandard: str, max_length: int | None, too_long: str, truncated: list[tuple[int, int]] | None = None
+) -> Callable[[Any], str]:
+    """One value's normalizer; each truncated row goes into ``truncated`` as (row, residues), rows counted by call."""
     _check_policies(nonstandard, max_length, too_long)
+    rows = itertools.count()
+    truncated = [] if truncated is None else truncated
 
     def normalize(value: Any) -> str:
-        return _normalize(value, nonstandard=nonstandard, max_length=max_length, too_long=too_long)
+        row = next(rows)
+        return _normalize(value, nonstandard=nonstandard, max_length=max_length, too_long=too_long,
+                          on_truncate=lambda residues: truncated.append((row, residues)))
 
     return normalize
+
+
+def _warn_truncated(truncated: list[tuple[int, int]], max_length: int | None) -> None:
+    """One warning for a call, naming its truncated rows (the first five) and how many there were."""
+    if not truncated:
+        return
+    shown = ", ".join(f"row {row} ({residues} residues)" for row, residues in truncated[:5])
+    more = f" and {len(truncated) - 5} more" if len(truncated) > 5 else ""
+    n = len(truncated)
+    warnings.warn(f"truncated {n} sequence{'s' if n > 1 else ''} to their first max_length={max_length} residues: "
+                  f"{shown}{more}", UserWarning, stacklevel=3)
 
 
 def normalize_protein(
@@ -104,8 +125,11 @@ def normalize_protein(
     >>> normalize_protein("MKXAY", nonstandard="keep")
     'MKXAY'
     """
-    normalize = _normalizer(nonstandard, max_length, too_long)
-    return apply_rowwise([seq], normalize, errors="raise", error_type=InvalidSequenceError)[0]
+    truncated: list[tuple[int, int]] = []
+    normalize = _normalizer(nonstandard, max_length, too_long, truncated)
+    out = apply_rowwise([seq], normalize, errors="raise", error_type=InvalidSequenceError)[0]
+    _warn_truncated(truncated, max_length)
+    return out
 
 
 def read_fasta(source: str | os.PathLike[str]) -> list[tuple[str, str]]:
@@ -174,6 +198,14 @@ class ProteinFeaturizer(BaseFeaturizer):
 
     def _normalizer(self) -> Callable[[Any], str]:
         return _normalizer(self.nonstandard, self.max_length, self.too_long)
+
+    def transform(self, X: Any) -> list[Any] | Any:
+        """Normalize every value, in input order (see the base class); with ``too_long="truncate"``, one warning
+        per call names the rows that were cut to ``max_length``."""
+        truncated: list[tuple[int, int]] = []
+        out = self._transform(X, _normalizer(self.nonstandard, self.max_length, self.too_long, truncated))
+        _warn_truncated(truncated, self.max_length)
+        return out
 
     def transform_fasta(self, source: str | os.PathLike[str]) -> list[Any]:
         """Read FASTA (path or text) and normalize every record's sequence, in file order."""

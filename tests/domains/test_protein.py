@@ -34,7 +34,7 @@ def test_nonstandard_rejected_by_default():
 def test_length_policy():
     with pytest.raises(InvalidSequenceError, match="too long: 6 residues"):
         normalize_protein("MKTAYI", max_length=4)
-    with pytest.warns(UserWarning, match="truncating a 6-residue"):
+    with pytest.warns(UserWarning, match=r"truncated 1 sequence to their first max_length=4 residues: row 0 \(6 residues\)$"):
         assert normalize_protein("MKTAYI", max_length=4, too_long="truncate") == "MKTA"
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -119,3 +119,19 @@ def test_non_ascii_letters_are_refused_before_uppercasing():
 def test_fasta_text_without_a_header_is_not_reported_as_a_missing_file():
     with pytest.raises(ValueError, match="does not start with a '>' header line"):
         ProteinFeaturizer().transform_fasta("MKT\nGGG")
+
+
+def test_truncation_is_one_warning_per_call_naming_the_rows():
+    """A long list truncated row by row would flood a notebook; one warning names the first rows and the count."""
+    seqs = ["MKT", *["A" * (10 + i) for i in range(7)]]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = ProteinFeaturizer(max_length=8, too_long="truncate").transform(seqs)
+    assert out == ["MKT", *["A" * 8] * 7]
+    (warning,) = caught
+    assert str(warning.message) == ("truncated 7 sequences to their first max_length=8 residues: row 1 (10 residues), "
+                                    "row 2 (11 residues), row 3 (12 residues), row 4 (13 residues), row 5 (14 residues) "
+                                    "and 2 more")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ProteinFeaturizer(max_length=8, too_long="truncate").transform(["MKT", "AAAA"])

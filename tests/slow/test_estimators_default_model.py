@@ -1,4 +1,4 @@
-"""Slow: TagLLMRegressor (defaults except 3 epochs) on the real default model, TDC Caco2 (ADMET group)."""
+"""Slow: TagLLMRegressor (defaults except 1 epoch) on the real default model, TDC Caco2 (ADMET group)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 def test_caco2_train_val_to_test_beats_the_mean(data_dir, record_property):
     folder = data_dir / "tdc" / "admet_group" / "caco2_wang"
     train, test = pd.read_csv(folder / "train_val.csv"), pd.read_csv(folder / "test.csv")
-    model = make_pipeline(SmilesFeaturizer(), TagLLMRegressor(function_tag="<Caco2>", epochs=3, random_state=0, verbose=0))
+    model = make_pipeline(SmilesFeaturizer(), TagLLMRegressor(function_tag="<Caco2>", epochs=1, random_state=0, verbose=0))
     start = time.perf_counter()
     model.fit(train["Drug"], train["Y"])
     fit_s = time.perf_counter() - start
@@ -31,12 +31,14 @@ def test_caco2_train_val_to_test_beats_the_mean(data_dir, record_property):
     record_property("mean_predictor_mae", round(mean_mae, 3))
     record_property("fit_s", round(fit_s))
     record_property("predict_s", round(predict_s))
+    record_property("best_epoch", model[-1].history_.best_epoch)
     print(f"\nCaco2_Wang (reconstructed ADMET split): test MAE {mae:.3f} vs mean predictor {mean_mae:.3f}; "
           f"fit {fit_s:.0f} s on {len(train)} molecules, predict {predict_s:.0f} s on {len(test)}; "
-          f"history {model[-1].history_.epochs}")
-    # Clearly better than the mean. Measured 2026-11-21 with 3 epochs: 0.451 vs 0.565 (lr 1e-3: 0.438).
-    # Ten epochs at lr 3e-3 gave 0.490 here but 0.588 on CI's machine (the scaffold test set punishes
-    # the longer schedule's variance), so the test uses the short one; the epoch lever is benchmarked.
+          f"history {model[-1].history_.epochs}, start {model[-1].history_.start_val_loss}, "
+          f"kept epoch {model[-1].history_.best_epoch}")
+    # Clearly better than the mean. In float32 on an AVX2-only CPU, 1, 2 and 3 epochs all gave 0.490 vs 0.565:
+    # none beat the head's probe start on the held-out rows, so the start was kept each time (as on the benchmark's
+    # tasks, where the epoch lever is measured). One epoch still runs the whole training path, at a third of its cost.
     assert mae < 0.9 * mean_mae
 
 
