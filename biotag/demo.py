@@ -59,6 +59,9 @@ def run_demo(
     for rec in regressor.history_.epochs:
         print(f"  epoch {rec['epoch']}: train loss {rec['train_loss']:.3f}  validation loss {rec['val_loss']:.3f}"
               + ("  <- kept" if rec["epoch"] == regressor.history_.best_epoch else ""))
+    if regressor.history_.best_epoch == 0:
+        print(f"  no epoch beat the head's start (validation loss {regressor.history_.start_val_loss:.3f}), so the "
+              "start was kept")
 
     pred = model.predict(test["Drug"])
     y = test["Y"].to_numpy(dtype=float)

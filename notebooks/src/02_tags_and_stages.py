@@ -44,7 +44,8 @@ print(f"hidden size {model.config.hidden_size}; each tag holds p = {P} vectors o
 # train; the loss is next-token prediction on the sequence.
 
 # %%
-smiles_pool = SmilesFeaturizer().transform(read_tdc_table("Lipophilicity_AstraZeneca")["Drug"].tolist())
+lipophilicity = read_tdc_table("Lipophilicity_AstraZeneca")["Drug"]  # 4,200 molecules; 600 of them in the small setting
+smiles_pool = SmilesFeaturizer().transform((lipophilicity.sample(600, random_state=0) if SMALL else lipophilicity).tolist())
 davis = read_tdc_table("DAVIS")
 proteins = ProteinFeaturizer(max_length=200, too_long="truncate", nonstandard="keep").transform(davis["X2"].drop_duplicates().tolist())
 
@@ -85,7 +86,7 @@ print(f"held-out QED R2 = {r2:.3f} on {n_test} molecules")
 # `<Protein> sequence <SMILES> molecule <Affinity>`. Both domain tags stay frozen.
 
 # %%
-pairs = davis.sample(64 if SMALL else 2000, random_state=0)
+pairs = davis.sample(48 if SMALL else 2000, random_state=0)
 pkd = -np.log10(pairs["Y"].to_numpy() * 1e-9 + 1e-10)
 seqs = ProteinFeaturizer(max_length=200, too_long="truncate", nonstandard="keep").transform(pairs["X2"].tolist())
 mols = SmilesFeaturizer().transform(pairs["X1"].tolist())
@@ -163,7 +164,7 @@ print(sorted(os.listdir(folder)), "same predictions:", torch.allclose(check, tlm
 from rdkit.Chem import Descriptors
 from scipy.stats import spearmanr
 
-mw_smiles = [pool[i] for i in rng.choice(len(pool), 160 if SMALL else 1000, replace=False)]
+mw_smiles = [pool[i] for i in rng.choice(len(pool), 120 if SMALL else 1000, replace=False)]
 mw = np.array([Descriptors.MolWt(Chem.MolFromSmiles(s)) for s in mw_smiles])
 library.ensure_tag(TagSpec("<MolWt>", "function", p=P), model)
 library.add_head("<MolWt>", RegressionHead(library.hidden_size))

@@ -103,14 +103,3 @@ def test_qed_function_tag_beats_the_mean(data_dir, record_property):
     record_property("train_s", round(seconds))
     print(f"\nQED: held-out R2 {r2:.3f} on {len(test_x)} molecules, trained in {seconds:.0f} s")
     assert r2 > 0.3
-
-
-def test_demo_runs_end_to_end(data_dir, tmp_path, capsys):
-    from biotag.cli import main
-
-    assert main(["demo", "--n-train", "80", "--epochs", "1", "--out", str(tmp_path / "demo"),
-                 "--data", str(data_dir)]) == 0
-    shown = capsys.readouterr().out
-    assert "held-out test MAE" in shown and "invalid input is reported" in shown
-    assert "(<Caco2> tag, 3 x 576, and a linear head)" in shown  # the estimators' default tag length, as trained
-    assert (tmp_path / "demo" / "estimator.json").is_file()
