@@ -13,7 +13,7 @@ from typing import Any, Callable
 from Bio import SeqIO
 from Bio.Data import IUPACData
 
-from biotag.domains._base import BaseFeaturizer, RowError, apply_rowwise, check_text
+from biotag.domains._base import BaseFeaturizer, RowError, check_text
 from biotag.exceptions import InvalidSequenceError
 
 __all__ = ["normalize_protein", "read_fasta", "ProteinFeaturizer", "STANDARD_RESIDUES", "NONSTANDARD_RESIDUES"]
@@ -125,11 +125,7 @@ def normalize_protein(
     >>> normalize_protein("MKXAY", nonstandard="keep")
     'MKXAY'
     """
-    truncated: list[tuple[int, int]] = []
-    normalize = _normalizer(nonstandard, max_length, too_long, truncated)
-    out = apply_rowwise([seq], normalize, errors="raise", error_type=InvalidSequenceError)[0]
-    _warn_truncated(truncated, max_length)
-    return out
+    return ProteinFeaturizer(nonstandard=nonstandard, max_length=max_length, too_long=too_long).transform([seq])[0]
 
 
 def read_fasta(source: str | os.PathLike[str]) -> list[tuple[str, str]]:
