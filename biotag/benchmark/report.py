@@ -47,7 +47,7 @@ def published(task, board: pd.DataFrame, path: str | Path | None = None) -> pd.D
         table = pd.read_csv(file).dropna(subset=[task.paper_column])
         rows = pd.DataFrame({"benchmark": task.paper_column, "model": table["method"] + " (paper)",
                              "mean": table[task.paper_column].astype(float), "std": np.nan})
-        rows = rows.sort_values("mean", ascending=not task.higher_is_better).reset_index(drop=True)
+        rows = rows.sort_values("mean", ascending=not task.higher_is_better, kind="stable").reset_index(drop=True)
         return rows.assign(rank=np.arange(1, len(rows) + 1), source="Tag-LLM paper, Table 2")
     return board.iloc[:0].assign(source=[])
 
