@@ -1,66 +1,54 @@
-"""biotag: teach general-purpose LLMs chemistry and biology through learned input tags (Tag-LLM)."""
+"""biotag: teach general-purpose LLMs chemistry and biology through learned input tags (Tag-LLM).
+
+The public names below load on first use (PEP 562), so ``import biotag`` and a command that only validates
+SMILES do not pay for torch and transformers; ``from biotag import TagLLMRegressor`` imports what it needs.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from biotag._version import __version__
-from biotag.domains import (
-    ProteinFeaturizer,
-    SmilesFeaturizer,
-    Tag,
-    TaggedInput,
-    Template,
-    Text,
-    canonicalize_smiles,
-    normalize_protein,
-    read_fasta,
-)
-from biotag.tags import (
-    ClassificationHead,
-    RegressionHead,
-    TaggedLM,
-    TagLibrary,
-    TagSpec,
-    load_base_model,
-)
-from biotag.training import Example, History, StageSpec, stage1, stage2, stage3, train_stage
-from biotag.estimators import TagLLMClassifier, TagLLMRegressor
-from biotag.exceptions import (
-    CorruptFileError,
-    IncompatibleBaseModelError,
-    InputIssue,
-    InvalidInputError,
-    InvalidSequenceError,
-    InvalidSmilesError,
-)
 
-__all__ = [
-    "__version__",
-    "SmilesFeaturizer",
-    "ProteinFeaturizer",
-    "canonicalize_smiles",
-    "normalize_protein",
-    "read_fasta",
-    "Tag",
-    "Text",
-    "TaggedInput",
-    "Template",
-    "TagLLMRegressor",
-    "TagLLMClassifier",
-    "load_base_model",
-    "TagLibrary",
-    "TagSpec",
-    "TaggedLM",
-    "RegressionHead",
-    "ClassificationHead",
-    "StageSpec",
-    "stage1",
-    "stage2",
-    "stage3",
-    "Example",
-    "History",
-    "train_stage",
-    "InputIssue",
-    "InvalidInputError",
-    "InvalidSmilesError",
-    "InvalidSequenceError",
-    "IncompatibleBaseModelError",
-    "CorruptFileError",
-]
+# Each public name and the module that defines it.
+_PUBLIC: dict[str, str] = {
+    **dict.fromkeys(["SmilesFeaturizer", "ProteinFeaturizer", "canonicalize_smiles", "normalize_protein",
+                     "read_fasta", "Tag", "Text", "TaggedInput", "Template"], "biotag.domains"),
+    **dict.fromkeys(["TagLLMRegressor", "TagLLMClassifier"], "biotag.estimators"),
+    **dict.fromkeys(["load_base_model", "TagLibrary", "TagSpec", "TaggedLM", "RegressionHead",
+                     "ClassificationHead"], "biotag.tags"),
+    **dict.fromkeys(["StageSpec", "stage1", "stage2", "stage3", "Example", "History", "train_stage"],
+                    "biotag.training"),
+    **dict.fromkeys(["InputIssue", "InvalidInputError", "InvalidSmilesError", "InvalidSequenceError",
+                     "IncompatibleBaseModelError", "CorruptFileError"], "biotag.exceptions"),
+}
+_SUBPACKAGES = ("benchmark", "cli", "data", "demo", "domains", "estimators", "exceptions", "parallel", "protocol",
+                "tags", "training", "utils")
+
+__all__ = ["__version__", *_PUBLIC]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PUBLIC:
+        value = getattr(importlib.import_module(_PUBLIC[name]), name)
+    elif name in _SUBPACKAGES:
+        value = importlib.import_module(f"{__name__}.{name}")
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value  # the next lookup is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_PUBLIC) | set(_SUBPACKAGES))
+
+
+if TYPE_CHECKING:  # for type checkers and editors; nothing is imported at run time
+    from biotag.domains import (ProteinFeaturizer, SmilesFeaturizer, Tag, TaggedInput, Template, Text,
+                                canonicalize_smiles, normalize_protein, read_fasta)
+    from biotag.estimators import TagLLMClassifier, TagLLMRegressor
+    from biotag.exceptions import (CorruptFileError, IncompatibleBaseModelError, InputIssue, InvalidInputError,
+                                   InvalidSequenceError, InvalidSmilesError)
+    from biotag.tags import ClassificationHead, RegressionHead, TaggedLM, TagLibrary, TagSpec, load_base_model
+    from biotag.training import Example, History, StageSpec, stage1, stage2, stage3, train_stage

@@ -88,3 +88,28 @@ def test_modules_and_functions_fit_on_a_screen():
                 if length > MAX_FUNCTION_LINES and not said:
                     too_long.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {node.name}: {length} lines")
     assert not too_long, too_long
+
+
+def test_public_names_load_on_first_use_so_validating_smiles_never_imports_torch(tmp_path):
+    src = tmp_path / "one.csv"
+    src.write_text("smiles\nCCO\nC1CC(\n")
+    script = f"""
+import sys
+import biotag
+from biotag.cli import main
+assert main(["validate", {str(src)!r}, "--domain", "smiles"]) == 1  # row 1 is invalid
+heavy = sorted(m for m in ("torch", "transformers") if m in sys.modules)
+assert not heavy, heavy
+assert biotag.SmilesFeaturizer().transform(["OCC"]) == ["CCO"] and "torch" not in sys.modules
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr
+
+    import biotag  # here torch is loaded already: every public name resolves to its definition
+    from biotag.estimators import TagLLMRegressor
+
+    assert set(biotag.__all__) <= set(dir(biotag)) and all(getattr(biotag, name) is not None for name in biotag.__all__)
+    assert biotag.TagLLMRegressor is TagLLMRegressor and biotag.tags.TagLibrary is biotag.TagLibrary
+    with pytest.raises(AttributeError, match="TagLLMRegresor"):
+        biotag.TagLLMRegresor
