@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import time
 import warnings
 
@@ -42,16 +41,6 @@ def test_default_model_loads_offline_and_reuses_a_verified_cache(tmp_path, monke
     with torch.no_grad():
         assert torch.equal(again(ids).logits, model(ids).logits)
 
-    # A truncated cache file is detected and rebuilt, never used. The loaded models may be
-    # memory-mapped onto that very file, so release them before damaging it in place.
-    expected = embedding_fingerprint(model)
-    del model, again
-    gc.collect()
-    weights = entry / "model.safetensors"
-    weights.write_bytes(weights.read_bytes()[: 1 << 20])
-    with pytest.warns(UserWarning, match="incomplete, corrupt or from an older biotag; rebuilding"):
-        rebuilt, _ = load_base_model(cache_dir=tmp_path)
-    assert embedding_fingerprint(rebuilt) == expected
     record_property("first_load_s", round(first, 1))
     record_property("cached_load_s", round(second, 1))
     print(f"\ndefault model: first load (dequantize + cache) {first:.1f} s, cached load {second:.1f} s")

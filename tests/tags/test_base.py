@@ -1,5 +1,6 @@
 import hashlib
 import json
+import shutil
 
 import pytest
 import torch
@@ -197,3 +198,32 @@ def test_processes_building_the_model_cache_at_once_build_it_once_and_clean_a_ki
     assert {out.strip() for out, _ in outs} == {str(entry)}
     assert log.read_text() == "built\n"  # one builder; the others waited and reused its entry
     assert not stale.exists() and not list(entry.parent.glob(".building-*"))
+
+
+def test_a_truncated_cache_entry_is_rebuilt_with_a_warning_never_used(tmp_path, monkeypatch):
+    from biotag.tags.base import cache_entry
+    from biotag.utils import sha256_file
+
+    builds = []
+
+    def fake_build(gguf, source_sha, entry):  # what the dequantization leaves
+        builds.append(entry)
+        if entry.exists():  # the real builder replaces a bad entry as a whole
+            shutil.rmtree(entry)
+        entry.mkdir(parents=True)
+        (entry / "model.safetensors").write_bytes(b"weights" * 100)
+        files = {"model.safetensors": sha256_file(entry / "model.safetensors")}
+        (entry / base._MANIFEST).write_text(json.dumps({"format": base._CACHE_FORMAT, "source_sha256": source_sha,
+                                                        "files": files}))
+
+    monkeypatch.setattr(base, "_build_cache", fake_build)
+    gguf = tmp_path / "model.gguf"
+    gguf.write_bytes(b"not really a gguf")
+    entry = base._cached_gguf(gguf, tmp_path / "cache")
+    assert entry == cache_entry(sha256_file(gguf), tmp_path / "cache") and len(builds) == 1
+    assert base._cached_gguf(gguf, tmp_path / "cache") == entry and len(builds) == 1  # valid: reused
+    weights = entry / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:10])
+    with pytest.warns(UserWarning, match="incomplete, corrupt or from an older biotag; rebuilding"):
+        assert base._cached_gguf(gguf, tmp_path / "cache") == entry
+    assert len(builds) == 2 and _cache_is_valid(entry, sha256_file(gguf))
