@@ -50,6 +50,18 @@ def _alone(model: str, out: Path, case: str) -> Path:
     return out
 
 
+@pytest.fixture(scope="module")
+def alone(tiny_model_dir, tmp_path_factory):
+    """``alone(case)``: the folder of that case's single-process run, run once for the module's tests."""
+    runs: dict[str, Path] = {}
+
+    def run(case: str) -> Path:
+        if case not in runs:
+            runs[case] = _alone(tiny_model_dir, tmp_path_factory.mktemp(f"alone-{case}") / "one", case)
+        return runs[case]
+    return run
+
+
 def _two_processes(model: str, out: Path, case: str, *extra: str) -> subprocess.CompletedProcess:
     out.mkdir()
     return _run(_torchrun("--nproc-per-node", "2", "--master-port", str(_free_port()), WORKER, model, str(out),
@@ -78,15 +90,15 @@ def _same(one: Path, two: Path) -> None:
 
 
 @pytest.mark.parametrize("case", ["prefix", "enrich", "classify"])
-def test_two_processes_train_and_predict_as_one(tiny_model_dir, tmp_path, case):
-    one = _alone(tiny_model_dir, tmp_path / "one", case)
+def test_two_processes_train_and_predict_as_one(tiny_model_dir, tmp_path, alone, case):
+    one = alone(case)
     done = _two_processes(tiny_model_dir, tmp_path / "two", case)
     assert done.returncode == 0, done.stderr[-3000:]
     _same(one, tmp_path / "two")
 
 
-def test_two_machines_on_loopback_train_as_one(tiny_model_dir, tmp_path):
-    one = _alone(tiny_model_dir, tmp_path / "one", "prefix")
+def test_two_machines_on_loopback_train_as_one(tiny_model_dir, tmp_path, alone):
+    one = alone("prefix")
     two = tmp_path / "two"
     two.mkdir()
     port = str(_free_port())
