@@ -113,3 +113,8 @@ print("ok")
     assert biotag.TagLLMRegressor is TagLLMRegressor and biotag.tags.TagLibrary is biotag.TagLibrary
     with pytest.raises(AttributeError, match="TagLLMRegresor"):
         biotag.TagLLMRegresor
+    # the names editors and type checkers see (the TYPE_CHECKING imports) are the names that load
+    tree = ast.parse((PACKAGE / "__init__.py").read_text())
+    hinted = {(node.module, alias.name) for block in tree.body if isinstance(block, ast.If)
+              for node in block.body if isinstance(node, ast.ImportFrom) for alias in node.names}
+    assert hinted == {(module, name) for name, module in biotag._PUBLIC.items()}

@@ -10,12 +10,13 @@ from biotag.tags import base
 from biotag.tags.base import _cache_is_valid, embedding_fingerprint, freeze, load_base_model
 
 
-def _entry(tmp_path, payload=b"weights"):
-    entry = tmp_path / "entry"
-    entry.mkdir()
+def _entry(tmp_path, payload=b"weights", *, entry=None, source_sha="abc"):
+    """A complete cache entry (its weights and the manifest naming them), at ``entry`` or ``tmp_path / "entry"``."""
+    entry = tmp_path / "entry" if entry is None else entry
+    entry.mkdir(parents=True)
     (entry / "model.safetensors").write_bytes(payload)
     files = {"model.safetensors": hashlib.sha256(payload).hexdigest()}
-    (entry / "biotag-cache.json").write_text(json.dumps({"format": base._CACHE_FORMAT, "source_sha256": "abc",
+    (entry / "biotag-cache.json").write_text(json.dumps({"format": base._CACHE_FORMAT, "source_sha256": source_sha,
                                                          "files": files}))
     return entry
 
@@ -210,11 +211,7 @@ def test_a_truncated_cache_entry_is_rebuilt_with_a_warning_never_used(tmp_path, 
         builds.append(entry)
         if entry.exists():  # the real builder replaces a bad entry as a whole
             shutil.rmtree(entry)
-        entry.mkdir(parents=True)
-        (entry / "model.safetensors").write_bytes(b"weights" * 100)
-        files = {"model.safetensors": sha256_file(entry / "model.safetensors")}
-        (entry / base._MANIFEST).write_text(json.dumps({"format": base._CACHE_FORMAT, "source_sha256": source_sha,
-                                                        "files": files}))
+        _entry(tmp_path, b"weights" * 100, entry=entry, source_sha=source_sha)
 
     monkeypatch.setattr(base, "_build_cache", fake_build)
     gguf = tmp_path / "model.gguf"
