@@ -118,3 +118,19 @@ print("ok")
     hinted = {(node.module, alias.name) for block in tree.body if isinstance(block, ast.If)
               for node in block.body if isinstance(node, ast.ImportFrom) for alias in node.names}
     assert hinted == {(module, name) for name, module in biotag._PUBLIC.items()}
+
+
+def test_listing_the_benchmark_and_reading_its_results_load_no_model_library():
+    script = """
+import sys
+from biotag.cli import main
+import biotag.benchmark.report  # what `biotag benchmark report` imports before it reads the results
+assert main(["benchmark", "list"]) == 0
+heavy = sorted(m for m in ("torch", "transformers", "rdkit", "sklearn", "peft") if m in sys.modules)
+assert not heavy, heavy
+from biotag.benchmark import MODELS
+assert {"linear_probe_pooled", "lora", "rf_morgan", "tagllm_pool_probe_select"} <= set(MODELS)
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr

@@ -7,7 +7,6 @@ from typing import Sequence
 
 import numpy as np
 
-from biotag.domains.smiles import quiet_rdkit
 from biotag.exceptions import InputIssue, InvalidSmilesError
 
 __all__ = ["molecules", "morgan_counts", "maplight_features", "protein_composition", "one_hot_aligned"]
@@ -18,6 +17,8 @@ AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"
 def molecules(smiles: Sequence[str]) -> list:
     """RDKit molecules; an unparsable SMILES raises :class:`InvalidSmilesError` naming its row."""
     from rdkit import Chem
+
+    from biotag.domains.smiles import quiet_rdkit  # RDKit loads with the first molecule, not with the registry
 
     out, issues = [], []
     with quiet_rdkit():
@@ -46,6 +47,8 @@ def maplight_features(smiles: Sequence[str], exclude: Sequence[str] = ()) -> np.
     from rdkit import DataStructs
     from rdkit.Avalon import pyAvalonTools
     from rdkit.Chem import Descriptors, rdReducedGraphs
+
+    from biotag.domains.smiles import quiet_rdkit
 
     _check_names(exclude, [name for name, _ in Descriptors._descList], "RDKit descriptor")  # before any work
     functions = [fn for name, fn in Descriptors._descList if name not in exclude]

@@ -27,7 +27,6 @@ from biotag.benchmark.isolation import in_child_process, on_devices
 from biotag.benchmark.models import MODELS, Settings, make_model
 from biotag.benchmark.run_settings import check_run_settings
 from biotag.benchmark.tasks import SEEDS, evaluate, get_task, load_split, metric_value
-from biotag.parallel import current, is_main_process, single_process
 from biotag.utils import cpu_description, peak_rss_mb
 
 __all__ = ["Cell", "run_cell", "run_benchmark", "read_results", "read_predictions", "summarize"]
@@ -61,6 +60,8 @@ def run_cell(cell: Cell, settings: Settings, out_dir: str | Path, *, data_path: 
     """Fit, predict and score one cell in this process; write its test predictions; return its record.
 
     A cell is one process's task, also under a launcher (``torchrun`` spreads cells, not a cell's rows)."""
+    from biotag.parallel import single_process  # torch: loaded by running, not by reading results
+
     with single_process():
         return _run_cell(cell, settings, Path(out_dir), data_path)
 
@@ -214,6 +215,8 @@ def run_benchmark(
     launcher (``torchrun``, several machines too) each process takes every N-th cell, on its own GPU.
     """
     from tqdm.auto import tqdm
+
+    from biotag.parallel import current, is_main_process
 
     settings = settings or Settings()
     out_dir = Path(out_dir)

@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from biotag.benchmark.models.base import BenchmarkModel, register
 from biotag.benchmark.standardize import standardized_text
 from biotag.benchmark.tasks import Split
 from biotag import utils
-from biotag.tags.batching import left_pad, position_ids
-from biotag.tags.prompt import pad_id  # the pad id biotag's own prompts use
+
+# torch, transformers and biotag.tags load with the first model built, so listing the models and reporting on
+# results (which import this module to register them) start without them.
 
 __all__ = ["LinearProbe", "LinearProbePooled", "PromptTuning", "LoRA", "FeatureCache"]
 
@@ -52,6 +52,8 @@ class FeatureCache:
         return {k: found[0][k].numpy() for k in kinds}
 
     def put(self, ids: list[int], features: dict[str, np.ndarray]) -> None:
+        import torch
+
         tensors = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in features.items()}
         self.files.write(self.key(ids), tensors, {"ids": self.key(ids)})
 
@@ -95,9 +97,12 @@ class LinearProbe(BenchmarkModel):
         parts = {"last": ["h"], "pool": [self._pooled_kind()], "last+pool": ["h", self._pooled_kind()]}[readout]
         return np.concatenate([embedded[k] for k in parts], axis=1)
 
-    @torch.no_grad()
     def _hidden(self, ids: list[list[int]], kinds: tuple[str, ...]) -> list[dict[str, np.ndarray]]:
+        import torch
         from tqdm.auto import tqdm
+
+        from biotag.tags.batching import left_pad, position_ids
+        from biotag.tags.prompt import pad_id  # the pad id biotag's own prompts use
 
         pooled = len(kinds) > 1
         layers = [int(x) for x in kinds[1][len("pooled"):].split(",")] if pooled else []
@@ -107,8 +112,9 @@ class LinearProbe(BenchmarkModel):
                           disable=not self.settings.verbose):
             idx = order[start : start + 32]
             input_ids, mask = left_pad([ids[i] for i in idx], pad_id(self.tokenizer))
-            result = self.model.base_model(input_ids=input_ids, attention_mask=mask, position_ids=position_ids(mask),
-                                           output_hidden_states=pooled)
+            with torch.no_grad():
+                result = self.model.base_model(input_ids=input_ids, attention_mask=mask,
+                                               position_ids=position_ids(mask), output_hidden_states=pooled)
             last = result.last_hidden_state[:, -1].float().numpy()
             weight = (mask / mask.sum(dim=1, keepdim=True)).float()
             means = [torch.einsum("bt,btd->bd", weight, result.hidden_states[layer].float()) for layer in layers]
@@ -195,10 +201,12 @@ class PeftBaseline(BenchmarkModel):
             from peft import get_peft_model
         except ImportError as err:
             raise ImportError(f"{self.name} needs PEFT: pip install 'biotag[peft]'") from err
+        import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         from biotag.tags.base import model_source
         from biotag.tags.compat import dtype_kwargs
+        from biotag.tags.prompt import pad_id
 
         source, _ = model_source(self.settings.model)
         tokenizer = AutoTokenizer.from_pretrained(source)
@@ -209,10 +217,15 @@ class PeftBaseline(BenchmarkModel):
         return get_peft_model(model, self.peft_config()), tokenizer
 
     def _logits(self, ids: list[list[int]]) -> torch.Tensor:
+        from biotag.tags.batching import left_pad
+        from biotag.tags.prompt import pad_id
+
         input_ids, mask = left_pad(ids, pad_id(self.tokenizer))
         return self.model(input_ids=input_ids, attention_mask=mask).logits[:, 0].float()
 
     def _loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        import torch
+
         if self.task.kind == "classification":
             return torch.nn.functional.binary_cross_entropy_with_logits(logits, target)
         return torch.nn.functional.mse_loss(logits, target)
@@ -222,6 +235,8 @@ class PeftBaseline(BenchmarkModel):
                 for t in standardized_text(X, self.task.domains)]
 
     def fit(self, split: Split) -> "PeftBaseline":
+        import torch
+
         from biotag.training import Schedule, optimize
 
         if self.settings.dtype not in ("float32", "auto"):
@@ -259,15 +274,17 @@ class PeftBaseline(BenchmarkModel):
         self.trainable_params = int(sum(p.numel() for p in params))
         return self
 
-    @torch.no_grad()
     def predict(self, X: list) -> np.ndarray:
+        import torch
+
         self.model.eval()
         ids = self._tokens(X)
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         out = np.zeros(len(ids))
         for start in range(0, len(order), 32):
             idx = order[start : start + 32]
-            out[idx] = self._logits([ids[i] for i in idx]).numpy()
+            with torch.no_grad():
+                out[idx] = self._logits([ids[i] for i in idx]).numpy()
         if self.task.kind == "classification":
             return 1.0 / (1.0 + np.exp(-out))
         return out * self.std + self.mean
