@@ -74,7 +74,7 @@ def standing_section(summary: pd.DataFrame) -> list[str]:
     for r in table.itertuples():
         baseline = f"{r.baseline_mean:.3f} ({r.baseline})" if r.baseline else "-"
         forest = "-" if math.isnan(r.forest_mean) else f"{r.forest_mean:.3f}"
-        ratio = "-" if math.isnan(r.forest_ratio) else f"{r.forest_ratio:.2f}"
+        ratio = "-" if math.isnan(r.forest_ratio) else f"{r.forest_ratio:.3f}"  # 0.899 must not read as 0.90
         lines.append(f"| {r.task} | {r.metric} | {r.tagllm_mean:.3f} ({r.tagllm}) | {baseline} "
                      f"| {yes(r.beats_baseline)} | {forest} | {ratio} | {yes(r.beats_forest)} |")
     with_baseline = table[table["beats_baseline"].notna()]

@@ -250,7 +250,7 @@ def test_tagllms_standing_is_oriented_per_metric_and_counted():
                          {"task": "dili", "model": "tagllm_pool_probe_select", "mean": 0.80}])
     assert standing(both).loc[0, "tagllm"] == "tagllm_pool_probe_select"  # the defaults speak, not the best score
     lines = standing_section(summary)
-    assert "| caco2_wang | mae | 0.450 (tagllm_pool_probe) | 0.420 (linear_probe_pooled) | no | 0.400 | 0.89 | no |" \
+    assert "| caco2_wang | mae | 0.450 (tagllm_pool_probe) | 0.420 (linear_probe_pooled) | no | 0.400 | 0.889 | no |" \
         in lines
     assert lines[-2] == ("Tag-LLM beats the best LLM baseline on 1 of 2 tasks that have one; it reaches 0.9 of the "
                          "forest's score on 1 of 2 and beats the forest on 1.")
