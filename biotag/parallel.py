@@ -19,9 +19,11 @@ instead of a hang.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import datetime
 import os
+import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
 
@@ -32,7 +34,7 @@ import torch.distributed as dist
 __all__ = ["DataParallel", "current", "is_main_process", "single_process", "launched", "map_rows"]
 
 TIMEOUT_ENV = "BIOTAG_DIST_TIMEOUT"
-_local = {"off": 0}  # single_process() depth: >0 makes current() None
+_local = {"off": 0, "joined": False}  # single_process() depth: >0 makes current() None
 
 
 def launched() -> bool:
@@ -115,7 +117,20 @@ def _state():
 
     seconds = float(os.environ.get(TIMEOUT_ENV, "1800"))
     # accelerate treats a CPU-only launch as distributed only when told it is on the CPU
-    return PartialState(cpu=not torch.cuda.is_available(), timeout=datetime.timedelta(seconds=seconds))
+    state = PartialState(cpu=not torch.cuda.is_available(), timeout=datetime.timedelta(seconds=seconds))
+    if not _local["joined"]:
+        _local["joined"] = True
+        atexit.register(_leave)
+    return state
+
+
+def _leave() -> None:
+    """At the end of a script that joined the group: leave it while the interpreter is whole. Left to interpreter
+    teardown, gloo's worker threads can still hold tensors and abort the process ("terminate called without an
+    active exception"), failing a run that succeeded. After an uncaught error the group is left as it is: the
+    others may be inside a collective, and the launcher ends them."""
+    if dist.is_available() and dist.is_initialized() and getattr(sys, "last_value", None) is None:
+        dist.destroy_process_group()
 
 
 def current() -> DataParallel | None:
