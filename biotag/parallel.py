@@ -34,7 +34,8 @@ import torch.distributed as dist
 __all__ = ["DataParallel", "current", "is_main_process", "single_process", "launched", "map_rows"]
 
 TIMEOUT_ENV = "BIOTAG_DIST_TIMEOUT"
-_local = {"off": 0, "joined": False}  # single_process() depth: >0 makes current() None
+# "off": the single_process() depth (>0 makes current() None); "joined": the exit hook that leaves the group is set
+_local = {"off": 0, "joined": False}
 
 
 def launched() -> bool:
