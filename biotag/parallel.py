@@ -14,7 +14,8 @@ A plain Python process is a world of one, and nothing here changes what it does.
 
 The process group is accelerate's :class:`~accelerate.PartialState` (gloo on CPUs, NCCL on GPUs); collectives
 time out after ``BIOTAG_DIST_TIMEOUT`` seconds (default 1800), so a process that died ends the run with an error
-instead of a hang.
+instead of a hang. A process that joined the group leaves it when its script ends (the
+group is left open after an uncaught error, for the launcher to end the others).
 """
 
 from __future__ import annotations
