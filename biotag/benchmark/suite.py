@@ -189,8 +189,7 @@ def _shipped_tags(settings: Settings, out_dir: Path, tasks: Sequence[str]) -> No
     if any(lengths.get(DOMAIN_TAGS[d]) != (settings.domain_p or settings.p) for d in domains):
         return
     settings.domain_tags = {d: str(folder) for d in domains}
-    corpora = json.loads((folder / "corpus.json").read_text())["corpora"]
-    settings.stage1_corpus = int(corpora.get("smiles", {}).get("n", 0))
+    settings.stage1_corpus = _corpus_size(folder, domains)
     if is_main_process():
         record_stage1(out_dir, folder)
 
@@ -226,7 +225,13 @@ def _with_stage1_tags(settings: Settings, out_dir: Path, tasks: Sequence[str], n
     folder = ensure_domain_tags(stage1_folder(name, dtype, p), sizes, path=data_path,
                                 progress=progress, isolate=True, dtype=dtype, p=p)  # its model is freed first
     settings.domain_tags = {d: str(folder) for d in domains}
-    corpus = json.loads((folder / "corpus.json").read_text())
-    settings.stage1_corpus = int(corpus["corpora"].get("smiles", {}).get("n", 0)) if n == "all" else n
+    settings.stage1_corpus = _corpus_size(folder, domains) if n == "all" else n
     if record:
         record_stage1(out_dir, folder)
+
+
+def _corpus_size(folder: Path, domains: Sequence[str]) -> int:
+    """How many sequences the stage-1 library in ``folder`` learned the run's ``domains`` from, all corpora together
+    (a protein-only run counts its proteins, not the library's SMILES)."""
+    corpora = json.loads((folder / "corpus.json").read_text())["corpora"]
+    return sum(int(corpora.get(d, {}).get("n", 0)) for d in domains)

@@ -472,6 +472,24 @@ def test_shipped_tags_are_used_where_they_hold_every_domain_at_the_runs_length(t
     assert record["corpora"]["smiles"]["n"] == 1234
 
 
+def test_a_runs_stage1_corpus_counts_the_corpora_of_its_own_domains(tmp_path, monkeypatch):
+    from biotag.benchmark import corpus, suite
+
+    folder = tmp_path / "library"
+    folder.mkdir()
+    (folder / "library.json").write_text(json.dumps({"tags": []}))
+    (folder / "corpus.json").write_text(json.dumps({"corpora": {"smiles": {"n": 30}, "protein": {"n": 7}}}))
+    asked = []
+    monkeypatch.setattr(corpus, "ensure_domain_tags", lambda out, sizes, **kw: asked.append(sizes) or folder)
+    for tasks, n, expected in ((["descriptor"], "all", 7), (["caco2_wang"], "all", 30), (["davis"], "all", 37),
+                               (["descriptor"], 500, 500)):  # a size caps the proteins
+        settings = Settings(p=3)
+        suite._with_stage1_tags(settings, tmp_path / "out", tasks, n, None, False, record=False)
+        assert settings.stage1_corpus == expected and set(settings.domain_tags.values()) == {str(folder)}
+    assert asked == [{"protein": None}, {"smiles": None}, {"protein": None, "smiles": None},
+                     {"protein": suite.PROTEIN_CORPUS}]
+
+
 def test_the_command_passes_the_experts_threads_and_refuses_a_count_that_is_not_one(tmp_path, monkeypatch, capsys):
     from biotag import cli
     from biotag.benchmark import suite
