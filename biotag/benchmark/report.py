@@ -9,6 +9,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from biotag.benchmark.figures import figure
 from biotag.benchmark.models import EXPERT_MODELS, LLM_MODELS, MODELS, PEFT_MODELS, TAGLLM_MODELS, Settings
 from biotag.benchmark.plots import plot_scores
 from biotag.benchmark.run_settings import BEFORE_RECORDED, LLM_SETTINGS, RUN, UNRECORDED, earlier_threads
@@ -22,6 +23,7 @@ __all__ = ["leaderboard", "published", "leaderboard_rank", "format_score", "cove
            "write_report"]
 
 LEADERBOARD_FILE = "tdc_leaderboards_2025-02.csv"
+PAPER_FILE = "tag_llm_paper_table2.csv"
 
 
 def leaderboard(path: str | Path | None = None) -> pd.DataFrame:
@@ -30,9 +32,6 @@ def leaderboard(path: str | Path | None = None) -> pd.DataFrame:
     if not file.is_file():
         raise FileNotFoundError(f"leaderboard table not found at {file}")
     return pd.read_csv(file)
-
-
-PAPER_FILE = "tag_llm_paper_table2.csv"
 
 
 def published(task, board: pd.DataFrame, path: str | Path | None = None) -> pd.DataFrame:
@@ -62,8 +61,8 @@ def leaderboard_rank(value: float, board: pd.DataFrame, higher_is_better: bool) 
 def format_score(mean: float, std: float, seeds: int = len(SEEDS)) -> str:
     """``mean ± std``; a figure from fewer seeds than the protocol's says how many (one seed has no spread)."""
     if (seeds := int(seeds)) == 1:
-        return f"{mean:.3f} (1 seed)"
-    return f"{mean:.3f} ± {std:.3f}" + ("" if seeds >= len(SEEDS) else f" ({seeds} seeds)")
+        return f"{figure(mean)} (1 seed)"
+    return f"{figure(mean)} ± {figure(std, mean)}" + ("" if seeds >= len(SEEDS) else f" ({seeds} seeds)")
 
 
 def _ordered_models(names) -> list[str]:
@@ -331,8 +330,8 @@ def _task_section(task_name: str, rows: pd.DataFrame, reference: pd.DataFrame, r
                         f"| {r.wall_s:.0f}{_on_threads(r.threads)} | {r.trainable_params:,} | {r.peak_rss_mb:.0f} "
                         f"| {', '.join(f'`{run}`' for run in runs.get((task_name, r.model), []))} |")
     for r in reference.itertuples():
-        std = "" if pd.isna(r.std) else f" ± {float(r.std):.3f}"
-        sections.append(f"| {r.model} (published #{r.rank}) | | {float(r.mean):.3f}{std} | {r.rank} | | | | |")
+        std = "" if pd.isna(r.std) else f" ± {figure(r.std, r.mean)}"
+        sections.append(f"| {r.model} (published #{r.rank}) | | {figure(r.mean)}{std} | {r.rank} | | | | |")
     sections.append("")
 
     def best(names):
@@ -346,5 +345,5 @@ def _task_section(task_name: str, rows: pd.DataFrame, reference: pd.DataFrame, r
     ours = next(([m] for m in TAGLLM_CHOICE if m in set(rows["model"])), TAGLLM_MODELS)  # a fixed choice, not the best
     headline = (f"| {task.leaderboard or task.name} | {task.metric} | " + best(ours) + " | "
                 + best(EXPERT_MODELS) + " | " + best([m for m in LLM_MODELS if m not in TAGLLM_MODELS]) + " | "
-                + (f"{float(top['mean']):.3f} ({top['model']})" if top is not None else "-") + " |")
+                + (f"{figure(top['mean'])} ({top['model']})" if top is not None else "-") + " |")
     return sections, headline

@@ -23,6 +23,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from biotag.benchmark.figures import figure, places, rounded
 from biotag.benchmark.isolation import in_child_process, on_devices
 from biotag.benchmark.models import MODELS, Settings, make_model
 from biotag.benchmark.run_settings import check_run_settings
@@ -87,7 +88,7 @@ def _run_cell(cell: Cell, settings: Settings, out_dir: Path, data_path: str | Pa
         value = evaluate(task, split, y_pred, path=data_path)
         if model.holds_out_valid and len(split.y_valid):  # the score defaults are chosen on, never the test's
             y_valid = np.asarray(model.predict(split.X_valid), dtype=float).ravel()
-            record["valid_value"] = round(metric_value(task.metric, split.y_valid, y_valid), 4)
+            record["valid_value"] = round(valid := metric_value(task.metric, split.y_valid, y_valid), places(valid) + 1)
         _append_predictions(Path(out_dir), record, y_pred)
         record.update(status="ok", value=value, fit_s=round(t1 - t0, 2), predict_s=round(t2 - t1, 2),
                       trainable_params=int(model.trainable_params), **getattr(model, "provenance", {}))
@@ -286,7 +287,7 @@ def _keep(out_dir: Path, cell: Cell, record: dict, device: str | None, bar) -> N
     _append(out_dir / RESULTS, record)
     write_csv(out_dir)
     if bar is not None:
-        what = (f"{record['metric']} {record['value']:.3f}  ({record['wall_s']:.0f} s)"
+        what = (f"{record['metric']} {figure(record['value'])}  ({record['wall_s']:.0f} s)"
                 if record["status"] == "ok" else f"FAILED: {record.get('error', '')[:200]}")
         bar.write(f"{cell}: {what}" + (f" [{device}]" if device else ""))
 
@@ -320,7 +321,7 @@ def summarize(results: pd.DataFrame) -> pd.DataFrame:
     for (task, model), group in ok.groupby(["task", "model"], sort=False):
         values = group["value"].astype(float).to_numpy()
         rows.append({"task": task, "model": model, "metric": group["metric"].iloc[0], "seeds": len(values),
-                     "mean": round(float(np.mean(values)), 3), "std": round(float(np.std(values)), 3),
+                     "mean": rounded(np.mean(values)), "std": rounded(np.std(values), like=np.mean(values)),
                      "wall_s": float(group["wall_s"].mean()),
                      "threads": _threads(group),
                      "trainable_params": int(group["trainable_params"].median()),

@@ -14,6 +14,7 @@ import math
 
 import pandas as pd
 
+from biotag.benchmark.figures import figure
 from biotag.benchmark.models import LLM_MODELS, TAGLLM_MODELS
 from biotag.benchmark.tasks import get_task
 
@@ -72,10 +73,10 @@ def standing_section(summary: pd.DataFrame) -> list[str]:
              "| task | metric | Tag-LLM | best LLM baseline | beats it | forest | forest ratio | beats forest |",
              "|---|---|---|---|---|---|---|---|"]
     for r in table.itertuples():
-        baseline = f"{r.baseline_mean:.3f} ({r.baseline})" if r.baseline else "-"
-        forest = "-" if math.isnan(r.forest_mean) else f"{r.forest_mean:.3f}"
+        baseline = f"{figure(r.baseline_mean)} ({r.baseline})" if r.baseline else "-"
+        forest = "-" if math.isnan(r.forest_mean) else figure(r.forest_mean)
         ratio = "-" if math.isnan(r.forest_ratio) else f"{r.forest_ratio:.3f}"  # 0.899 must not read as 0.90
-        lines.append(f"| {r.task} | {r.metric} | {r.tagllm_mean:.3f} ({r.tagllm}) | {baseline} "
+        lines.append(f"| {r.task} | {r.metric} | {figure(r.tagllm_mean)} ({r.tagllm}) | {baseline} "
                      f"| {yes(r.beats_baseline)} | {forest} | {ratio} | {yes(r.beats_forest)} |")
     with_baseline = table[table["beats_baseline"].notna()]
     with_forest = table[table["beats_forest"].notna()]

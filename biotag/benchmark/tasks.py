@@ -12,6 +12,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from biotag.benchmark.figures import rounded
 from biotag.data import data_dir
 
 __all__ = ["Task", "Split", "TASKS", "ADMET_TASKS", "get_task", "load_split", "evaluate", "metric_value",
@@ -325,7 +326,8 @@ def metric_value(metric: str, y_true: Sequence[float], y_pred: Sequence[float]) 
 
 
 def evaluate(task: Task, split: Split, y_pred: Sequence[float], *, path: str | Path | None = None) -> float:
-    """The test metric of one seed: TDC's ``group.evaluate`` for ADMET tasks (rounded to 3 places, as TDC does)."""
+    """The test metric of one seed: TDC's ``group.evaluate`` for ADMET tasks (rounded to 3 places, as TDC does);
+    other tasks' rounded alike, or to 3 significant figures below 0.01 (``biotag.benchmark.figures``)."""
     y_pred = np.asarray(y_pred, dtype=float).ravel()
     if len(y_pred) != len(split.y_test):
         raise ValueError(f"{len(y_pred)} predictions for {len(split.y_test)} test rows of {task.name}")
@@ -335,4 +337,4 @@ def evaluate(task: Task, split: Split, y_pred: Sequence[float], *, path: str | P
         group = _admet_group(str(tdc_dir(path)))
         out = group.evaluate({task.name: y_pred}, benchmark=task.name, save_dict=False)
         return float(out[task.name][task.metric])
-    return round(metric_value(task.metric, split.y_test, y_pred), 3)
+    return rounded(metric_value(task.metric, split.y_test, y_pred))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from biotag.benchmark.figures import figure
 from biotag.benchmark.tasks import get_task
 
 __all__ = ["validation_summary", "validation_table"]
@@ -36,7 +37,8 @@ def validation_table(results: pd.DataFrame) -> list[str]:
     for task, rows in summary.groupby("task", sort=False):
         ascending = not get_task(task).higher_is_better
         ranks[task] = dict(zip(rows["model"], rows["mean"].rank(ascending=ascending, method="average")))
-    cells = {(r.task, r.model): f"{r.mean:.3f} ± {r.std:.3f} ({r.seeds})" for r in summary.itertuples()}
+    cells = {(r.task, r.model): f"{figure(r.mean)} ± {figure(r.std, r.mean)} ({r.seeds})"
+             for r in summary.itertuples()}
     header = "| model | " + " | ".join(f"{t} ({get_task(t).metric})" for t in tasks) + " | mean rank |"
     lines = [header, "|---|" + "---|" * (len(tasks) + 1)]
     for m in models:

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from biotag.benchmark import Settings, run_benchmark
-from biotag.benchmark.report import leaderboard_rank, write_report
+from biotag.benchmark.report import format_score, leaderboard_rank, write_report
 
 
 def test_leaderboard_rank_counts_strictly_better_entries():
@@ -13,6 +13,13 @@ def test_leaderboard_rank_counts_strictly_better_entries():
     assert leaderboard_rank(0.29, board, higher_is_better=False) == 3
     assert leaderboard_rank(0.29, board, higher_is_better=True) == 2
     assert leaderboard_rank(0.5, board, higher_is_better=False) == 4
+
+
+def test_scores_print_to_three_places_or_three_significant_figures_below_a_hundredth():
+    assert format_score(0.28, 0.007) == "0.280 ± 0.007"
+    assert format_score(0.00322, 0.00009) == "0.00322 ± 0.00009"  # Descriptor's MSE: 0.003 ± 0.000 says nothing
+    assert format_score(0.0, 0.0) == "0.000 ± 0.000"
+    assert format_score(0.014, 0.0031, seeds=3) == "0.014 ± 0.003 (3 seeds)"
 
 
 def test_report_writes_markdown_and_plot(tmp_path, data_dir):

@@ -61,6 +61,14 @@ def test_evaluate_uses_tdc_and_checks_the_predictions(data_dir):
         evaluate(task, split, np.full(len(pred), np.nan), path=data_dir)
 
 
+def test_a_score_below_a_hundredth_keeps_three_significant_figures(data_dir):
+    task = get_task("descriptor")
+    split = load_split(task, 1, path=data_dir)
+    pred = split.y_test + 0.0567  # MSE 0.00321489: three places would say 0.003
+    assert evaluate(task, split, pred, path=data_dir) == 0.00321
+    assert evaluate(task, split, split.y_test + 0.5, path=data_dir) == 0.25  # others: three places, as TDC's
+
+
 @pytest.mark.parametrize("metric,expected", [("mae", 0.5), ("mse", 0.25), ("spearman", 1.0), ("pcc", 1.0),
                                              ("roc-auc", 1.0), ("pr-auc", 1.0)])
 def test_metric_values(metric, expected):
