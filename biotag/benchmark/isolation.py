@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 import pickle
 import threading
 from typing import Any, Callable, Sequence
@@ -10,7 +11,17 @@ from typing import Any, Callable, Sequence
 __all__ = ["in_child_process", "on_devices"]
 
 
+def _exit_with_parent() -> None:
+    """Wait for the parent's end (its sentinel closes when it exits or is killed) and end this process too: a
+    child must not train on for minutes after its parent was stopped."""
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        parent.join()
+        os._exit(1)
+
+
 def _child(conn, fn: Callable, args: tuple, kwargs: dict) -> None:
+    threading.Thread(target=_exit_with_parent, daemon=True).start()
     try:
         outcome = (True, fn(*args, **kwargs))
     except BaseException as err:  # noqa: BLE001 - every failure goes back to the parent
@@ -27,7 +38,8 @@ def in_child_process(fn: Callable, /, *args: Any, **kwargs: Any) -> Any:
     """``fn(*args, **kwargs)`` in a fresh (spawned) Python process; its result, or its exception, comes back.
 
     ``fn`` must be importable by name (a module-level function). A child that dies before answering (killed,
-    out of memory, a crash in native code) raises :class:`ChildProcessError` with its exit code.
+    out of memory, a crash in native code) raises :class:`ChildProcessError` with its exit code. A parent that
+    is killed takes the child with it.
 
     Examples
     --------

@@ -1,4 +1,8 @@
 import os
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -23,3 +27,39 @@ def test_peak_memory_of_a_child_process_is_its_own():
     ballast = np.ones(400 * 2**20 // 8)  # the parent now holds 400 MiB more than the child ever will
     assert in_child_process(peak_rss_mb) < peak_rss_mb() - 300
     del ballast
+
+
+PARENT = """
+import sys, time
+from biotag.benchmark.isolation import in_child_process
+in_child_process(time.sleep, 120)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:  # a zombie waiting for its reaper is gone as far as work goes
+        return stat.read().split()[2] != "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_killed_parent_takes_its_child_process_with_it():
+    parent = subprocess.Popen([sys.executable, "-c", PARENT])
+    try:
+        deadline, children = time.time() + 60, []
+        while not children and time.time() < deadline:
+            time.sleep(0.2)
+            children = [int(pid) for pid in open(f"/proc/{parent.pid}/task/{parent.pid}/children").read().split()]
+        assert children, "the child process never started"
+        time.sleep(1)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        deadline = time.time() + 30
+        while any(_alive(pid) for pid in children) and time.time() < deadline:
+            time.sleep(0.2)
+        assert not any(_alive(pid) for pid in children)
+    finally:
+        parent.kill()
