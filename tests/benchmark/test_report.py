@@ -20,6 +20,8 @@ def test_scores_print_to_three_places_or_three_significant_figures_below_a_hundr
     assert format_score(0.00322, 0.00009) == "0.00322 ± 0.00009"  # Descriptor's MSE: 0.003 ± 0.000 says nothing
     assert format_score(0.0, 0.0) == "0.000 ± 0.000"
     assert format_score(0.014, 0.0031, seeds=3) == "0.014 ± 0.003 (3 seeds)"
+    assert format_score(0.0074, 0.00049) == "0.0074 ± 0.0005"  # no zeros past the third place that say nothing
+    assert format_score(0.003, 0.0) == "0.003 ± 0.000"
 
 
 def test_report_writes_markdown_and_plot(tmp_path, data_dir):
