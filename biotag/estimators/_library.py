@@ -16,13 +16,15 @@ def start_library(model, model_name: str | None, domain_tags: str | os.PathLike 
     """A library for ``model`` holding each of ``domain_tag_names`` and a fresh ``function_tag`` of ``p`` vectors.
 
     ``domain_tags`` is a saved library that must hold every domain tag, ``"pretrained"`` the tags biotag ships for
-    ``model_name`` where it ships some (a domain without one starts fresh), or None: fresh tags of ``domain_p``
-    vectors (None: ``p``). A loaded tag keeps its own length.
+    ``model_name`` where it ships some (a domain without one starts fresh; the shipped tags of other domains are
+    left out), or None: fresh tags of ``domain_p`` vectors (None: ``p``). A loaded tag keeps its own length.
     """
     shipped = domain_tags == PRETRAINED
     source = pretrained_library(model_name) if shipped else domain_tags
     if source is not None:
         library = TagLibrary.load(source, model)
+        if shipped:
+            library = _only(library, domain_tag_names)
         missing = [t for t in domain_tag_names if t not in library.specs]
         if missing and not shipped:
             raise ValueError(f"domain_tags library {str(domain_tags)!r} lacks {missing}; it has {list(library.specs)}")
@@ -34,3 +36,14 @@ def start_library(model, model_name: str | None, domain_tags: str | os.PathLike 
         raise ValueError(f"function_tag {function_tag} is already in the domain_tags library; choose another name")
     library.ensure_tag(TagSpec(function_tag, "function", p=p), model)
     return library
+
+
+def _only(library: TagLibrary, names: Sequence[str]) -> TagLibrary:
+    """``library`` with only the tags in ``names`` (and no heads)."""
+    kept = TagLibrary(library.hidden_size, base_model_id=library.base_model_id,
+                      base_fingerprint=library.base_fingerprint, base_fingerprints=library.base_fingerprints)
+    for name in names:
+        if name in library.specs:
+            kept.add_tag(library.specs[name], init=library.tags[name].detach()[0])
+            kept.tags[name].data.copy_(library.tags[name].detach())
+    return kept

@@ -393,6 +393,12 @@ def test_pretrained_domain_tags_are_the_shipped_ones_where_the_model_has_some_el
     with pytest.raises(ValueError, match="lacks"):
         fast(tiny_model_dir, epochs=1, domains=("protein", "smiles"), domain_tags=str(tmp_path / "shipped")).fit(
             pairs, y)
+    library.ensure_tag(TagSpec("<Protein>", "domain", p=4), model)  # shipped for both domains: each takes its own
+    library.save(tmp_path / "shipped")
+    assert "<Protein>" not in fast(tiny_model_dir, epochs=1, domain_tags="pretrained").fit(X, y).library_.specs
+    both = fast(tiny_model_dir, epochs=1, domains=("protein", "smiles"), domain_tags="pretrained").fit(pairs, y)
+    assert (both.library_.specs["<SMILES>"].p, both.library_.specs["<Protein>"].p) == (5, 4)
+    assert torch.equal(both.library_.tags["<Protein>"], library.tags["<Protein>"])
 
 
 # ---- a learning-rate search inside fit: lr lists several rates, fit keeps the lowest validation loss ----

@@ -33,9 +33,9 @@ def test_demo_fits_all_of_caco2_train_val_and_beats_the_mean_on_test(data_dir, t
     assert mae < 0.9 * mean_mae
 
 
-def test_the_estimators_start_from_the_shipped_smiles_tag_and_none_means_untrained(data_dir):
-    """The package's pretrained ``<SMILES>`` tag loads on the default model (a library is refused on any other) and
-    is where ``TagLLMRegressor()`` starts; ``domain_tags=None`` starts from an untrained tag."""
+def test_the_estimators_start_from_the_shipped_domain_tags_and_none_means_untrained(data_dir):
+    """The package's pretrained ``<SMILES>`` and ``<Protein>`` tags load on the default model (a library is refused on
+    any other) and are where ``TagLLMRegressor()`` starts; ``domain_tags=None`` starts from an untrained tag."""
     import json
 
     import torch
@@ -44,11 +44,16 @@ def test_the_estimators_start_from_the_shipped_smiles_tag_and_none_means_untrain
     from biotag.tags.pretrained import SHIPPED
 
     record = json.loads((SHIPPED / "corpus.json").read_text())
-    assert record["p"] == 3 and record["corpora"]["smiles"]["n"] == 30481
+    assert record["p"] == 3 and record["corpora"]["smiles"]["n"] == 30481 and record["corpora"]["protein"]["n"] == 4678
     model, _ = load_base_model()
-    shipped = TagLibrary.load(SHIPPED, model).tags["<SMILES>"]
+    shipped = TagLibrary.load(SHIPPED, model).tags
     train = pd.read_csv(data_dir / "tdc" / "admet_group" / "caco2_wang" / "train_val.csv").head(48)
     est = TagLLMRegressor(epochs=1, random_state=0, verbose=0).fit(train["Drug"], train["Y"])
-    assert est.domain_tags == "pretrained" and torch.equal(est.library_.tags["<SMILES>"], shipped)
+    assert est.domain_tags == "pretrained" and torch.equal(est.library_.tags["<SMILES>"], shipped["<SMILES>"])
     fresh = TagLLMRegressor(domain_tags=None, epochs=1, random_state=0, verbose=0).fit(train["Drug"], train["Y"])
-    assert fresh.library_.specs["<SMILES>"].p == 3 and not torch.equal(fresh.library_.tags["<SMILES>"], shipped)
+    assert fresh.library_.specs["<SMILES>"].p == 3 and not torch.equal(fresh.library_.tags["<SMILES>"],
+                                                                       shipped["<SMILES>"])
+    proteins = pd.read_csv(data_dir / "proteins" / "beta_lactamase_train.csv").head(16)
+    est = TagLLMRegressor(domains="protein", epochs=1, random_state=0, verbose=0).fit(
+        proteins["primary"], proteins["scaled_effect1"])
+    assert torch.equal(est.library_.tags["<Protein>"], shipped["<Protein>"]) and "<SMILES>" not in est.library_.specs
