@@ -236,6 +236,9 @@ def _add_benchmark_commands(sub) -> None:
                              "from the tags biotag ships, as the estimators do)")
     stage1.add_argument("--no-pretrain", dest="pretrain", action="store_false",
                         help="no stage-1 domain tags (untrained tags per task)")
+    stage1.add_argument("--shipped-tags", dest="pretrain", action="store_const", const="shipped",
+                        help="the domain tags biotag ships for the model, as the estimators start (untrained where "
+                             "it ships none for a task's domains; the default with --quick)")
     prefixes = run.add_mutually_exclusive_group()
     prefixes.add_argument("--no-prefix-cache", action="store_true",
                           help="recompute Tag-LLM's frozen prefixes for every seed (default: kept on disk for the run)")

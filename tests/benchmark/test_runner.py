@@ -436,7 +436,8 @@ def test_the_suite_passes_the_share_of_memory_for_prefixes_and_refuses_one_outsi
 
 def test_quick_runs_without_stage1_as_the_estimators_start_unless_asked(tmp_path, monkeypatch):
     """--quick gives Tag-LLM the shipped domain tags (what TagLLMRegressor() starts from); --pretrain or a corpus
-    size brings stage 1 back; the full preset keeps it; --no-pretrain leaves the tags untrained."""
+    size brings stage 1 back; the full preset keeps it, unless --shipped-tags; --no-pretrain leaves the tags
+    untrained."""
     from biotag import cli
     from biotag.benchmark import suite
 
@@ -446,7 +447,8 @@ def test_quick_runs_without_stage1_as_the_estimators_start_unless_asked(tmp_path
     monkeypatch.setattr(suite, "run_benchmark", lambda *a, **kw: pd.DataFrame())
     base = ["benchmark", "run", "--tasks", "toy_regression", "--models", "tagllm_pool_probe", "--out", str(tmp_path)]
     cases = ((["--quick"], ["shipped"]), (["--quick", "--pretrain"], [160]), (["--quick", "--corpus", "50"], [50]),
-             ([], [2000]), (["--no-pretrain"], []), (["--quick", "--no-pretrain"], []))
+             ([], [2000]), (["--no-pretrain"], []), (["--quick", "--no-pretrain"], []),
+             (["--shipped-tags"], ["shipped"]))
     for extra, expected in cases:
         stage1.clear()
         assert cli.main(base + extra) == 0
