@@ -220,8 +220,7 @@ def _add_benchmark_commands(sub) -> None:
     run.add_argument("--seeds", type=seeds, default=None, help="comma-separated seeds (default: 1,2,3,4,5)")
     run.add_argument("--epochs", type=int, default=None, help="epochs of the LLM models (default 10; quick 2)")
     run.add_argument("--p", type=positive_int, default=None, metavar="N",
-                     help="vectors per new Tag-LLM tag, domain and function (default 3, the estimators'; the "
-                          "paper's is 10)")
+                     help="vectors per new Tag-LLM tag, domain and function (default 3, the estimators'; paper: 10)")
     run.add_argument("--domain-p", type=positive_int, default=None, metavar="N",
                      help="vectors of each Tag-LLM domain tag, trained in stage 1 or not, if not --p's")
     run.add_argument("--prompt-tokens", type=positive_int, default=None, metavar="N",
@@ -232,13 +231,11 @@ def _add_benchmark_commands(sub) -> None:
                           "implies --pretrain")
     stage1 = run.add_mutually_exclusive_group()
     stage1.add_argument("--pretrain", dest="pretrain", action="store_true", default=None,
-                        help="stage-1 domain tags trained first (the default, except with --quick, which starts "
-                             "from the tags biotag ships, as the estimators do)")
+                        help="stage-1 domain tags trained first (the default, except with --quick)")
     stage1.add_argument("--no-pretrain", dest="pretrain", action="store_false",
                         help="no stage-1 domain tags (untrained tags per task)")
     stage1.add_argument("--shipped-tags", dest="pretrain", action="store_const", const="shipped",
-                        help="the domain tags biotag ships for the model, as the estimators start (untrained where "
-                             "it ships none for a task's domains; the default with --quick)")
+                        help="the domain tags biotag ships, as the estimators start (the default with --quick)")
     prefixes = run.add_mutually_exclusive_group()
     prefixes.add_argument("--no-prefix-cache", action="store_true",
                           help="recompute Tag-LLM's frozen prefixes for every seed (default: kept on disk for the run)")
