@@ -135,6 +135,10 @@ def benchmark(
     out_dir = Path(out_dir)
     if pretrain is None:
         pretrain = True if corpus is not None else preset["pretrain"]
+    elif corpus is not None and pretrain is not True:
+        flag = "--shipped-tags" if pretrain == "shipped" else "--no-pretrain"
+        raise ValueError(f"a stage-1 corpus ({corpus}) trains domain tags, and pretrain={pretrain!r} ({flag}) "
+                         "trains none: give one or the other")
     if pretrain == "shipped" and any(m in TAGLLM_MODELS for m in models):
         _shipped_tags(settings, out_dir, tasks)
     elif pretrain and any(m in TAGLLM_MODELS for m in models):

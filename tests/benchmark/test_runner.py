@@ -434,10 +434,10 @@ def test_the_suite_passes_the_share_of_memory_for_prefixes_and_refuses_one_outsi
         suite.benchmark(tmp_path, prefix_memory=1.5, **kw)
 
 
-def test_quick_runs_without_stage1_as_the_estimators_start_unless_asked(tmp_path, monkeypatch):
+def test_quick_runs_without_stage1_as_the_estimators_start_unless_asked(tmp_path, monkeypatch, capsys):
     """--quick gives Tag-LLM the shipped domain tags (what TagLLMRegressor() starts from); --pretrain or a corpus
     size brings stage 1 back; the full preset keeps it, unless --shipped-tags; --no-pretrain leaves the tags
-    untrained."""
+    untrained; a corpus size with either of those is refused."""
     from biotag import cli
     from biotag.benchmark import suite
 
@@ -453,6 +453,9 @@ def test_quick_runs_without_stage1_as_the_estimators_start_unless_asked(tmp_path
         stage1.clear()
         assert cli.main(base + extra) == 0
         assert stage1 == expected, extra
+    for extra in (["--no-pretrain"], ["--shipped-tags"]):  # a corpus trains tags, which these leave out
+        assert cli.main(base + extra + ["--corpus", "50"]) == 2 and stage1 == expected
+        assert "a stage-1 corpus (50) trains domain tags" in capsys.readouterr().err
 
 
 def test_shipped_tags_are_used_where_they_hold_every_domain_at_the_runs_length(tmp_path, monkeypatch):
