@@ -24,7 +24,7 @@ def start_library(model, model_name: str | None, domain_tags: str | os.PathLike 
     if source is not None:
         library = TagLibrary.load(source, model)
         if shipped:
-            library = _only(library, domain_tag_names)
+            library = library.subset(domain_tag_names)
         missing = [t for t in domain_tag_names if t not in library.specs]
         if missing and not shipped:
             raise ValueError(f"domain_tags library {str(domain_tags)!r} lacks {missing}; it has {list(library.specs)}")
@@ -37,13 +37,3 @@ def start_library(model, model_name: str | None, domain_tags: str | os.PathLike 
     library.ensure_tag(TagSpec(function_tag, "function", p=p), model)
     return library
 
-
-def _only(library: TagLibrary, names: Sequence[str]) -> TagLibrary:
-    """``library`` with only the tags in ``names`` (and no heads)."""
-    kept = TagLibrary(library.hidden_size, base_model_id=library.base_model_id,
-                      base_fingerprint=library.base_fingerprint, base_fingerprints=library.base_fingerprints)
-    for name in names:
-        if name in library.specs:
-            kept.add_tag(library.specs[name], init=library.tags[name].detach()[0])
-            kept.tags[name].data.copy_(library.tags[name].detach())
-    return kept

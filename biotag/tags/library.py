@@ -226,6 +226,20 @@ class TagLibrary(nn.Module):
                    "model in the dtype the library was trained in.)")
             )
 
+    def subset(self, names: Iterable[str]) -> "TagLibrary":
+        """A new library on the same base model with only those of ``names`` this one holds (tags, no heads)."""
+        kept = TagLibrary(self.hidden_size, base_model_id=self.base_model_id, base_fingerprint=self.base_fingerprint,
+                          base_fingerprints=self.base_fingerprints)
+        for name in names:
+            if name in self.specs:
+                kept._copy_tag(self, name)
+        return kept
+
+    def _copy_tag(self, other: "TagLibrary", name: str) -> None:
+        self.add_tag(other.specs[name], init=torch.zeros(self.hidden_size))
+        with torch.no_grad():
+            self.tags[name].copy_(other.tags[name])
+
     def merge(self, other: "TagLibrary") -> "TagLibrary":
         """Add ``other``'s tags and heads (e.g. domain tags from one file, function tags from another)."""
         same = other.base_fingerprint == self.base_fingerprint or _same_base(self.base_fingerprints,
@@ -235,12 +249,10 @@ class TagLibrary(nn.Module):
                 f"cannot merge libraries from different base models ({self.base_model_id!r}, "
                 f"{self.base_fingerprint}) and ({other.base_model_id!r}, {other.base_fingerprint})"
             )
-        for name, spec in other.specs.items():
+        for name in other.specs:
             if name in self.specs:
                 raise ValueError(f"both libraries define tag {name}; rename one before merging")
-            self.add_tag(spec, init=torch.zeros(self.hidden_size))
-            with torch.no_grad():
-                self.tags[name].copy_(other.tags[name])
+            self._copy_tag(other, name)
         for name, head in other.heads.items():
             if name in self.heads:
                 raise ValueError(f"both libraries define head {name}")

@@ -70,6 +70,9 @@ def test_several_libraries_compose(tmp_path):
     other, _ = make_tiny_lm(seed=5)
     with pytest.raises(IncompatibleBaseModelError):
         TagLibrary.for_model(other).merge(merged)
+    part = merged.subset(["<QED>", "<Protein>"])  # a name it lacks is skipped; heads stay behind
+    assert list(part.specs) == ["<QED>"] and not part.heads and torch.equal(part.tags["<QED>"], merged.tags["<QED>"])
+    part.check_compatible(model)
 
 
 def _flip_a_data_byte(folder):
