@@ -39,8 +39,10 @@ def build(arch: Path, dtype: torch.dtype, resize: dict | None):
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     from biotag import Template
-    from biotag.tags import RegressionHead, TaggedLM, TagLibrary, TagSpec
-    from biotag.tags.base import freeze
+    from biotag.heads import RegressionHead
+    from biotag.model import TaggedLM
+    from biotag.tags import TagLibrary, TagSpec
+    from biotag.backbone.load import freeze
 
     config = AutoConfig.from_pretrained(arch)
     for key, value in (resize or {}).items():
@@ -61,8 +63,8 @@ def build(arch: Path, dtype: torch.dtype, resize: dict | None):
 
 
 def measure(arch: Path, smiles: list[str], dtype: torch.dtype, resize: dict | None, args) -> dict:
-    from biotag.tags.batching import split_function_tag
-    from biotag.tags.prefix import compute_prefixes
+    from biotag.model.batching import split_function_tag
+    from biotag.model.prefix import compute_prefixes
     from biotag.training import Example, stage2, train_stage
 
     tlm, template, n_params = build(arch, dtype, resize)

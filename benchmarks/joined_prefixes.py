@@ -14,7 +14,7 @@ run, on the default model and a sample of pairs (a few kinases, all their DAVIS 
     python benchmarks/joined_prefixes.py --kinases 4 --out benchmarks/results/joined-prefixes/joined-prefixes.json
 
 The training step is also timed with the model's own attention in place of biotag's grouped-query
-attention (``biotag.tags.attention``): the model's own copies each key/value head once per query head.
+attention (``biotag.backbone.attention``): the model's own copies each key/value head once per query head.
 
 With ``--dtypes float32,bfloat16`` the timings are taken for the frozen model in each precision, in
 the same run, and the bfloat16 speedups are reported (the tags and the head stay float32).
@@ -32,11 +32,14 @@ import torch
 
 from biotag import Template
 from biotag.data import data_dir
-from biotag.tags import RegressionHead, TaggedLM, TagLibrary, TagSpec, load_base_model
-from biotag.tags.attention import models_own_attention
-from biotag.tags.batching import split_function_tag, split_lead
-from biotag.tags.prefix import PrefixStore, compute_prefixes, forward_from_prefixes
-from biotag.utils import DTYPES, torch_dtype
+from biotag.heads import RegressionHead
+from biotag.model import TaggedLM
+from biotag.tags import TagLibrary, TagSpec
+from biotag.backbone import load_base_model
+from biotag.backbone.attention import models_own_attention
+from biotag.model.batching import split_function_tag, split_lead
+from biotag.model.prefix import PrefixStore, compute_prefixes, forward_from_prefixes
+from biotag.hardware import DTYPES, torch_dtype
 
 
 def main() -> None:

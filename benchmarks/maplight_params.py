@@ -17,7 +17,7 @@ import json
 import time
 from pathlib import Path
 
-from biotag.utils import peak_rss_mb
+from biotag.hardware import peak_rss_mb
 from biotag.benchmark import get_task, load_split
 from biotag.benchmark.models import Settings
 from biotag.benchmark.models.experts import CatBoostMapLight

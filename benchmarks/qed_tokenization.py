@@ -21,7 +21,9 @@ from sklearn.metrics import mean_absolute_error, r2_score
 
 from biotag import SmilesFeaturizer, Template, load_base_model
 from biotag.data import read_tdc_table
-from biotag.tags import RegressionHead, TaggedLM, TagLibrary, TagSpec
+from biotag.heads import RegressionHead
+from biotag.model import TaggedLM
+from biotag.tags import TagLibrary, TagSpec
 from biotag.training import Example, stage2, train_stage
 
 SOURCES = ["Caco2_Wang", "HIA_Hou", "BBB_Martins", "Lipophilicity_AstraZeneca"]

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from biotag.utils import cpu_description, native_bf16, peak_rss_mb, resolve_dtype
+from biotag.hardware import cpu_description, native_bf16, peak_rss_mb, resolve_placement
 
 P = 10
 MEASURES = ["biotag_train", "biotag_train_bf16", "peft_prompt_tuning_train", "hf_forward_fp32", "biotag_predict_fp32",
@@ -55,7 +55,9 @@ def load_data(n: int) -> tuple[list[str], np.ndarray]:
 
 def tagged(args, dtype: torch.dtype = torch.float32):
     from biotag import Template, load_base_model
-    from biotag.tags import RegressionHead, TaggedLM, TagLibrary, TagSpec
+    from biotag.heads import RegressionHead
+    from biotag.model import TaggedLM
+    from biotag.tags import TagLibrary, TagSpec
 
     model, tokenizer = load_base_model(args.model, dtype=dtype)
     library = TagLibrary.for_model(model)
@@ -78,8 +80,8 @@ def measure_biotag_train(smiles, y, args, reuse_prefix=True, enriched=False, dty
     result = {"samples_per_s": len(data) * args.epochs / seconds, "seconds": seconds, "epochs": args.epochs,
               "final_train_loss": history.train_loss[-1]}
     if reuse_prefix and not enriched:
-        from biotag.tags.batching import split_function_tag
-        from biotag.tags.prefix import compute_prefixes
+        from biotag.model.batching import split_function_tag
+        from biotag.model.prefix import compute_prefixes
 
         start = time.perf_counter()
         compute_prefixes(tlm, [split_function_tag(e.input)[0] for e in data], batch_size=max(args.batch_size, 16))
@@ -109,10 +111,10 @@ def measure_peft_prompt_tuning_train(smiles, y, args) -> dict:
     from peft import PromptTuningConfig, TaskType, get_peft_model
     from transformers import AutoModelForSequenceClassification
 
-    from biotag.tags import load_base_model
-    from biotag.tags.base import model_source
-    from biotag.tags.batching import left_pad
-    from biotag.tags.prompt import pad_id
+    from biotag.backbone import load_base_model
+    from biotag.backbone.load import model_source
+    from biotag.model.batching import left_pad
+    from biotag.model.prompt import pad_id
 
     _, tokenizer = load_base_model(args.model)
     source, _ = model_source(args.model)  # the same weights, as a plain HF directory
@@ -274,7 +276,7 @@ def main() -> None:
 
     # The ratios at float32, and at what dtype="auto" (the estimators' default) picks on this CPU; the baselines
     # (PEFT prompt tuning, the plain forward) run in float32 either way.
-    auto = resolve_dtype("auto", torch.device("cpu"))
+    auto = resolve_placement(torch.device("cpu"), "auto").dtype
     suffix = "bf16" if auto == "bfloat16" else "fp32"
     train = rate("biotag_train") / rate("peft_prompt_tuning_train")
     infer = rate("biotag_predict_fp32") / rate("hf_forward_fp32")

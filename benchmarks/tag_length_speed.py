@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from biotag.utils import cpu_description, resolve_dtype
+from biotag.hardware import cpu_description, resolve_placement
 from speed import load_data  # benchmarks/speed.py: the same Caco2_Wang molecules
 
 #: (name, p, domain_p): function and untrained domain tag lengths.
@@ -55,7 +55,7 @@ def main() -> None:
     base = results["p10"]["fit_s"]
     for r in results.values():
         r["speedup_vs_p10"] = base / r["fit_s"]
-    record = {"cpu": cpu_description(), "dtype": resolve_dtype("auto", torch.device("cpu")), "n": args.n,
+    record = {"cpu": cpu_description(), "dtype": resolve_placement(torch.device("cpu"), "auto").dtype, "n": args.n,
               "epochs": args.epochs, "repeats": args.repeats, "results": results}
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -16,15 +16,19 @@ _PUBLIC: dict[str, str] = {
     **dict.fromkeys(["SmilesFeaturizer", "ProteinFeaturizer", "canonicalize_smiles", "normalize_protein",
                      "read_fasta", "Tag", "Text", "TaggedInput", "Template"], "biotag.domains"),
     **dict.fromkeys(["TagLLMRegressor", "TagLLMClassifier"], "biotag.estimators"),
-    **dict.fromkeys(["load_base_model", "TagLibrary", "TagSpec", "TaggedLM", "RegressionHead",
-                     "ClassificationHead"], "biotag.tags"),
+    "TagLLMConfig": "biotag.config",
+    "load_base_model": "biotag.backbone",
+    **dict.fromkeys(["TagLibrary", "TagSpec"], "biotag.tags"),
+    "TaggedLM": "biotag.model",
+    **dict.fromkeys(["RegressionHead", "ClassificationHead"], "biotag.heads"),
     **dict.fromkeys(["StageSpec", "stage1", "stage2", "stage3", "Example", "History", "train_stage"],
                     "biotag.training"),
     **dict.fromkeys(["InputIssue", "InvalidInputError", "InvalidSmilesError", "InvalidSequenceError",
                      "IncompatibleBaseModelError", "CorruptFileError"], "biotag.exceptions"),
 }
-_SUBPACKAGES = ("benchmark", "cli", "data", "demo", "domains", "estimators", "exceptions", "parallel", "protocol",
-                "tags", "training", "utils")
+_SUBPACKAGES = ("backbone", "benchmark", "checks", "cli", "config", "data", "demo", "domains", "estimators",
+                "exceptions", "files", "hardware", "heads", "model", "parallel", "progress", "protocol", "tags",
+                "training")
 
 __all__ = ["__version__", *_PUBLIC]
 
@@ -50,5 +54,9 @@ if TYPE_CHECKING:  # for type checkers and editors; nothing is imported at run t
     from biotag.estimators import TagLLMClassifier, TagLLMRegressor
     from biotag.exceptions import (CorruptFileError, IncompatibleBaseModelError, InputIssue, InvalidInputError,
                                    InvalidSequenceError, InvalidSmilesError)
-    from biotag.tags import ClassificationHead, RegressionHead, TaggedLM, TagLibrary, TagSpec, load_base_model
+    from biotag.heads import ClassificationHead, RegressionHead
+    from biotag.model import TaggedLM
+    from biotag.tags import TagLibrary, TagSpec
+    from biotag.backbone import load_base_model
+    from biotag.config import TagLLMConfig
     from biotag.training import Example, History, StageSpec, stage1, stage2, stage3, train_stage

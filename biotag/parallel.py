@@ -159,7 +159,7 @@ def map_rows(fn: Callable[[list[Any]], Sequence[Any]], items: Sequence[Any]) -> 
     parallel = current()
     if parallel is None:
         return None
-    from biotag.utils import showing_progress
+    from biotag.progress import showing_progress
 
     rows = parallel.shard(len(items))
     quiet = contextlib.nullcontext() if parallel.rank == 0 else showing_progress(False)  # one bar: the main one's

@@ -52,14 +52,15 @@ from biotag.domains import DOMAIN_TAGS
 from biotag.estimators import TagLLMClassifier, TagLLMRegressor
 from biotag.parallel import current, is_main_process
 from biotag.training import pretrain_library, stage1_corpus
-from biotag.utils import DTYPE_CHOICES, atomic_write_text, sha256_file
+from biotag.config import DTYPE_CHOICES, Stage1Config, TagLLMConfig
+from biotag.files import atomic_write_text, sha256_file
 
 __all__ = ["Protocol", "ProtocolStage", "load_protocol", "run_protocol"]
 
-_STAGE1_KEYS = {"p": 3, "epochs": 1, "lr": 1e-3, "batch_size": 16, "val_fraction": 0.05, "seed": 0,
-                "max_samples": None}
-_FUNCTION_KEYS = {"p", "epochs", "max_steps", "batch_size", "lr", "weight_decay", "warmup_ratio", "patience",
-                  "head_init", "head_fit", "readout", "enrich", "validation_fraction", "seed"}
+_STAGE1_KEYS = Stage1Config.defaults()
+# A function stage takes the estimators' settings, less those the file sets once for every stage.
+_FUNCTION_KEYS = (set(TagLLMConfig.fields()) - {"model", "dtype", "device", "domain_tags", "tokenization",
+                                                "max_length"}) | {"seed"}
 _COMMON = {"name", "stage", "data", "domain", "tag", "task"}
 _DATA_KEYS = {"train", "valid", "columns", "target"}
 
@@ -90,8 +91,8 @@ class Protocol:
     stages: list[ProtocolStage]
     output: Path
     model: str | None = None
-    dtype: str = "auto"
-    device: str = "auto"
+    dtype: str = TagLLMConfig.dtype
+    device: str = TagLLMConfig.device
 
 
 def load_protocol(path: str | os.PathLike[str]) -> Protocol:
@@ -121,7 +122,7 @@ def load_protocol(path: str | os.PathLike[str]) -> Protocol:
         raise ValueError(f"{src}: 'output' (the folder the stages are written to) is missing")
     if not isinstance(raw.get("stages"), list) or not raw["stages"]:
         raise ValueError(f"{src}: 'stages' must be a non-empty list")
-    dtype = raw.get("dtype", "auto")
+    dtype = raw.get("dtype", TagLLMConfig.dtype)
     if dtype not in DTYPE_CHOICES:
         raise ValueError(f"{src}: dtype must be one of {DTYPE_CHOICES}, got {dtype!r}")
     base = src.resolve().parent
@@ -131,7 +132,7 @@ def load_protocol(path: str | os.PathLike[str]) -> Protocol:
         raise ValueError(f"{src}: stage names must be unique, got {names}")
     _check_domain_tags(stages, src)
     return Protocol(stages=stages, output=base / raw["output"], model=raw.get("model"), dtype=dtype,
-                    device=str(raw.get("device", "auto")))
+                    device=str(raw.get("device", TagLLMConfig.device)))
 
 
 def _stage(entry: Any, i: int, base: Path) -> ProtocolStage:

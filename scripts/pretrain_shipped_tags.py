@@ -24,7 +24,7 @@ from biotag.benchmark.corpus import ensure_domain_tags
 from biotag.benchmark.suite import stage1_folder
 from biotag.tags import TagLibrary
 from biotag.tags.pretrained import SHIPPED
-from biotag.utils import cpu_description, resolve_dtype
+from biotag.hardware import cpu_description, resolve_placement
 
 P = 3  # the estimators' default tag length
 DOMAINS = ("smiles", "protein")  # one library each, as the benchmark trains them
@@ -34,7 +34,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=None, help="the offline data folder (default: $BIOTAG_DATA_DIR)")
     args = parser.parse_args()
-    dtype = resolve_dtype("auto", torch.device("cpu"))
+    dtype = resolve_placement(torch.device("cpu"), "auto").dtype
     folders = [ensure_domain_tags(stage1_folder(f"{domain}-all", dtype, P), {domain: None}, path=args.data,
                                   dtype=dtype, p=P, isolate=True) for domain in DOMAINS]
     library = TagLibrary.load(folders[0])

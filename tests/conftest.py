@@ -19,7 +19,7 @@ def tiny_lm():
 @pytest.fixture
 def computed_prefixes(monkeypatch) -> list:
     """Every prefix the model actually runs over, cached or not."""
-    import biotag.tags.prefix.compute as prefix_module
+    import biotag.model.prefix.compute as prefix_module
 
     seen: list = []
     real = prefix_module.compute_prefixes
@@ -80,4 +80,4 @@ def toy_tasks():
 def _a_cpu_without_native_bf16(monkeypatch):
     """``dtype="auto"`` resolves as on a CPU without native bf16 (float32), so every test computes the same on
     every CI machine, whichever CPU it has; the tests of ``"auto"`` itself set the flags they need."""
-    monkeypatch.setattr("biotag.utils.cpu_flags", lambda: frozenset())
+    monkeypatch.setattr("biotag.hardware.cpu_flags", lambda: frozenset())

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from biotag import TagLLMClassifier, TagLLMRegressor
-from biotag.utils import available_memory, resolve_dtype
+from biotag.hardware import available_memory, resolve_placement
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -45,8 +45,8 @@ def test_a_classifier_starting_at_the_probe_on_the_gpu_with_a_prefix_cache(tiny_
 def test_auto_precision_and_memory_budget_on_the_gpu(tiny_model_dir):
     gpu = torch.device("cuda")
     native = torch.cuda.get_device_capability(gpu)[0] >= 8
-    assert resolve_dtype("auto", gpu) == ("bfloat16" if native else "float32")
+    assert resolve_placement(gpu, "auto").dtype == ("bfloat16" if native else "float32")
     free, total = torch.cuda.mem_get_info(gpu)
     assert 0 < available_memory(gpu) <= total
     est = TagLLMRegressor(device="cuda", **{**params(tiny_model_dir), "dtype": "auto"}).fit(SMILES, Y)
-    assert est.dtype_ == resolve_dtype("auto", gpu) and np.isfinite(est.predict(SMILES)).all()
+    assert est.dtype_ == resolve_placement(gpu, "auto").dtype and np.isfinite(est.predict(SMILES)).all()

@@ -10,7 +10,9 @@ import random
 import torch
 
 from biotag import Template
-from biotag.tags import ClassificationHead, RegressionHead, TaggedLM, TagLibrary, TagSpec
+from biotag.heads import ClassificationHead, RegressionHead
+from biotag.model import TaggedLM
+from biotag.tags import TagLibrary, TagSpec
 from biotag.training import Example
 
 ARCHITECTURES = ("llama", "mistral", "qwen2", "gpt2")

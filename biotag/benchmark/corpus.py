@@ -22,7 +22,7 @@ from biotag.benchmark.isolation import in_child_process
 from biotag.benchmark.standardize import first_standardized, standardize_or_none
 from biotag.benchmark.tasks import ADMET_TASKS, SEEDS, TASKS, load_split
 from biotag.data import data_dir
-from biotag.utils import atomic_write_text
+from biotag.files import atomic_write_text
 
 __all__ = ["test_smiles", "test_sequences", "smiles_corpus", "protein_corpus", "ensure_domain_tags"]
 

@@ -9,14 +9,14 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from biotag.benchmark.figures import figure
+from biotag.benchmark.rounding import figure
 from biotag.benchmark.models import EXPERT_MODELS, LLM_MODELS, MODELS, PEFT_MODELS, TAGLLM_MODELS, Settings
 from biotag.benchmark.plots import plot_scores
 from biotag.benchmark.run_settings import BEFORE_RECORDED, LLM_SETTINGS, RUN, UNRECORDED, earlier_threads
 from biotag.benchmark.runner import read_results, summarize
 from biotag.benchmark.standing import TAGLLM_CHOICE, standing_section
 from biotag.benchmark.tasks import SEEDS, get_task
-from biotag.benchmark.validation import validation_table
+from biotag.benchmark.validation_scores import validation_table
 from biotag.data import data_dir
 
 __all__ = ["leaderboard", "published", "leaderboard_rank", "format_score", "coverage", "read_runs", "run_settings",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from biotag._version import __version__
 from biotag.benchmark.models import Settings
-from biotag.utils import atomic_write_text
+from biotag.files import atomic_write_text
 
 __all__ = ["RUN", "UNRECORDED", "LLM_SETTINGS", "TAGLLM_SETTINGS", "BEFORE_RECORDED", "EARLIER_THREADS", "earlier_threads",
            "check_run_settings"]

@@ -23,12 +23,12 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from biotag.benchmark.figures import figure, places, rounded
+from biotag.benchmark.rounding import figure, places, rounded
 from biotag.benchmark.isolation import in_child_process, on_devices
 from biotag.benchmark.models import MODELS, Settings, make_model
 from biotag.benchmark.run_settings import check_run_settings
 from biotag.benchmark.tasks import SEEDS, evaluate, get_task, load_split, metric_value
-from biotag.utils import cpu_description, peak_rss_mb
+from biotag.hardware import cpu_description, peak_rss_mb
 
 __all__ = ["Cell", "run_cell", "run_benchmark", "read_results", "read_predictions", "summarize"]
 

@@ -14,7 +14,7 @@ import math
 
 import pandas as pd
 
-from biotag.benchmark.figures import figure
+from biotag.benchmark.rounding import figure
 from biotag.benchmark.models import LLM_MODELS, TAGLLM_MODELS
 from biotag.benchmark.tasks import get_task
 

@@ -14,7 +14,9 @@ from biotag.benchmark.models import PEFT_MODELS, TAGLLM_MODELS, Settings
 from biotag.benchmark.runner import check_models, run_benchmark
 from biotag.benchmark.tasks import SEEDS, TASKS, get_task
 from biotag.parallel import current, is_main_process
-from biotag.utils import DTYPE_CHOICES, atomic_write_text, cache_root, check_fraction, resolve_dtype
+from biotag.hardware import DTYPE_CHOICES, resolve_placement
+from biotag.files import atomic_write_text, cache_root
+from biotag.checks import check_fraction
 
 __all__ = ["benchmark", "select_tasks", "record_stage1", "stage1_folder", "QUICK", "SMALL_LIMIT"]
 
@@ -224,7 +226,7 @@ def _with_stage1_tags(settings: Settings, out_dir: Path, tasks: Sequence[str], n
     else:
         sizes = {d: (n if d == "smiles" else min(n, PROTEIN_CORPUS)) for d in domains}
     name = "+".join(f"{d}-{'all' if k is None else k}" for d, k in sizes.items())
-    dtype = resolve_dtype(settings.dtype, torch.device("cpu"))  # stage 1 trains on the CPU, as the cells do
+    dtype = resolve_placement(torch.device("cpu"), settings.dtype).dtype  # stage 1 trains on the CPU, as the cells do
     p = settings.domain_p or settings.p
     folder = ensure_domain_tags(stage1_folder(name, dtype, p), sizes, path=data_path,
                                 progress=progress, isolate=True, dtype=dtype, p=p)  # its model is freed first

@@ -12,7 +12,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from biotag.benchmark.figures import rounded
+from biotag.benchmark.rounding import rounded
 from biotag.data import data_dir
 
 __all__ = ["Task", "Split", "TASKS", "ADMET_TASKS", "get_task", "load_split", "evaluate", "metric_value",
@@ -136,7 +136,7 @@ def tdc_dir(path: str | Path | None = None) -> Path:
     except FileNotFoundError:
         if path is not None:
             raise
-        from biotag.utils import cache_root
+        from biotag.files import cache_root
 
         folder = cache_root() / "tdc"  # PyTDC downloads here
         folder.mkdir(parents=True, exist_ok=True)
@@ -327,7 +327,7 @@ def metric_value(metric: str, y_true: Sequence[float], y_pred: Sequence[float]) 
 
 def evaluate(task: Task, split: Split, y_pred: Sequence[float], *, path: str | Path | None = None) -> float:
     """The test metric of one seed: TDC's ``group.evaluate`` for ADMET tasks (rounded to 3 places, as TDC does);
-    other tasks' rounded alike, or to 3 significant figures below 0.01 (``biotag.benchmark.figures``)."""
+    other tasks' rounded alike, or to 3 significant figures below 0.01 (``biotag.benchmark.rounding``)."""
     y_pred = np.asarray(y_pred, dtype=float).ravel()
     if len(y_pred) != len(split.y_test):
         raise ValueError(f"{len(y_pred)} predictions for {len(split.y_test)} test rows of {task.name}")

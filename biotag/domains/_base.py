@@ -10,7 +10,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from biotag.exceptions import InputIssue, InvalidInputError
-from biotag.utils import is_missing
+from biotag.checks import is_missing
 
 ERROR_POLICIES = ("raise", "nan")
 

@@ -1,10 +1,10 @@
-"""What TagLLMRegressor and TagLLMClassifier share: parameters, model handling, fit, save/load, pickling."""
+"""What TagLLMRegressor and TagLLMClassifier share: parameters (declared once, in ``_params.py``), model handling,
+fit, save/load, pickling."""
 
 from __future__ import annotations
 
 import json
 import os
-from numbers import Integral, Real
 from pathlib import Path
 from typing import Any
 
@@ -12,60 +12,59 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from biotag._version import __version__
+from biotag.config import TagLLMConfig
 from biotag.domains.tagging import DOMAIN_TAGS, Template, check_tag_name
+from biotag.estimators import _docs
+from biotag.estimators._params import PARAMETER_CONSTRAINTS, PARAMETERS, init_storing
 from biotag.estimators._inputs import check_domains, check_feature_names, check_X
 from biotag.estimators._library import start_library
 from biotag.estimators._search import fit_rates, learning_rates, rates_from_state, rates_state, search_prefixes
 from biotag.exceptions import CorruptFileError
 from biotag.parallel import is_main_process
-from biotag.tags import TaggedLM, TagLibrary, load_base_model
-from biotag.tags.prefix import PrefixCache
+from biotag.model import TaggedLM
+from biotag.tags import TagLibrary
+from biotag.backbone import load_base_model
+from biotag.model.prefix import PrefixCache
 from biotag.tags.pretrained import PRETRAINED
-from biotag.tags.readout import READOUTS, Readout
+from biotag.heads.readout import Readout
 from biotag.training import Example, History, stage2, stage3, train_stage
-from biotag.utils import DTYPE_CHOICES, atomic_write_text, resolve_device, resolve_dtype, showing_progress, torch_dtype
+from biotag.files import atomic_write_text
+from biotag.progress import showing_progress
 
 _ESTIMATOR_JSON = "estimator.json"
-
-
 class TagLLMBase(BaseEstimator):
     """Shared machinery; use :class:`TagLLMRegressor` or :class:`TagLLMClassifier`."""
 
-    _parameter_constraints: dict = {
-        "model": [str, os.PathLike, None],
-        "domains": [str, tuple, list],
-        "columns": [list, tuple, None],
-        "function_tag": [str, None],
-        "p": [Interval(Integral, 1, None, closed="left")],
-        "domain_p": [Interval(Integral, 1, None, closed="left"), None],
-        "domain_tags": [str, os.PathLike, None],
-        "enrich": ["boolean"],
-        "head_init": [StrOptions({"random", "probe", "probe-select"})],
-        "head_fit": [StrOptions({"joint", "refit"})],
-        "readout": [StrOptions(set(READOUTS))],
-        "epochs": [Interval(Integral, 1, None, closed="left")],
-        "max_steps": [Interval(Integral, 1, None, closed="left"), None],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "lr": [Interval(Real, 0, None, closed="neither"), "array-like"],
-        "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "warmup_ratio": [Interval(Real, 0, 1, closed="left")],
-        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
-        "patience": [Interval(Integral, 1, None, closed="left"), None],
-        "tokenization": [StrOptions({"model", "char"})],
-        "max_length": [Interval(Integral, 1, None, closed="left"), None],
-        "device": [str],
-        "dtype": [StrOptions(set(DTYPE_CHOICES))],
-        "prefix_cache": [str, os.PathLike, None],
-        "prefix_memory": [Interval(Real, 0, 1, closed="both")],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
-    }
+    _parameter_constraints: dict = PARAMETER_CONSTRAINTS
     _task = "regression"
     _default_function_tag = "<Task>"
+    _own_parameters: dict[str, Any] = {}  # a subclass's parameters beyond PARAMETERS, placed before random_state
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.__init__ = init_storing(cls._parameters())
+        if cls.__doc__:  # the shared sections, written once (_docs.py); random_state and verbose close Parameters
+            cls.__doc__ = cls.__doc__.replace("{parameters}\n", _docs.PARAMETERS).replace(
+                "{attributes}\n", _docs.RUN + "\n" + _docs.ATTRIBUTES)
+
+    @classmethod
+    def _parameters(cls) -> dict[str, Any]:
+        names = list(PARAMETERS)
+        at = names.index("random_state")
+        order = names[:at] + list(cls._own_parameters) + names[at:]
+        return {name: {**PARAMETERS, **cls._own_parameters}[name] for name in order}
+
+    def _config(self) -> TagLLMConfig:
+        """The Tag-LLM settings these parameters give (a ValueError names a bad one)."""
+        values = {name: getattr(self, name) for name in TagLLMConfig.fields()}
+        if not isinstance(values["lr"], (int, float)):
+            values["lr"] = tuple(values["lr"])
+        if values["domain_tags"] is not None:
+            values["domain_tags"] = str(values["domain_tags"])
+        return TagLLMConfig(**values)
 
     # ---- parameters ---------------------------------------------------------------------
 
@@ -80,6 +79,7 @@ class TagLLMBase(BaseEstimator):
 
     def _check_params(self) -> None:
         self._validate_params()
+        self._config()
         self._template()  # names an unknown domain or a malformed tag name
         learning_rates(self.lr)
         if self.function_tag is not None:
@@ -95,10 +95,8 @@ class TagLLMBase(BaseEstimator):
     # ---- the base model: referenced, never owned ----------------------------------------------------
 
     def _load_base(self):
-        """The frozen base model in the precision ``dtype`` resolves to on this device ("auto": decided afresh)."""
-        device = resolve_device(self.device)
-        dtype = resolve_dtype(self.dtype, device)
-        return load_base_model(self.model, dtype=torch_dtype(dtype), device=device)
+        """The frozen base model on ``device`` in ``dtype`` ("auto": decided afresh where it loads)."""
+        return load_base_model(self.model, dtype=self.dtype, device=self.device)
 
     def _make_tlm(self, model, tokenizer, library: TagLibrary) -> TaggedLM:
         # The one place where the estimator decides placement: the tags follow the base model.
@@ -212,13 +210,13 @@ class TagLLMBase(BaseEstimator):
 
     def _new_library(self, model) -> TagLibrary:
         return start_library(model, self.model, self.domain_tags, self._domain_tag_names(), self._function_tag(),
-                             p=self.p, domain_p=getattr(self, "domain_p", None))  # pickles from before domain_p
+                             p=self.p, domain_p=self.domain_p)
 
     def _stage(self, template: Template, seed: int, lr: float):
         function_tag = self._function_tag()
         schedule = dict(epochs=self.epochs, max_steps=self.max_steps, batch_size=self.batch_size, lr=lr,
                         weight_decay=self.weight_decay, warmup_ratio=self.warmup_ratio, patience=self.patience,
-                        seed=seed, head_init=self.head_init, head_fit=getattr(self, "head_fit", "joint"))  # old pickles
+                        seed=seed, head_init=self.head_init, head_fit=self.head_fit)
         domain_tags = template.domain_tags
         if len(set(domain_tags)) == 1:
             return stage2(function_tag, domain_tags[0], task=self._task, enrich=self.enrich, **schedule)
@@ -228,9 +226,9 @@ class TagLLMBase(BaseEstimator):
     # ---- prediction ------------------------------------------------------------------------------------
 
     def _prefix_cache(self) -> PrefixCache | None:
-        if getattr(self, "prefix_cache", None) is None:
+        if self.prefix_cache is None:
             return None
-        return PrefixCache(self.prefix_cache, memory_fraction=getattr(self, "prefix_memory", 0.5))  # old pickles: none
+        return PrefixCache(self.prefix_cache, memory_fraction=self.prefix_memory)
 
     def _head_outputs(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "library_")
@@ -309,7 +307,7 @@ class TagLLMBase(BaseEstimator):
             if state.get("feature_names_in_"):
                 est.feature_names_in_ = np.asarray(state["feature_names_in_"], dtype=object)
             est.n_trainable_params_ = int(state["n_trainable_params_"])
-            est.dtype_ = str(state.get("dtype_", params.get("dtype", "float32")))  # saved before dtype_: as given
+            est.dtype_ = str(state["dtype_"])
             est.history_ = History(**state["history"])
             est.lr_, est.lr_search_ = rates_from_state(state, params["lr"])
             est._set_extra_state(state)

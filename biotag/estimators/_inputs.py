@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from biotag.utils import is_missing
+from biotag.checks import is_missing
 
 _MAX_ROWS_LISTED = 10
 

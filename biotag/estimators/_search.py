@@ -11,8 +11,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from biotag.tags import TagLibrary
-from biotag.tags.prefix import PrefixCache
-from biotag.tags.prefix.memo import PrefixMemo
+from biotag.model.prefix import PrefixCache
+from biotag.model.prefix.memo import PrefixMemo
 from biotag.training import History
 
 __all__ = ["learning_rates", "best_val_loss", "search_prefixes", "fit_rates", "rates_state", "rates_from_state"]
@@ -57,7 +57,7 @@ def fit_rates(rates: Sequence[float], start: TagLibrary, train: Callable[[float,
 def search_prefixes(rates: Sequence[float], validated: bool,
                     cache: PrefixCache | None) -> PrefixCache | PrefixMemo | None:
     """Where a fit at ``rates`` finds its frozen prefixes: the estimator's own ``cache``; else, for a search, a
-    :class:`~biotag.tags.prefix.memo.PrefixMemo`, so that they are computed once for every rate. A search needs
+    :class:`~biotag.model.prefix.memo.PrefixMemo`, so that they are computed once for every rate. A search needs
     validation rows to choose by (``validated``)."""
     if len(rates) > 1 and not validated:
         raise ValueError(f"lr={list(rates)} chooses its rate on validation rows: pass X_val and y_val, or keep "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -16,21 +16,21 @@ from sklearn.utils.validation import check_is_fitted
 
 from biotag.estimators._base import TagLLMBase
 from biotag.estimators._inputs import check_y_classification
-from biotag.tags import ClassificationHead
-from biotag.tags.readout import Readout
+from biotag.heads import ClassificationHead
+from biotag.heads.readout import Readout
 
 
 class TagLLMClassifier(ClassifierMixin, TagLLMBase):
     """Classify molecules or proteins with learned tags on a frozen LLM (binary or multiclass).
 
-    Parameters are those of :class:`TagLLMRegressor`, plus:
+    The input is tagged as ``<SMILES> smiles <Task>``; a linear head reads the tagged model's states as
+    :class:`TagLLMRegressor`'s does and gives class probabilities. Only the tags and the head train.
 
+{parameters}
     class_weight : "balanced", dict or None, default=None
         Weights of the classes in the cross-entropy loss, for imbalanced data.
         ``"balanced"`` weights each class by ``n_samples / (n_classes * count)``.
-
-    Attributes
-    ----------
+{attributes}
     classes_ : ndarray
         The original labels (strings, ints or bools), in sorted order.
 
@@ -44,71 +44,11 @@ class TagLLMClassifier(ClassifierMixin, TagLLMBase):
     """
 
     _task = "classification"
+    _own_parameters = {"class_weight": None}
     _parameter_constraints: dict = {
         **TagLLMBase._parameter_constraints,
         "class_weight": [dict, StrOptions({"balanced"}), None],
     }
-
-    def __init__(
-        self,
-        model: str | None = None,
-        *,
-        domains: str | tuple[str, ...] = "smiles",
-        columns: list[str] | None = None,
-        function_tag: str | None = None,
-        p: int = 3,
-        domain_p: int | None = None,
-        domain_tags: str | None = "pretrained",
-        enrich: bool = False,
-        head_init: str = "probe-select",
-        head_fit: str = "joint",
-        readout: str = "tag+pool",
-        epochs: int = 10,
-        max_steps: int | None = None,
-        batch_size: int = 16,
-        lr: float | Sequence[float] = 3e-3,
-        weight_decay: float = 0.0,
-        warmup_ratio: float = 0.1,
-        validation_fraction: float = 0.1,
-        patience: int | None = 3,
-        tokenization: str = "model",
-        max_length: int | None = None,
-        device: str = "auto",
-        dtype: str = "auto",
-        prefix_cache: str | None = None,
-        prefix_memory: float = 0.5,
-        class_weight: str | dict | None = None,
-        random_state: Any = None,
-        verbose: int = 1,
-    ):
-        self.model = model
-        self.domains = domains
-        self.columns = columns
-        self.function_tag = function_tag
-        self.p = p
-        self.domain_p = domain_p
-        self.domain_tags = domain_tags
-        self.enrich = enrich
-        self.head_init = head_init
-        self.head_fit = head_fit
-        self.readout = readout
-        self.epochs = epochs
-        self.max_steps = max_steps
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.warmup_ratio = warmup_ratio
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.tokenization = tokenization
-        self.max_length = max_length
-        self.device = device
-        self.dtype = dtype
-        self.prefix_cache = prefix_cache
-        self.prefix_memory = prefix_memory
-        self.class_weight = class_weight
-        self.random_state = random_state
-        self.verbose = verbose
 
     def _target_state(self, y: Any) -> np.ndarray:
         """The classes, in sorted order: the head's outputs, and what labels are encoded as."""

@@ -22,18 +22,18 @@ import torch
 from torch import nn
 
 from biotag._version import __version__
+from biotag.config import TagLLMConfig
 from biotag.domains.tagging import check_tag_name
 from biotag.exceptions import CorruptFileError, IncompatibleBaseModelError
-from biotag.tags.base import embedding_fingerprint, embedding_fingerprints
+from biotag.backbone.fingerprint import embedding_fingerprint, embedding_fingerprints
 from biotag.parallel import is_main_process
-from biotag.utils import atomic_path, atomic_write_text, sha256_file
-from biotag.tags.heads import build_head
+from biotag.files import atomic_path, atomic_write_text, sha256_file
+from biotag.heads.modules import build_head
 
-__all__ = ["TagSpec", "TagLibrary", "init_tag_vector", "library_digest", "DEFAULT_P"]
+__all__ = ["TagSpec", "TagLibrary", "init_tag_vector", "library_digest"]
 
 FORMAT = "biotag-tag-library"
 FORMAT_VERSION = 1
-DEFAULT_P = 10  # vectors per tag, as in the paper
 TAG_KINDS = ("domain", "function")
 _JSON, _TENSORS = "library.json", "tags.safetensors"
 
@@ -50,7 +50,7 @@ class TagSpec:
 
     name: str
     kind: str
-    p: int = DEFAULT_P
+    p: int = TagLLMConfig.p  # the estimators' tag length
 
     def __post_init__(self) -> None:
         check_tag_name(self.name)

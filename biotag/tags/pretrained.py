@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from biotag.tags.base import DEFAULT_MODEL_ID
+from biotag.backbone.load import DEFAULT_MODEL_ID
 
 __all__ = ["PRETRAINED", "SHIPPED", "pretrained_library"]
 

@@ -1,6 +1,6 @@
 """The three Tag-LLM stages as data, and the one loop that trains them."""
 
-from biotag.training.heads import initialize_head, probe_init
+from biotag.heads.probe import initialize_head, probe_init
 from biotag.training.loop import Example, evaluate_loss, train_stage
 from biotag.training.optimize import History, epoch_batches, optimize
 from biotag.training.pretrain import pretrain_domain_tag, pretrain_library, stage1_corpus

@@ -1,6 +1,6 @@
 """Training one stage: what trains, its loss on a batch, its frozen prefixes, then the one loop.
 
-Reads top to bottom; device placement lives in TaggedLM, head starts in :mod:`biotag.training.heads`,
+Reads top to bottom; device placement lives in TaggedLM, head starts in :mod:`biotag.heads.probe`,
 the optimization in :mod:`biotag.training.optimize`."""
 
 from __future__ import annotations
@@ -15,15 +15,15 @@ import torch
 
 from biotag.domains.tagging import TaggedInput
 from biotag.parallel import DataParallel, current
-from biotag.tags.batching import split_function_tag
-from biotag.tags.prompt import IGNORE
-from biotag.tags.prefix import KVView, PrefixCache, prefix_readout, shared_prefixes
-from biotag.tags.tagged import TaggedLM
-from biotag.training.heads import initialize_head, probe_columns, probe_init
+from biotag.model.batching import split_function_tag
+from biotag.model.prompt import IGNORE
+from biotag.model.prefix import KVView, PrefixCache, prefix_readout, shared_prefixes
+from biotag.model.tagged import TaggedLM
+from biotag.heads.probe import initialize_head, probe_columns, probe_init
 from biotag.training.optimize import History, optimize
-from biotag.training.refit import HeldOutRidge
+from biotag.heads.refit import HeldOutRidge
 from biotag.training.stages import StageSpec
-from biotag.utils import showing_progress
+from biotag.progress import showing_progress
 
 __all__ = ["Example", "train_stage", "evaluate_loss", "can_reuse_prefix"]
 
@@ -175,7 +175,7 @@ def train_stage(
     With ``val`` given, the parameters of the epoch with the lowest validation
     loss are restored at the end, and ``stage.patience`` stops training early.
     The base model never changes. ``prefix_cache`` keeps the frozen prefixes on disk between
-    calls (see :class:`~biotag.tags.prefix.PrefixCache`).
+    calls (see :class:`~biotag.model.prefix.PrefixCache`).
 
     Examples
     --------
@@ -242,7 +242,7 @@ def _read(tlm: TaggedLM, stage: StageSpec, examples: dict, prefixes: dict, part:
 
 def _start_head(tlm: TaggedLM, stage: StageSpec, examples: dict, prefixes: dict, parallel: DataParallel | None
                 ) -> dict[str, torch.Tensor]:
-    """The head's start (:func:`~biotag.training.heads.initialize_head`) from the initial readouts; returns the
+    """The head's start (:func:`~biotag.heads.probe.initialize_head`) from the initial readouts; returns the
     parts it read in full (``"train"``, ``"val"``), for a refit stage to reuse."""
     full = {}
 
@@ -262,7 +262,7 @@ def _start_head(tlm: TaggedLM, stage: StageSpec, examples: dict, prefixes: dict,
 
 def _refitting(tlm: TaggedLM, stage: StageSpec, examples: dict, prefixes: dict, start: dict[str, torch.Tensor]
                ) -> tuple[HeldOutRidge, Callable[[], None]]:
-    """``head_fit="refit"`` (:mod:`biotag.training.refit`): the held-out ridge fit the tags train against, on the
+    """``head_fit="refit"`` (:mod:`biotag.heads.refit`): the held-out ridge fit the tags train against, on the
     start's readouts (those the head's start read, else read here), and what runs after each epoch: every row
     read afresh, the head and that fit refitted."""
     head = tlm.head(stage.head)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from biotag.config import Stage1Config
 from biotag.domains import ProteinFeaturizer, SmilesFeaturizer
 from biotag.domains.tagging import DOMAIN_TAGS, Template
-from biotag.tags import TaggedLM, TagLibrary, TagSpec, load_base_model
+from biotag.model import TaggedLM
+from biotag.tags import TagLibrary, TagSpec
+from biotag.backbone import load_base_model
 from biotag.training.loop import Example, train_stage
 from biotag.training.optimize import History
 from biotag.training.stages import stage1
@@ -23,30 +27,29 @@ def pretrain_domain_tag(
     domain: str,
     *,
     tag: str | None = None,
-    p: int = 3,
-    epochs: int = 1,
-    lr: float = 1e-3,
-    batch_size: int = 8,
-    val_fraction: float = 0.05,
-    seed: int = 0,
+    config: Stage1Config = Stage1Config(),
     progress: bool = True,
+    **settings: Any,
 ) -> History:
-    """Train ``tag`` (default: the domain's tag) in ``tlm.library`` on already validated ``sequences``.
+    """Train ``tag`` (default: the domain's tag) in ``tlm.library`` on already validated ``sequences``, with
+    ``config`` (``settings`` replace any of its fields: ``p``, ``epochs``, ``lr``, ``batch_size``, ...).
 
     A ``val_fraction`` of the sequences, drawn with ``seed``, is held out for
     the validation loss and early stopping. The library is changed in place.
     """
     if not sequences:
         raise ValueError("stage 1 needs at least one sequence")
+    config = dataclasses.replace(config, **settings)
+    p, seed = config.p, config.seed
     tag = tag or DOMAIN_TAGS[domain]
     tlm.library.ensure_tag(TagSpec(tag, "domain", p=p), tlm.model)
     template = Template((domain,), domain_tags=(tag,))
     examples = [Example(template.build(s)) for s in sequences]
-    n_val = int(round(len(examples) * val_fraction))
+    n_val = int(round(len(examples) * config.val_fraction))
     order = np.random.default_rng(seed).permutation(len(examples))
     val = [examples[i] for i in order[:n_val]]
     train = [examples[i] for i in order[n_val:]]
-    spec = stage1(tag, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
+    spec = stage1(tag, epochs=config.epochs, lr=config.lr, batch_size=config.batch_size, seed=seed)
     return train_stage(tlm, spec, train, val or None, progress=progress)
 
 
@@ -79,10 +82,7 @@ def pretrain_library(
     """Stage 1 from a model name: load ``model`` (None: the default) in ``dtype`` on ``device``, start from the
     library at ``init`` (or an empty one), train each domain's tag on its validated corpus (``tags`` renames them;
     ``settings`` go to :func:`pretrain_domain_tag`) and return the library, unsaved, with each domain's history."""
-    from biotag.utils import resolve_device, resolve_dtype, torch_dtype
-
-    place = resolve_device(device)
-    base, tokenizer = load_base_model(model, dtype=torch_dtype(resolve_dtype(dtype, place)), device=place)
+    base, tokenizer = load_base_model(model, dtype=dtype, device=device)
     library = TagLibrary.load(init, base) if init is not None else TagLibrary.for_model(base)
     library.to(base.get_input_embeddings().weight.device)
     tlm = TaggedLM(base, tokenizer, library, tokenization=tokenization)

@@ -6,27 +6,31 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from biotag.config import TagLLMConfig
+
 __all__ = ["Schedule", "get_lr"]
+
+_DEFAULTS = TagLLMConfig()
 
 
 @dataclass(kw_only=True)
 class Schedule:
     """The optimization schedule of one training run (a stage, or a baseline trained by the same loop).
 
-    Every field has a default; a :class:`~biotag.training.StageSpec` is a schedule with tags, a loss
+    Every field has a default, Tag-LLM's (:class:`~biotag.config.TagLLMConfig`) where it has one; a :class:`~biotag.training.StageSpec` is a schedule with tags, a loss
     and a head added, and anything else trained by :func:`~biotag.training.optimize` passes one whole.
     """
 
-    epochs: int = 3
-    max_steps: int | None = None  # optimizer steps; stops early when reached
-    batch_size: int = 16
+    epochs: int = _DEFAULTS.epochs
+    max_steps: int | None = _DEFAULTS.max_steps
+    batch_size: int = _DEFAULTS.batch_size
     grad_accum: int = 1  # micro-batches per optimizer step
-    lr: float = 1e-3  # tags are few, well-scaled vectors: a prompt-tuning-sized rate
-    weight_decay: float = 0.0  # decaying tags pulls them toward 0, away from the embedding scale
-    warmup_ratio: float = 0.1  # fraction of all steps spent warming up
+    lr: float = _DEFAULTS.lr
+    weight_decay: float = _DEFAULTS.weight_decay
+    warmup_ratio: float = _DEFAULTS.warmup_ratio
     min_lr_ratio: float = 0.1  # cosine decays to this fraction of lr
     grad_clip: float | None = 1.0
-    patience: int | None = None  # epochs without validation improvement before stopping; None = no early stop
+    patience: int | None = _DEFAULTS.patience  # None: no early stopping
     seed: int = 0
 
     def __post_init__(self) -> None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from biotag.domains.tagging import check_tag_name
+from biotag.config import Stage1Config
 from biotag.training.schedule import Schedule
 
 __all__ = ["StageSpec", "stage1", "stage2", "stage3", "LOSSES", "HEAD_INITS", "HEAD_FITS"]
@@ -57,7 +58,7 @@ class StageSpec(Schedule):
     head_init: str = "random"
     # How the head trains: "joint" (by the optimizer, beside the tags: the paper's), or "refit": refitted in closed
     # form after each epoch as it started, the tags training against ridge fits that leave their batch's rows out
-    # (biotag.training.refit). "refit" needs a probe start.
+    # (biotag.heads.refit). "refit" needs a probe start.
     head_fit: str = "joint"
 
     def __post_init__(self) -> None:
@@ -96,7 +97,11 @@ class StageSpec(Schedule):
 
 
 def stage1(domain_tag: str, **schedule: Any) -> StageSpec:
-    """Stage 1: a domain tag learns by next-token prediction on unlabeled sequences."""
+    """Stage 1: a domain tag learns by next-token prediction on unlabeled sequences (the schedule's defaults are
+    :class:`~biotag.config.Stage1Config`'s)."""
+    defaults = Stage1Config()
+    schedule = {"epochs": defaults.epochs, "lr": defaults.lr, "batch_size": defaults.batch_size, "patience": None,
+                **schedule}
     return StageSpec(name="stage1", train_tags=(domain_tag,), loss="lm", **schedule)
 
 

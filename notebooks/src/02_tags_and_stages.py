@@ -25,7 +25,10 @@ import torch
 
 from biotag import SmilesFeaturizer, ProteinFeaturizer, Template
 from biotag.data import read_tdc_table
-from biotag.tags import RegressionHead, TaggedLM, TagLibrary, TagSpec, load_base_model
+from biotag.heads import RegressionHead
+from biotag.model import TaggedLM
+from biotag.tags import TagLibrary, TagSpec
+from biotag.backbone import load_base_model
 from biotag.training import Example, pretrain_domain_tag, stage2, stage3, train_stage
 
 SMALL = os.environ.get("BIOTAG_NOTEBOOK_SMALL", "0") == "1"

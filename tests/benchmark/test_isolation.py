@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from biotag.benchmark.isolation import in_child_process
-from biotag.utils import peak_rss_mb
+from biotag.hardware import peak_rss_mb
 
 
 def test_work_runs_in_another_process_and_its_errors_come_back():

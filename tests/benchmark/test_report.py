@@ -206,7 +206,7 @@ def test_an_unreadable_run_record_is_named(tmp_path, data_dir):
 
 
 def test_validation_scores_are_tabulated_and_ranked_per_task_never_from_test_scores():
-    from biotag.benchmark.validation import validation_summary, validation_table
+    from biotag.benchmark.validation_scores import validation_summary, validation_table
 
     rows = []
     for seed, (a, b, c, d) in enumerate([(0.40, 0.50, 0.90, 0.80), (0.42, 0.48, 0.92, 0.70)], start=1):

@@ -54,7 +54,7 @@ def test_cells_are_recorded_with_metric_time_params_and_memory(tmp_path):
 def test_held_out_validation_is_scored_for_models_that_keep_it_out_and_every_cell_records_cpu_and_precision(
         tmp_path, tiny_model_dir):
     from biotag.benchmark.tasks import get_task, load_split, metric_value
-    from biotag.utils import cpu_description, resolve_dtype
+    from biotag.hardware import cpu_description, resolve_placement
 
     results = run_benchmark(["toy_regression"], ["rf_morgan", "tagllm", "linear_probe"], tmp_path, seeds=(1,),
                             settings=Settings(model=tiny_model_dir, epochs=1, p=2, n_jobs=1), isolate=False,
@@ -64,7 +64,7 @@ def test_held_out_validation_is_scored_for_models_that_keep_it_out_and_every_cel
     assert pd.isna(results.loc["rf_morgan", "dtype"])  # no LLM
     import torch
 
-    auto = resolve_dtype("auto", torch.device("cpu"))
+    auto = resolve_placement(torch.device("cpu"), "auto").dtype
     for model in ["tagllm", "linear_probe"]:
         assert results.loc[model, "dtype"] == auto
         assert np.isfinite(results.loc[model, "valid_value"]) and results.loc[model, "valid_value"] > 0  # an MAE
@@ -301,7 +301,7 @@ def test_each_tagllm_cell_records_which_stage1_library_it_ran_on(tmp_path, tiny_
     import hashlib
 
     from biotag.tags import TagLibrary, TagSpec
-    from biotag.tags.base import load_base_model
+    from biotag.backbone.load import load_base_model
 
     model, _ = load_base_model(tiny_model_dir)
     library = TagLibrary.for_model(model)
@@ -322,7 +322,7 @@ def test_the_results_folder_keeps_the_record_of_every_stage1_library_its_cells_u
     names both, so each cell's ``domain_tags_sha256`` leads to its library's training record."""
     from biotag.benchmark.suite import record_stage1
     from biotag.tags import TagLibrary, TagSpec
-    from biotag.tags.base import load_base_model
+    from biotag.backbone.load import load_base_model
     from biotag.tags.library import library_digest
 
     model, _ = load_base_model(tiny_model_dir)

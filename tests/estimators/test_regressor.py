@@ -283,14 +283,14 @@ def test_corrupt_saved_estimator(tiny_model_dir, tmp_path):
 
 def test_dtype_auto_holds_the_base_model_in_bf16_only_where_the_cpu_has_native_bf16(tiny_model_dir, tmp_path,
                                                                                       monkeypatch):
-    from biotag import utils
+    from biotag import hardware
 
     X, y = toy(40)
-    monkeypatch.setattr(utils, "cpu_flags", lambda: frozenset({"avx2", "avx512f"}))  # an AVX512 CPU without BF16
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: frozenset({"avx2", "avx512f"}))  # an AVX512 CPU without BF16
     fp32 = fast(tiny_model_dir, device="cpu").fit(X, y)
     assert fp32.dtype == "auto" and fp32.dtype_ == "float32"
     assert fp32._tagged_lm().model.dtype == torch.float32
-    monkeypatch.setattr(utils, "cpu_flags", lambda: frozenset({"avx2", "avx512f", "avx512_bf16"}))
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: frozenset({"avx2", "avx512f", "avx512_bf16"}))
     bf16 = fast(tiny_model_dir, device="cpu").fit(X, y)
     assert bf16.dtype_ == "bfloat16" and bf16._tagged_lm().model.dtype == torch.bfloat16
     assert all(t.dtype == torch.float32 for t in bf16.library_.tags.values())  # tags and head stay float32
@@ -301,7 +301,7 @@ def test_dtype_auto_holds_the_base_model_in_bf16_only_where_the_cpu_has_native_b
     assert gap.mean() < 0.05 * y.std() and gap.max() < 0.2 * y.std()
     loaded = TagLLMRegressor.load(bf16.save(tmp_path / "est"))
     assert loaded.dtype_ == "bfloat16" and loaded.dtype == "auto"
-    monkeypatch.setattr(utils, "cpu_flags", lambda: frozenset({"avx2"}))  # moved to an AVX2-only machine
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: frozenset({"avx2"}))  # moved to an AVX2-only machine
     assert loaded._tagged_lm().model.dtype == torch.float32  # "auto" decides where the model loads
 
 

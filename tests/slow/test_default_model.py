@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from biotag.tags.base import embedding_fingerprint, load_base_model
+from biotag.backbone.load import load_base_model
+from biotag.backbone.fingerprint import embedding_fingerprint
 
 pytestmark = pytest.mark.slow
 
@@ -66,7 +67,9 @@ def test_qed_function_tag_beats_the_mean(data_dir, record_property):
 
     from biotag import SmilesFeaturizer, Template
     from biotag.data import read_tdc_table
-    from biotag.tags import RegressionHead, TaggedLM, TagLibrary, TagSpec
+    from biotag.heads import RegressionHead
+    from biotag.model import TaggedLM
+    from biotag.tags import TagLibrary, TagSpec
     from biotag.training import Example, stage2, train_stage
 
     smiles = sorted(set(read_tdc_table("Caco2_Wang", data_dir)["Drug"]) | set(read_tdc_table("HIA_Hou", data_dir)["Drug"]))

@@ -40,7 +40,8 @@ def test_the_estimators_start_from_the_shipped_domain_tags_and_none_means_untrai
 
     import torch
 
-    from biotag.tags import TagLibrary, load_base_model
+    from biotag.tags import TagLibrary
+    from biotag.backbone import load_base_model
     from biotag.tags.pretrained import SHIPPED
 
     record = json.loads((SHIPPED / "corpus.json").read_text())

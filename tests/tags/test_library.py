@@ -5,7 +5,9 @@ import torch
 from tiny import SMILES, make_tiny_lm, make_tlm
 
 from biotag import CorruptFileError, IncompatibleBaseModelError, Template
-from biotag.tags import RegressionHead, TaggedLM, TagLibrary, TagSpec, init_tag_vector
+from biotag.heads import RegressionHead
+from biotag.model import TaggedLM
+from biotag.tags import TagLibrary, TagSpec, init_tag_vector
 
 
 def test_init_follows_the_paper():
@@ -25,8 +27,10 @@ def test_init_follows_the_paper():
     assert not torch.allclose(init_tag_vector(other.get_input_embeddings().weight), v)
 
 
-def test_default_p_is_ten():
-    assert TagSpec("<X>", "domain").p == 10
+def test_a_new_tag_has_the_estimators_length_unless_told():
+    from biotag.config import TagLLMConfig
+
+    assert TagSpec("<X>", "domain").p == TagLLMConfig().p and TagSpec("<X>", "domain", p=10).p == 10
 
 
 def test_save_load_identical_outputs(tmp_path):

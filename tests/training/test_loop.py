@@ -6,8 +6,9 @@ import torch
 from tiny import SMI, count_examples, make_tiny_lm, stage_setup, toy_smiles
 
 from biotag import Template
-from biotag.tags import TaggedLM, TagLibrary, TagSpec
-from biotag.tags.readout import Readout
+from biotag.model import TaggedLM
+from biotag.tags import TagLibrary, TagSpec
+from biotag.heads.readout import Readout
 from biotag.training import Example, stage1, stage2, stage3, train_stage
 from biotag.training.loop import evaluate_loss
 

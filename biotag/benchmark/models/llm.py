@@ -19,7 +19,6 @@ import numpy as np
 from biotag.benchmark.models.base import BenchmarkModel, register
 from biotag.benchmark.standardize import standardized_text
 from biotag.benchmark.tasks import Split
-from biotag import utils
 
 # torch, transformers and biotag.tags load with the first model built, so listing the models and reporting on
 # results (which import this module to register them) start without them.
@@ -32,14 +31,17 @@ class FeatureCache:
 
     The linear probe's features depend only on the frozen weights and the input's token ids, so the five
     seeds of a task (whose splits reshuffle the same molecules) compute them once. One folder per model
-    (named by :func:`~biotag.utils.model_digest` of all its weights), one file per input (keyed by its token
+    (named by :func:`~biotag.backbone.fingerprint.model_digest` of all its weights), one file per input (keyed by its token
     ids) holding one tensor per kind of feature; a file that cannot be read, or lacks a kind asked for, is
     recomputed, never trusted.
     """
 
     def __init__(self, model: torch.nn.Module, directory: str | Path | None = None):
-        folder = Path(directory) if directory is not None else utils.cache_root() / "probe-features"
-        self.files = utils.TensorFiles(folder / utils.model_digest(model, sample=None)[:16])
+        from biotag.backbone.fingerprint import model_digest
+        from biotag.files import TensorFiles, cache_root
+
+        folder = Path(directory) if directory is not None else cache_root() / "probe-features"
+        self.files = TensorFiles(folder / model_digest(model, sample=None)[:16])
 
     @staticmethod
     def key(ids: list[int]) -> str:
@@ -76,7 +78,7 @@ class LinearProbe(BenchmarkModel):
         return ("h",) + ((self._pooled_kind(),) if any("pool" in r for r in self.readouts) else ())
 
     def _pooled_kind(self) -> str:
-        from biotag.tags.readout import Readout
+        from biotag.heads.readout import Readout
 
         layers = Readout.named("pool", n_layers=self.model.config.num_hidden_layers, segments=1).layers
         return "pooled" + ",".join(map(str, layers))
@@ -101,8 +103,8 @@ class LinearProbe(BenchmarkModel):
         import torch
         from tqdm.auto import tqdm
 
-        from biotag.tags.batching import left_pad, position_ids
-        from biotag.tags.prompt import pad_id  # the pad id biotag's own prompts use
+        from biotag.model.batching import left_pad, position_ids
+        from biotag.model.prompt import pad_id  # the pad id biotag's own prompts use
 
         pooled = len(kinds) > 1
         layers = [int(x) for x in kinds[1][len("pooled"):].split(",")] if pooled else []
@@ -111,13 +113,14 @@ class LinearProbe(BenchmarkModel):
         for start in tqdm(range(0, len(order), 32), desc=f"{self.name} features", unit="batch", leave=False,
                           disable=not self.settings.verbose):
             idx = order[start : start + 32]
-            input_ids, mask = left_pad([ids[i] for i in idx], pad_id(self.tokenizer))
+            padded = left_pad([ids[i] for i in idx], pad_id(self.tokenizer))
+            input_ids, mask = (t.to(self.model.device) for t in padded)
             with torch.no_grad():
                 result = self.model.base_model(input_ids=input_ids, attention_mask=mask,
                                                position_ids=position_ids(mask), output_hidden_states=pooled)
-            last = result.last_hidden_state[:, -1].float().numpy()
+            last = result.last_hidden_state[:, -1].float().cpu().numpy()
             weight = (mask / mask.sum(dim=1, keepdim=True)).float()
-            means = [torch.einsum("bt,btd->bd", weight, result.hidden_states[layer].float()) for layer in layers]
+            means = [torch.einsum("bt,btd->bd", weight, result.hidden_states[layer].float()).cpu() for layer in layers]
             for row, i in enumerate(idx):
                 out[i]["h"] = last[row]
                 if pooled:
@@ -125,14 +128,13 @@ class LinearProbe(BenchmarkModel):
         return out
 
     def fit(self, split: Split) -> "LinearProbe":
-        import torch
+        from biotag.backbone import load_base_model
 
-        from biotag.tags import load_base_model
-        from biotag.utils import resolve_dtype, torch_dtype
-
-        dtype = resolve_dtype(self.settings.dtype, torch.device("cpu"))
-        self.model, self.tokenizer = load_base_model(self.settings.model, dtype=torch_dtype(dtype))
-        self.provenance["dtype"] = dtype
+        # the run's precision and device ("auto" resolved where the model loads), as the Tag-LLM cells
+        self.model, self.tokenizer = load_base_model(self.settings.model, dtype=self.settings.dtype,
+                                                     device=self.settings.device)
+        self.provenance["dtype"] = str(self.model.dtype).removeprefix("torch.")
+        self.provenance["device"] = str(self.model.device)
         self.cache = FeatureCache(self.model)
         E_train = self.embed(standardized_text(split.X_train, self.task.domains))
         E_valid = self.embed(standardized_text(split.X_valid, self.task.domains))
@@ -204,9 +206,10 @@ class PeftBaseline(BenchmarkModel):
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-        from biotag.tags.base import model_source
-        from biotag.tags.compat import dtype_kwargs
-        from biotag.tags.prompt import pad_id
+        from biotag.backbone.compat import dtype_kwargs
+        from biotag.backbone.load import model_source
+        from biotag.hardware import resolve_placement
+        from biotag.model.prompt import pad_id
 
         source, _ = model_source(self.settings.model)
         tokenizer = AutoTokenizer.from_pretrained(source)
@@ -214,14 +217,18 @@ class PeftBaseline(BenchmarkModel):
         model = AutoModelForSequenceClassification.from_pretrained(source, num_labels=1,
                                                                    **dtype_kwargs(torch.float32))
         model.config.pad_token_id = pad_id(tokenizer)
-        return get_peft_model(model, self.peft_config()), tokenizer
+        # the run's device, resolved as the Tag-LLM cells' (PEFT trains the whole adapter stack in float32)
+        device = resolve_placement(self.settings.device, "float32").device
+        self.provenance["device"] = str(device)
+        return get_peft_model(model, self.peft_config()).to(device), tokenizer
 
     def _logits(self, ids: list[list[int]]) -> torch.Tensor:
-        from biotag.tags.batching import left_pad
-        from biotag.tags.prompt import pad_id
+        from biotag.model.batching import left_pad
+        from biotag.model.prompt import pad_id
 
+        device = next(self.model.parameters()).device
         input_ids, mask = left_pad(ids, pad_id(self.tokenizer))
-        return self.model(input_ids=input_ids, attention_mask=mask).logits[:, 0].float()
+        return self.model(input_ids=input_ids.to(device), attention_mask=mask.to(device)).logits[:, 0].float()
 
     def _loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         import torch
@@ -257,7 +264,8 @@ class PeftBaseline(BenchmarkModel):
 
         def batch_loss(idx: np.ndarray) -> torch.Tensor:
             self.model.train()
-            return self._loss(self._logits([ids_train[i] for i in idx]), y_train[idx])
+            logits = self._logits([ids_train[i] for i in idx])
+            return self._loss(logits, y_train[idx].to(logits.device))
 
         @torch.no_grad()
         def val_loss() -> float:
@@ -265,7 +273,8 @@ class PeftBaseline(BenchmarkModel):
             total = 0.0
             for start in range(0, len(ids_valid), 32):
                 chunk = slice(start, start + 32)
-                total += self._loss(self._logits(ids_valid[chunk]), y_valid[chunk]).item() * len(ids_valid[chunk])
+                logits = self._logits(ids_valid[chunk])
+                total += self._loss(logits, y_valid[chunk].to(logits.device)).item() * len(ids_valid[chunk])
             return total / max(len(ids_valid), 1)
 
         self.history = optimize(params, len(ids_train), batch_loss, schedule, val_loss=val_loss if ids_valid else None,
@@ -284,7 +293,7 @@ class PeftBaseline(BenchmarkModel):
         for start in range(0, len(order), 32):
             idx = order[start : start + 32]
             with torch.no_grad():
-                out[idx] = self._logits([ids[i] for i in idx]).numpy()
+                out[idx] = self._logits([ids[i] for i in idx]).cpu().numpy()
         if self.task.kind == "classification":
             return 1.0 / (1.0 + np.exp(-out))
         return out * self.std + self.mean
