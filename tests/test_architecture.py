@@ -129,7 +129,8 @@ assert main(["benchmark", "list"]) == 0
 heavy = sorted(m for m in ("torch", "transformers", "rdkit", "sklearn", "peft") if m in sys.modules)
 assert not heavy, heavy
 from biotag.benchmark import MODELS
-assert {"linear_probe_pooled", "lora", "rf_morgan", "tagllm_pool_probe_select"} <= set(MODELS)
+assert {"linear_probe_pooled", "lora", "rf_morgan", "tagllm", "tagllm_paper"} <= set(MODELS)
+assert [m for m in MODELS if m.startswith("tagllm")] == ["tagllm", "tagllm_paper"]
 print("ok")
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from biotag.benchmark.models import TAGLLM_MODELS
+from biotag.benchmark.models import is_tagllm
 from biotag.benchmark.tasks import get_task
 
 __all__ = ["plot_scores"]
@@ -31,7 +31,7 @@ def plot_scores(summary: pd.DataFrame, references: dict[str, pd.DataFrame], file
         labels = list(ours["model"]) + [f"#{r} {m}"[:22] for r, m in zip(reference["rank"], reference["model"])]
         means = list(ours["mean"]) + list(reference["mean"].astype(float))
         stds = list(ours["std"]) + list(reference["std"].fillna(0).astype(float))
-        colors = ["tab:red" if m in TAGLLM_MODELS else "tab:blue" for m in ours["model"]] + ["0.7"] * len(reference)
+        colors = ["tab:red" if is_tagllm(m) else "tab:blue" for m in ours["model"]] + ["0.7"] * len(reference)
         y = np.arange(len(labels))[::-1]
         ax.barh(y, means, xerr=stds, color=colors, height=0.7)
         ax.set_yticks(y, labels, fontsize=7)

@@ -10,53 +10,18 @@ import numpy as np
 import pandas as pd
 
 from biotag.benchmark.rounding import figure
-from biotag.benchmark.models import EXPERT_MODELS, LLM_MODELS, MODELS, PEFT_MODELS, TAGLLM_MODELS, Settings
+from biotag.benchmark.models import (EXPERT_MODELS, MODELS, PEFT_MODELS, Settings, group_of, is_llm_baseline,
+                                     is_tagllm, split_label)
+from biotag.benchmark.leaderboard import leaderboard, leaderboard_rank, published
 from biotag.benchmark.plots import plot_scores
 from biotag.benchmark.run_settings import BEFORE_RECORDED, LLM_SETTINGS, RUN, UNRECORDED, earlier_threads
 from biotag.benchmark.runner import read_results, summarize
 from biotag.benchmark.standing import TAGLLM_CHOICE, standing_section
 from biotag.benchmark.tasks import SEEDS, get_task
 from biotag.benchmark.validation_scores import validation_table
-from biotag.data import data_dir
 
 __all__ = ["leaderboard", "published", "leaderboard_rank", "format_score", "coverage", "read_runs", "run_settings",
            "write_report"]
-
-LEADERBOARD_FILE = "tdc_leaderboards_2025-02.csv"
-PAPER_FILE = "tag_llm_paper_table2.csv"
-
-
-def leaderboard(path: str | Path | None = None) -> pd.DataFrame:
-    """The published TDC leaderboard rows (``reference/tdc_leaderboards_2025-02.csv``)."""
-    file = data_dir(path) / "reference" / LEADERBOARD_FILE
-    if not file.is_file():
-        raise FileNotFoundError(f"leaderboard table not found at {file}")
-    return pd.read_csv(file)
-
-
-def published(task, board: pd.DataFrame, path: str | Path | None = None) -> pd.DataFrame:
-    """The published rows to compare ``task`` with: TDC leaderboard rows, or the Tag-LLM paper's Table 2
-    (LLaMA-7B backbone and the paper's own data: context, not a like-for-like comparison)."""
-    if task.leaderboard:
-        return board[board["benchmark"] == task.leaderboard].assign(source="TDC leaderboard")
-    if task.paper_column:
-        file = data_dir(path) / "reference" / PAPER_FILE
-        if not file.is_file():
-            raise FileNotFoundError(f"Tag-LLM paper table not found at {file}")
-        table = pd.read_csv(file).dropna(subset=[task.paper_column])
-        rows = pd.DataFrame({"benchmark": task.paper_column, "model": table["method"] + " (paper)",
-                             "mean": table[task.paper_column].astype(float), "std": np.nan})
-        rows = rows.sort_values("mean", ascending=not task.higher_is_better, kind="stable").reset_index(drop=True)
-        return rows.assign(rank=np.arange(1, len(rows) + 1), source="Tag-LLM paper, Table 2")
-    return board.iloc[:0].assign(source=[])
-
-
-def leaderboard_rank(value: float, board: pd.DataFrame, higher_is_better: bool) -> int:
-    """The rank ``value`` would take on ``board`` (1 = best): one more than the entries strictly better."""
-    means = board["mean"].astype(float).to_numpy()
-    better = means > value if higher_is_better else means < value
-    return int(better.sum()) + 1
-
 
 def format_score(mean: float, std: float, seeds: int = len(SEEDS)) -> str:
     """``mean ± std``; a figure from fewer seeds than the protocol's says how many (one seed has no spread)."""
@@ -66,9 +31,10 @@ def format_score(mean: float, std: float, seeds: int = len(SEEDS)) -> str:
 
 
 def _ordered_models(names) -> list[str]:
-    """The distinct model names in the registry's order, unknown ones after them."""
-    names = set(names)
-    return [m for m in MODELS if m in names] + sorted(names - set(MODELS))
+    """The distinct models in the registry's order of their methods (a method's variants after it), unknown ones
+    last."""
+    order = {name: i for i, name in enumerate(MODELS)}
+    return sorted(set(names), key=lambda m: (order.get(split_label(m)[0], len(order)), m))
 
 
 def coverage(results: pd.DataFrame) -> tuple[list[str], list[str]]:
@@ -168,7 +134,7 @@ def run_settings(results_dir: str | Path) -> dict | None:
 
 def _check_settings_agree(results: pd.DataFrame, settings: dict[str, dict | None]) -> None:
     """One LLM model's seeds of one task, split across runs, must share the settings that change scores."""
-    llm = results[results["model"].isin(LLM_MODELS) & (results["status"] == "ok")]
+    llm = results[results["model"].map(group_of).isin(("tagllm", "probe", "peft")) & (results["status"] == "ok")]
     for (task, model), group in llm.groupby(["task", "model"]):
         runs = sorted(set(group["run"]))
         if len(runs) < 2:
@@ -202,7 +168,7 @@ def _runs_table(results: pd.DataFrame, results_dirs: Sequence[str | Path]) -> li
             continue
         models = _ordered_models(ran["model"])
         settings = run_settings(d)
-        if not any(m in LLM_MODELS for m in models):
+        if not any(group_of(m) != "expert" for m in models):
             cells = ["-"] * 6  # the experts take none of these settings
         elif settings is None:
             cells = ["not recorded"] * 6
@@ -231,9 +197,11 @@ def _precision(dtype: str | None, cells: pd.DataFrame) -> str | None:
 def _rates(models: list[str], settings: dict) -> str:
     """The learning rate of each model that trains: Tag-LLM the run's (or its own search's); PEFT keeps its own."""
     def rate(model: str) -> str:  # a search inside fit: the rates it chooses from
-        grid = (MODELS[model].lr,) if model in PEFT_MODELS else MODELS[model].rates or (settings["lr"],)
+        own = split_label(model)[1].get("lr")
+        grid = (MODELS[model].lr,) if model in PEFT_MODELS else tuple(map(float, own.split("/"))) if own else \
+            (settings["lr"],)
         return f"{grid[0]:g}" if len(grid) == 1 else "chosen from " + "/".join(f"{r:g}" for r in grid)
-    rates = {m: rate(m) for m in models if m in TAGLLM_MODELS or m in PEFT_MODELS}
+    rates = {m: rate(m) for m in models if is_tagllm(m) or m in PEFT_MODELS}
     if not rates:
         return "-"  # the linear probe's strength is chosen on validation; it has no rate
     if len(set(rates.values())) == 1:
@@ -277,16 +245,8 @@ def write_report(
               "would take on the published leaderboard (top 10-13 entries shown there). Wall time is per seed "
               "(fit + predict) on this machine.", ""]
 
-    headline = ["| task | metric | Tag-LLM (the defaults where they ran) | best expert | best LLM baseline | published #1 |",
-                "|---|---|---|---|---|---|"]
-    sections = []
-    ok = results[results["status"] == "ok"]
-    runs = {key: sorted({Path(d).name for d in group}) for key, group in ok.groupby(["task", "model"])["run"]}
     references = {t: published(get_task(t), board, data_path) for t in summary["task"].unique()}
-    for task_name, rows in summary.groupby("task", sort=False):
-        section, headline_row = _task_section(task_name, rows, references[task_name], runs)
-        sections += section
-        headline.append(headline_row)
+    headline, sections = _summary(results, summary, references)
     lines += ["## Summary", ""] + headline + [""] + standing_section(summary)
     table, failures = coverage(results)
     lines += ["## Coverage", "", f"Finished seeds per task and model (the protocol runs {len(SEEDS)}); "
@@ -306,6 +266,31 @@ def write_report(
     lines += ["![scores per task beside the leaderboard](report.png)", ""]
     (out_dir / "report.md").write_text("\n".join(lines))
     return out_dir / "report.md"
+
+
+def summary_table(results_dirs: Sequence[str | Path], *, data_path: str | Path | None = None) -> list[str]:
+    """The report's summary table (a row per task: Tag-LLM, the best expert and LLM baseline, the leaderboard's
+    first) and its line of counts, from the results in ``results_dirs``: what the README shows."""
+    results = read_runs(results_dirs)
+    summary = summarize(results)
+    board = leaderboard(data_path)
+    references = {t: published(get_task(t), board, data_path) for t in summary["task"].unique()}
+    counts = [line for line in standing_section(summary) if line.startswith("Tag-LLM beats")]
+    return _summary(results, summary, references)[0] + [""] + counts
+
+
+def _summary(results: pd.DataFrame, summary: pd.DataFrame, references: dict) -> tuple[list[str], list[str]]:
+    """The summary table's lines and each task's section."""
+    headline = ["| task | metric | Tag-LLM (the defaults where they ran) | best expert | best LLM baseline | published #1 |",
+                "|---|---|---|---|---|---|"]
+    sections = []
+    ok = results[results["status"] == "ok"]
+    runs = {key: sorted({Path(d).name for d in group}) for key, group in ok.groupby(["task", "model"])["run"]}
+    for task_name, rows in summary.groupby("task", sort=False):
+        section, headline_row = _task_section(task_name, rows, references[task_name], runs)
+        sections += section
+        headline.append(headline_row)
+    return headline, sections
 
 
 def _task_section(task_name: str, rows: pd.DataFrame, reference: pd.DataFrame, runs: dict) -> tuple[list[str], str]:
@@ -342,8 +327,8 @@ def _task_section(task_name: str, rows: pd.DataFrame, reference: pd.DataFrame, r
         return f"{format_score(row['mean'], row['std'], row['seeds'])} ({row['model']})"
 
     top = reference.sort_values("rank").iloc[0] if len(reference) else None
-    ours = next(([m] for m in TAGLLM_CHOICE if m in set(rows["model"])), TAGLLM_MODELS)  # a fixed choice, not the best
+    ours = next(([m] for m in TAGLLM_CHOICE if m in set(rows["model"])), [])  # a fixed choice, never the best
     headline = (f"| {task.leaderboard or task.name} | {task.metric} | " + best(ours) + " | "
-                + best(EXPERT_MODELS) + " | " + best([m for m in LLM_MODELS if m not in TAGLLM_MODELS]) + " | "
+                + best(EXPERT_MODELS) + " | " + best([m for m in set(rows["model"]) if is_llm_baseline(m)]) + " | "
                 + (f"{figure(top['mean'])} ({top['model']})" if top is not None else "-") + " |")
     return sections, headline

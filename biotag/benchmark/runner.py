@@ -25,7 +25,7 @@ import pandas as pd
 
 from biotag.benchmark.rounding import figure, places, rounded
 from biotag.benchmark.isolation import in_child_process, on_devices
-from biotag.benchmark.models import MODELS, Settings, make_model
+from biotag.benchmark.models import MODELS, Settings, current_name, group_of, make_model, split_label
 from biotag.benchmark.run_settings import check_run_settings
 from biotag.benchmark.tasks import SEEDS, evaluate, get_task, load_split, metric_value
 from biotag.hardware import cpu_description, peak_rss_mb
@@ -52,7 +52,7 @@ class Cell:
 
 def check_models(models: Sequence[str]) -> None:
     """Unknown model names fail before any work, naming the known ones."""
-    unknown = [m for m in models if m not in MODELS]
+    unknown = [m for m in models if split_label(m)[0] not in MODELS]
     if unknown:
         raise KeyError(f"unknown models {unknown}; known models: {', '.join(MODELS)}")
 
@@ -136,9 +136,12 @@ def read_predictions(out_dir: str | Path) -> pd.DataFrame:
         return pd.DataFrame(columns=[c for c in PREDICTION_COLUMNS if c != "started_at"])
     rows = pd.read_csv(path, dtype={"task": str, "model": str, "started_at": str})
     rows = rows[rows["task"] != "task"].astype({"seed": int, "row": int, "y_pred": float})  # headers of racing writers
-    latest = results[results["status"] == "ok"][["task", "model", "seed", "started_at"]].astype({"seed": int})
-    kept = rows.merge(latest, on=["task", "model", "seed", "started_at"])
-    return kept.drop(columns="started_at").reset_index(drop=True)
+    latest = results[results["status"] == "ok"].astype({"seed": int})
+    recorded = latest["recorded_as"].fillna(latest["model"]) if "recorded_as" in latest else latest["model"]
+    latest = latest.assign(recorded=recorded)[["task", "model", "recorded", "seed", "started_at"]]
+    kept = rows.rename(columns={"model": "recorded"}).merge(latest, on=["task", "recorded", "seed", "started_at"])
+    return kept.drop(columns=["started_at", "recorded"])[[c for c in PREDICTION_COLUMNS if c != "started_at"]] \
+        .reset_index(drop=True)
 
 
 def _run_isolated(cell: Cell, settings: Settings, out_dir: Path, data_path: str | Path | None) -> dict:
@@ -174,6 +177,9 @@ def read_results(out_dir: str | Path, *, warn: bool = False) -> pd.DataFrame:
             continue
         try:
             rec = json.loads(line)
+            if "options" not in rec and current_name(str(rec["model"])) != rec["model"]:
+                # recorded under an earlier name (before cells recorded their options): what it ran, named now
+                rec["recorded_as"], rec["model"] = rec["model"], current_name(str(rec["model"]))
             key = (str(rec["task"]), str(rec["model"]), int(rec["seed"]))
         except (json.JSONDecodeError, KeyError, TypeError, ValueError):  # e.g. cut short by an interruption
             unreadable.append(n)
@@ -267,8 +273,8 @@ def _prepare(out_dir: Path, settings: Settings, tasks: Sequence[str], models: Se
     check_models(models)
     if parallel is None or parallel.rank == 0:
         out_dir.mkdir(parents=True, exist_ok=True)
-        check_run_settings(out_dir, settings, llm=any(MODELS[m].group != "expert" for m in models),
-                           tagllm=any(MODELS[m].group == "tagllm" for m in models))
+        check_run_settings(out_dir, settings, llm=any(group_of(m) != "expert" for m in models),
+                           tagllm=any(group_of(m) == "tagllm" for m in models))
     if parallel is not None:
         parallel.barrier()
 
@@ -278,7 +284,7 @@ def _todo(out_dir: Path, tasks: Sequence[str], models: Sequence[str], seeds: Ite
     finished = _finished(out_dir)
     # A model that does not take a task's inputs (a protein baseline on SMILES) has no cells there.
     cells = [Cell(get_task(t).name, m, s) for t in tasks for m in models for s in seeds
-             if MODELS[m].applies_to(get_task(t)) and (get_task(t).name, m, s) not in finished]
+             if MODELS[split_label(m)[0]].applies_to(get_task(t)) and (get_task(t).name, m, s) not in finished]
     return cells if parallel is None else cells[parallel.rank :: parallel.world]
 
 

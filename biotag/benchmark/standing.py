@@ -1,9 +1,8 @@
 """Where Tag-LLM stands on each task: against the best LLM baseline of the same frozen model (linear probes, prompt
 tuning, LoRA) and against the Morgan-fingerprint random forest, with the counts over tasks.
 
-The Tag-LLM figure of a task is the estimators' defaults (``tagllm_pool_probe_select``) where they ran, else the
-earlier defaults (``tagllm_pool_probe``), else the paper's readout (``tagllm``): a fixed choice, never the best test
-score among Tag-LLM's variants. The forest ratio is
+The Tag-LLM figure of a task is the estimators' defaults (``tagllm``) where they ran, else the paper's setting
+(``tagllm_paper``): a fixed choice, never the best test score among Tag-LLM's variants. The forest ratio is
 oriented so that 1 is level and more is better for Tag-LLM: forest / Tag-LLM for errors, Tag-LLM / forest for
 scores where higher is better; it is left out where a figure is not positive (a Spearman of zero or below).
 """
@@ -15,13 +14,13 @@ import math
 import pandas as pd
 
 from biotag.benchmark.rounding import figure
-from biotag.benchmark.models import LLM_MODELS, TAGLLM_MODELS
+from biotag.benchmark.models import is_llm_baseline
 from biotag.benchmark.tasks import get_task
 
 __all__ = ["TAGLLM_CHOICE", "FOREST", "forest_ratio", "standing", "standing_section"]
 
 # The first that ran on a task speaks for Tag-LLM there.
-TAGLLM_CHOICE = ("tagllm_pool_probe_select", "tagllm_pool_probe", "tagllm")
+TAGLLM_CHOICE = ("tagllm", "tagllm_paper")
 FOREST = "rf_morgan"
 NEAR = 0.9  # "reaches 0.9 of the forest's score"
 
@@ -36,7 +35,6 @@ def forest_ratio(tagllm: float, forest: float, higher_is_better: bool) -> float:
 def standing(summary: pd.DataFrame) -> pd.DataFrame:
     """One row per task that has a Tag-LLM figure (``summary`` as :func:`~biotag.benchmark.runner.summarize`
     gives it): the Tag-LLM model and mean, the best LLM baseline and its mean, the forest's mean and the ratio."""
-    baselines = [m for m in LLM_MODELS if m not in TAGLLM_MODELS]
     rows = []
     for task_name, group in summary.groupby("task", sort=False):
         task = get_task(task_name)
@@ -45,7 +43,7 @@ def standing(summary: pd.DataFrame) -> pd.DataFrame:
         if chosen is None:
             continue
         ours = means[chosen]
-        ran = {m: means[m] for m in baselines if m in means}
+        ran = {m: mean for m, mean in means.items() if is_llm_baseline(m)}
         best = (max if task.higher_is_better else min)(ran, key=ran.get) if ran else None
         forest = means.get(FOREST, math.nan)
         beats = (lambda other: ours > other) if task.higher_is_better else (lambda other: ours < other)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import tempfile
@@ -10,7 +11,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from biotag.benchmark.models import PEFT_MODELS, TAGLLM_MODELS, Settings
+from biotag.benchmark.models import PEFT_MODELS, Settings, is_tagllm, label, split_label
 from biotag.benchmark.runner import check_models, run_benchmark
 from biotag.benchmark.tasks import SEEDS, TASKS, get_task
 from biotag.parallel import current, is_main_process
@@ -27,9 +28,8 @@ SMALL_LIMIT = 2100  # "small" ADMET tasks: about 2,000 molecules at most (train_
 # tags biotag ships for the model, as TagLLMRegressor() starts ("shipped": untrained where it ships none); no stage 1
 # in the run unless asked for (--pretrain or --corpus).
 QUICK = {"tasks": ("caco2_wang", "hia_hou"), "seeds": (1,), "epochs": 2, "corpus": 160, "pretrain": "shipped",
-         "models": ("rf_morgan", "catboost_maplight", "tagllm_pool_probe_select")}
-FULL = {"epochs": 10, "corpus": 2000, "pretrain": True,
-        "models": ("rf_morgan", "catboost_maplight", "ridge_protein", "tagllm_pool_probe_select")}
+         "models": ("rf_morgan", "catboost_maplight", "tagllm")}
+FULL = {"corpus": 2000, "pretrain": True, "models": ("rf_morgan", "catboost_maplight", "ridge_protein", "tagllm")}
 PROTEIN_CORPUS = 200  # stage-1 protein sequences at most: each is ~286 residues, ten times a SMILES
 
 
@@ -101,6 +101,7 @@ def benchmark(
     n_jobs: int = 2,
     devices: Sequence[str] | None = None,
     verbose: bool = False,
+    tagllm_args: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """Run (or resume) a benchmark into ``out_dir`` and write its report there.
 
@@ -122,16 +123,18 @@ def benchmark(
     ``devices`` runs that many cells at once, one per device (see :func:`~biotag.benchmark.runner.run_benchmark`;
     under ``torchrun`` each process runs its share of the cells, the main one writing the report). ``verbose`` shows
     each cell's own progress (prefixes, epochs, probe features, PEFT steps) under the bar of cells.
+    ``tagllm_args`` (e.g. ``{"head_init": "probe"}``) runs every Tag-LLM model with those options: a variant, named in
+    its cells as ``tagllm[head_init=probe]``.
     """
     preset = QUICK if quick else FULL
     tasks = select_tasks(tasks if tasks is not None else preset.get("tasks", "small"))
-    models = list(models if models is not None else preset["models"])
+    models = with_options(list(models if models is not None else preset["models"]), tagllm_args or {})
     check_models(models)
     seeds = tuple(seeds if seeds is not None else preset.get("seeds", SEEDS))
     _check_precision(models, dtype)
     check_fraction(prefix_memory, "prefix_memory")  # before stage 1, not in the first cell
     defaults = Settings()
-    settings = Settings(epochs=epochs or preset["epochs"], p=p or defaults.p, domain_p=domain_p,
+    settings = Settings(epochs=epochs or preset.get("epochs", defaults.epochs), p=p or defaults.p, domain_p=domain_p,
                         prompt_tokens=prompt_tokens or defaults.prompt_tokens, lr=lr or defaults.lr, dtype=dtype,
                         prefix_memory=prefix_memory, n_jobs=n_jobs, verbose=verbose and progress)
     out_dir = Path(out_dir)
@@ -141,17 +144,19 @@ def benchmark(
         flag = "--shipped-tags" if pretrain == "shipped" else "--no-pretrain"
         raise ValueError(f"a stage-1 corpus ({corpus}) trains domain tags, and pretrain={pretrain!r} ({flag}) "
                          "trains none: give one or the other")
-    if pretrain == "shipped" and any(m in TAGLLM_MODELS for m in models):
-        _shipped_tags(settings, out_dir, tasks)
-    elif pretrain and any(m in TAGLLM_MODELS for m in models):
-        _stage1_everywhere(settings, out_dir, tasks, corpus or preset["corpus"], data_path, progress)
+    tagllm = any(is_tagllm(m) for m in models)
+    if pretrain == "shipped" and tagllm:
+        settings = dataclasses.replace(settings, **_shipped_tags(settings, out_dir, tasks))
+    elif pretrain and tagllm:
+        stage1 = _stage1_everywhere(settings, out_dir, tasks, corpus or preset["corpus"], data_path, progress)
+        settings = dataclasses.replace(settings, **stage1)
     scratch = None
     kept = not isinstance(prefix_cache, bool)
     if kept:
-        settings.prefix_cache = str(Path(prefix_cache).expanduser().resolve())
-    elif prefix_cache and len(seeds) > 1 and any(m in TAGLLM_MODELS for m in models):  # one seed: nothing to share
+        settings = dataclasses.replace(settings, prefix_cache=str(Path(prefix_cache).expanduser().resolve()))
+    elif prefix_cache and len(seeds) > 1 and tagllm:  # one seed: nothing to share
         scratch = tempfile.mkdtemp(prefix="biotag-prefixes-")
-        settings.prefix_cache = scratch
+        settings = dataclasses.replace(settings, prefix_cache=scratch)
     try:
         results = run_benchmark(tasks, models, out_dir, seeds=seeds, settings=settings, data_path=data_path,
                                 progress=progress, keep_prefixes=kept, devices=devices)
@@ -163,6 +168,18 @@ def benchmark(
 
         write_report([out_dir], out_dir, data_path=data_path)
     return results
+
+
+def with_options(models: list[str], options: dict[str, str]) -> list[str]:
+    """``models`` with ``options`` added to each Tag-LLM one (checked: an unknown option is an error naming it)."""
+    from biotag.benchmark.models.tagllm import parse_options
+
+    parse_options(options)
+    out = []
+    for model in models:
+        name, own = split_label(model)
+        out.append(label(name, {**own, **options}) if options and is_tagllm(model) else model)
+    return out
 
 
 def _check_precision(models: Sequence[str], dtype: str) -> None:
@@ -181,41 +198,42 @@ def stage1_folder(corpora: str, dtype: str, p: int) -> Path:
     return cache_root() / "benchmark-domain-tags" / (corpora + suffix)
 
 
-def _shipped_tags(settings: Settings, out_dir: Path, tasks: Sequence[str]) -> None:
-    """Point ``settings`` at the domain tags biotag ships for the run's model, where they hold every domain of the
-    tasks at the run's domain tag length; the cells start from untrained tags otherwise."""
+def _shipped_tags(settings: Settings, out_dir: Path, tasks: Sequence[str]) -> dict:
+    """The settings that point the cells at the domain tags biotag ships for the run's model, where they hold every
+    domain of the tasks at the run's domain tag length; none (untrained tags) otherwise."""
     from biotag.domains.tagging import DOMAIN_TAGS
     from biotag.tags.pretrained import pretrained_library
 
     folder = pretrained_library(settings.model)
     if folder is None:
-        return
+        return {}
     lengths = {tag["name"]: tag["p"] for tag in json.loads((folder / "library.json").read_text())["tags"]}
     domains = sorted({d for t in tasks for d in get_task(t).domains})
     if any(lengths.get(DOMAIN_TAGS[d]) != (settings.domain_p or settings.p) for d in domains):
-        return
-    settings.domain_tags = {d: str(folder) for d in domains}
-    settings.stage1_corpus = _corpus_size(folder, domains)
+        return {}
     if is_main_process():
         record_stage1(out_dir, folder)
+    return {"domain_tags": {d: str(folder) for d in domains}, "stage1_corpus": _corpus_size(folder, domains)}
 
 
 def _stage1_everywhere(settings: Settings, out_dir: Path, tasks: Sequence[str], n: int | str,
-                       data_path: str | Path | None, progress: bool) -> None:
+                       data_path: str | Path | None, progress: bool) -> dict:
     """Stage-1 tags for every process: trained by the main one (under a launcher the others wait, then take them)."""
     parallel = current()
+    changes = {}
     if parallel is None or parallel.rank == 0:
-        _with_stage1_tags(settings, out_dir, tasks, n, data_path, progress)
+        changes = _with_stage1_tags(settings, out_dir, tasks, n, data_path, progress)
     if parallel is not None:
         parallel.barrier()
         if parallel.rank != 0:
-            _with_stage1_tags(settings, out_dir, tasks, n, data_path, False, record=False)
+            changes = _with_stage1_tags(settings, out_dir, tasks, n, data_path, False, record=False)
+    return changes
 
 
 def _with_stage1_tags(settings: Settings, out_dir: Path, tasks: Sequence[str], n: int | str,
-                      data_path: str | Path | None, progress: bool, *, record: bool = True) -> None:
+                      data_path: str | Path | None, progress: bool, *, record: bool = True) -> dict:
     """Train (or find) the stage-1 tags of the tasks' domains on ``n`` molecules (fewer proteins), record
-    their corpus in ``out_dir`` and point ``settings`` at them."""
+    their corpus in ``out_dir``; the settings that point the cells at them."""
     import torch
 
     from biotag.benchmark.corpus import ensure_domain_tags
@@ -226,14 +244,14 @@ def _with_stage1_tags(settings: Settings, out_dir: Path, tasks: Sequence[str], n
     else:
         sizes = {d: (n if d == "smiles" else min(n, PROTEIN_CORPUS)) for d in domains}
     name = "+".join(f"{d}-{'all' if k is None else k}" for d, k in sizes.items())
-    dtype = resolve_placement(torch.device("cpu"), settings.dtype).dtype  # stage 1 trains on the CPU, as the cells do
+    dtype = resolve_placement(torch.device("cpu"), settings.dtype).dtype  # stage 1 trains on the CPU
     p = settings.domain_p or settings.p
     folder = ensure_domain_tags(stage1_folder(name, dtype, p), sizes, path=data_path,
                                 progress=progress, isolate=True, dtype=dtype, p=p)  # its model is freed first
-    settings.domain_tags = {d: str(folder) for d in domains}
-    settings.stage1_corpus = _corpus_size(folder, domains) if n == "all" else n
     if record:
         record_stage1(out_dir, folder)
+    return {"domain_tags": {d: str(folder) for d in domains},
+            "stage1_corpus": _corpus_size(folder, domains) if n == "all" else n}
 
 
 def _corpus_size(folder: Path, domains: Sequence[str]) -> int:

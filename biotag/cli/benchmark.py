@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Iterator
 
 from biotag.cli.exit_codes import EXIT_OK, EXIT_SOME_FAILED
-from biotag.cli.inputs import corpus_size, devices, positive_float, positive_int, seeds, threads
+from biotag.cli.inputs import corpus_size, devices, options, positive_float, positive_int, seeds, threads
 from biotag.config import DTYPE_CHOICES
 
 
@@ -32,6 +32,8 @@ def add_benchmark_commands(sub) -> None:
     run.add_argument("--prompt-tokens", type=positive_int, default=None, metavar="N",
                      help="prompt tuning's virtual tokens (default 20: the paper's two 10-vector tags)")
     run.add_argument("--lr", type=positive_float, default=None, help="Tag-LLM's learning rate (default 3e-3)")
+    run.add_argument("--tagllm-args", type=options, default=None, metavar="NAME=VALUE,...", help="Tag-LLM options, "
+                     "e.g. head_init=probe,lr=1e-3/3e-3: cells named tagllm[head_init=probe,lr=0.001/0.003]")
     run.add_argument("--corpus", type=corpus_size, default=None,
                      help="stage-1 corpus size, or 'all' (every molecule in no test set; default 2000; quick 160); "
                           "implies --pretrain")
@@ -67,6 +69,10 @@ def add_benchmark_commands(sub) -> None:
     run.add_argument("--out", default="benchmark-results", help="results directory (resumed if it exists)")
     run.add_argument("--data", default=None, help="data directory (default: $BIOTAG_DATA_DIR; else PyTDC downloads)")
     run.set_defaults(func=cmd_benchmark_run)
+    _add_report_and_list(bench_sub)
+
+
+def _add_report_and_list(bench_sub) -> None:
     rep = bench_sub.add_parser("report", help="write report.md and report.png from results directories")
     rep.add_argument("results", nargs="+", help="results directories")
     rep.add_argument("--out", required=True)
@@ -108,7 +114,7 @@ def cmd_benchmark_run(args: argparse.Namespace) -> int:
             pretrain=args.pretrain, data_path=args.data,
             prefix_cache=args.prefix_cache or not args.no_prefix_cache, dtype=args.dtype,
             prefix_memory=args.prefix_memory,
-            n_jobs=args.n_jobs, devices=args.devices, verbose=args.verbose,
+            n_jobs=args.n_jobs, devices=args.devices, verbose=args.verbose, tagllm_args=args.tagllm_args,
         )
     failed = results[results["status"] != "ok"] if not results.empty else results
     print(f"{len(results) - len(failed)} cells done, {len(failed)} failed; results in {args.out}")
@@ -132,5 +138,9 @@ def cmd_benchmark_list(args: argparse.Namespace) -> int:
     print("tasks:")
     for task in TASKS.values():
         print(f"  {task.name:<34} {task.kind:<10} {task.metric:<9} {task.size:>6} rows  {'+'.join(task.domains)}")
+    print("task groups: small (ADMET tasks of about 2,000 rows at most), admet (the 22 ADMET tasks), all")
     print("models: " + ", ".join(MODELS))
+    from biotag.benchmark.models.tagllm import OPTIONS
+
+    print("Tag-LLM options (--tagllm-args NAME=VALUE,...): " + ", ".join(OPTIONS))
     return EXIT_OK

@@ -9,7 +9,7 @@ import pandas as pd
 
 from biotag.data import read_text_table
 
-__all__ = ["read_table", "read_sequences", "is_fasta", "threads", "seeds", "corpus_size",
+__all__ = ["read_table", "read_sequences", "is_fasta", "threads", "seeds", "corpus_size", "options",
            "devices", "positive_int", "positive_float"]
 
 
@@ -80,6 +80,16 @@ def devices(text: str) -> list[str]:
         if device.type == "cuda" and (not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()):
             raise argparse.ArgumentTypeError(f"{name!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
     return names
+
+
+def options(text: str) -> dict[str, str]:
+    """A --tagllm-args value: NAME=VALUE pairs, comma-separated (a list of values takes slashes: lr=1e-3/3e-3)."""
+    pairs = [item.partition("=") for item in text.split(",") if item.strip()]
+    bad = [f"{k}{eq}{v}" for k, eq, v in pairs if not k.strip() or not eq or not v.strip()]
+    if bad or not pairs:
+        raise argparse.ArgumentTypeError(f"{text!r}: give NAME=VALUE pairs, comma-separated, e.g. head_init=probe,"
+                                         "readout=tag")
+    return {k.strip(): v.strip() for k, _, v in pairs}
 
 
 def corpus_size(text: str) -> int | str:

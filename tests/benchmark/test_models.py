@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from biotag.benchmark import Settings, make_model
+from biotag.benchmark.models import split_label
 from biotag.benchmark.models.experts import TargetScaler
 from biotag.benchmark.standardize import standardized_text
 from toy import FOREST_THREADS_WARNING, TOY_BIN, TOY_REG, toy_loader
@@ -61,16 +62,17 @@ def test_a_thread_count_that_is_not_one_or_more_or_minus_one_is_refused(n_jobs):
         Settings(n_jobs=n_jobs)
 
 
-@pytest.mark.parametrize("name", ["tagllm", "tagllm_probe", "tagllm_pool", "tagllm_pool_probe",
-                                  "tagllm_pool_probe_select", "tagllm_pool_probe_select_lr"])
+@pytest.mark.parametrize("name, head_init, readout", [
+    ("tagllm_paper", "random", "tag"), ("tagllm[head_init=probe,readout=tag]", "probe", "tag"),
+    ("tagllm[head_init=random]", "random", "tag+pool"), ("tagllm[head_init=probe]", "probe", "tag+pool"),
+    ("tagllm", "probe-select", "tag+pool"), ("tagllm[lr=0.001/0.003/0.01]", "probe-select", "tag+pool")])
 @pytest.mark.parametrize("task", [TOY_REG, TOY_BIN], ids=["regression", "binary"])
-def test_tagllm_model_on_a_tiny_lm(task, name, tiny_model_dir):
+def test_tagllm_model_on_a_tiny_lm(task, name, head_init, readout, tiny_model_dir):
     split = toy_loader(task, 1, None)
     model = make_model(name, task, 1, Settings(model=tiny_model_dir, epochs=1, p=2)).fit(split)
-    assert model.estimator.head_init == ("probe-select" if "select" in name else "probe" if "probe" in name
-                                         else "random")
-    assert model.estimator.readout == ("tag+pool" if "_pool" in name else "tag")
-    if name.endswith("_lr"):  # the rate chosen on validation, recorded with the cell
+    assert model.estimator.head_init == head_init and model.estimator.readout == readout
+    assert model.provenance["options"] == split_label(name)[1]  # the variant, recorded with the cell
+    if "lr=" in name:  # the rate chosen on validation, recorded with the cell
         assert tuple(model.estimator.lr) == (1e-3, 3e-3, 1e-2)
         assert model.provenance["lr"] == model.estimator.lr_ and len(model.estimator.lr_search_) == 3
     pred = model.predict(split.X_test)
@@ -79,10 +81,18 @@ def test_tagllm_model_on_a_tiny_lm(task, name, tiny_model_dir):
     assert model.provenance["best_epoch"] == model.estimator.history_.best_epoch in (0, 1)  # recorded with the cell
     losses = model.provenance["val_losses"]  # the start's (a probe start only), then each epoch's
     assert len(losses) == 1 + len(model.estimator.history_.epochs) and all(np.isfinite(v) for v in losses[1:])
-    assert (losses[0] is None) == (name == "tagllm" or name == "tagllm_pool")
+    assert (losses[0] is None) == (head_init == "random")
 
 
-@pytest.mark.parametrize("name", ["tagllm_pool_probe_select_inner", "tagllm_pool_probe_select_lr_inner"])
+def test_an_unknown_or_run_level_option_is_refused_by_name(tiny_model_dir):
+    split = toy_loader(TOY_REG, 1, None)
+    for name, match in [("tagllm[head=probe]", "unknown Tag-LLM option"), ("tagllm[p=10]", "the run sets"),
+                        ("tagllm[readout=mean]", "readout must be one of"), ("rf_morgan[n=3]", "takes no options")]:
+        with pytest.raises(ValueError, match=match):
+            make_model(name, TOY_REG, 1, Settings(model=tiny_model_dir, epochs=1)).fit(split)
+
+
+@pytest.mark.parametrize("name", ["tagllm[inner_validation=True]", "tagllm[inner_validation=True,lr=0.001/0.003]"])
 def test_the_inner_variants_never_fit_on_the_splits_validation_rows(name, tiny_model_dir, monkeypatch):
     from biotag.estimators._base import TagLLMBase
 

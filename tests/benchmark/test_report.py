@@ -87,7 +87,11 @@ def test_the_summary_gives_tagllms_defaults_not_its_best_variant_on_test(tmp_pat
                for model, value in [("tagllm_pool_probe_select", 0.45), ("tagllm_pool_probe", 0.40), ("tagllm", 0.3)]]
     (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     summary = write_report([tmp_path], tmp_path / "report", data_path=data_dir).read_text().split("## Summary")[1]
-    assert "| Caco2_Wang | mae | 0.450 ± 0.000 (tagllm_pool_probe_select) |" in summary.split("##")[0]
+    # recorded under earlier names (no options recorded): read as the method and options they ran
+    assert "| Caco2_Wang | mae | 0.450 ± 0.000 (tagllm) |" in summary.split("##")[0]
+    coverage = summary.split("## Coverage")[1]
+    assert "| task | rf_morgan | tagllm | tagllm[head_init=probe] | tagllm_paper |" in coverage or \
+        "tagllm[head_init=probe]" in coverage
 
 
 def test_coverage_shows_what_ran_and_lists_failed_cells(tmp_path, data_dir):
@@ -97,9 +101,9 @@ def test_coverage_shows_what_ran_and_lists_failed_cells(tmp_path, data_dir):
             "notes": ""}
     records = ([{**base, "task": "caco2_wang", "model": "catboost_maplight", "seed": s, "status": "ok",
                  "value": 0.28} for s in range(1, 6)]
-               + [{**base, "task": "caco2_wang", "model": "tagllm", "seed": s, "status": "ok", "value": 0.45}
+               + [{**base, "task": "caco2_wang", "model": "tagllm", "options": {}, "seed": s, "status": "ok", "value": 0.45}
                   for s in (1, 2)]
-               + [{**base, "task": "caco2_wang", "model": "tagllm", "seed": 3, "status": "failed",
+               + [{**base, "task": "caco2_wang", "model": "tagllm", "options": {}, "seed": 3, "status": "failed",
                    "error": "MemoryError: out of memory\nsecond line"},
                   # failed, then fixed by a rerun: the later record of the cell replaces the earlier one
                   {**base, "task": "hia_hou", "model": "rf_morgan", "seed": 1, "status": "failed",
@@ -126,7 +130,7 @@ def test_a_cell_in_two_results_directories_is_refused(tmp_path, data_dir):
 
     import pytest
 
-    record = {"task": "caco2_wang", "model": "tagllm", "seed": 1, "metric": "mae", "higher_is_better": False,
+    record = {"task": "caco2_wang", "model": "tagllm", "options": {}, "seed": 1, "metric": "mae", "higher_is_better": False,
               "status": "ok", "value": 0.45, "wall_s": 1.0, "trainable_params": 1, "peak_rss_mb": 1.0, "notes": ""}
     for run, value in (("base", 0.45), ("lr-1e-2", 0.52)):
         (tmp_path / run).mkdir()
@@ -154,9 +158,9 @@ def test_the_report_says_which_run_and_settings_each_figure_comes_from(tmp_path,
     _write_run(tmp_path / "experts", [{**base, "task": "caco2_wang", "model": "rf_morgan", "seed": 1, "value": 0.3}],
                settings={"epochs": 10, "n_jobs": 2})
     # an older run.json without "dtype" or "p": it ran in float32 with 10-vector tags, the defaults then
-    _write_run(tmp_path / "tagllm-fp32", [{**base, "task": "caco2_wang", "model": "tagllm", "seed": 1, "value": 0.45}],
+    _write_run(tmp_path / "tagllm-fp32", [{**base, "task": "caco2_wang", "model": "tagllm", "options": {}, "seed": 1, "value": 0.45}],
                settings={"epochs": 3, "lr": 0.003, "stage1_corpus": 500}, corpora={"smiles": {"n": 500}})
-    _write_run(tmp_path / "davis-bf16", [{**base, "task": "davis", "metric": "mse", "model": "tagllm", "seed": 1,
+    _write_run(tmp_path / "davis-bf16", [{**base, "task": "davis", "metric": "mse", "model": "tagllm", "options": {}, "seed": 1,
                                           "value": 0.5}],
                settings={"epochs": 1, "dtype": "bfloat16", "stage1_corpus": 500, "p": 3, "domain_p": 1},
                corpora={"smiles": {"n": 500}, "protein": {"n": 200}})
@@ -182,7 +186,7 @@ def test_the_report_says_which_run_and_settings_each_figure_comes_from(tmp_path,
 def test_seeds_of_one_model_from_runs_with_other_settings_are_refused(tmp_path, data_dir):
     import pytest
 
-    base = {"task": "caco2_wang", "model": "tagllm", "metric": "mae", "higher_is_better": False, "status": "ok",
+    base = {"task": "caco2_wang", "model": "tagllm", "options": {}, "metric": "mae", "higher_is_better": False, "status": "ok",
             "value": 0.45, "wall_s": 1.0, "trainable_params": 1, "peak_rss_mb": 1.0, "notes": ""}
     _write_run(tmp_path / "a", [{**base, "seed": 1}], settings={"epochs": 3})
     _write_run(tmp_path / "b", [{**base, "seed": 2}], settings={"epochs": 3, "dtype": "bfloat16"})
@@ -197,7 +201,7 @@ def test_seeds_of_one_model_from_runs_with_other_settings_are_refused(tmp_path, 
 def test_an_unreadable_run_record_is_named(tmp_path, data_dir):
     import pytest
 
-    record = {"task": "caco2_wang", "model": "tagllm", "seed": 1, "metric": "mae", "higher_is_better": False,
+    record = {"task": "caco2_wang", "model": "tagllm", "options": {}, "seed": 1, "metric": "mae", "higher_is_better": False,
               "status": "ok", "value": 0.45, "wall_s": 1.0, "trainable_params": 1, "peak_rss_mb": 1.0, "notes": ""}
     _write_run(tmp_path / "a", [record])
     (tmp_path / "a" / "run.json").write_text('{"settings": {"epochs": 3')  # cut short
@@ -210,14 +214,14 @@ def test_validation_scores_are_tabulated_and_ranked_per_task_never_from_test_sco
 
     rows = []
     for seed, (a, b, c, d) in enumerate([(0.40, 0.50, 0.90, 0.80), (0.42, 0.48, 0.92, 0.70)], start=1):
-        rows += [{"task": "caco2_wang", "model": "tagllm", "seed": seed, "status": "ok", "value": 9.0, "valid_value": a},
+        rows += [{"task": "caco2_wang", "model": "tagllm", "options": {}, "seed": seed, "status": "ok", "value": 9.0, "valid_value": a},
                  {"task": "caco2_wang", "model": "tagllm_pool", "seed": seed, "status": "ok", "value": 0.0,
                   "valid_value": b},
-                 {"task": "hia_hou", "model": "tagllm", "seed": seed, "status": "ok", "value": 0.0, "valid_value": c},
+                 {"task": "hia_hou", "model": "tagllm", "options": {}, "seed": seed, "status": "ok", "value": 0.0, "valid_value": c},
                  {"task": "hia_hou", "model": "tagllm_pool", "seed": seed, "status": "ok", "value": 1.0,
                   "valid_value": d}]
     rows.append({"task": "hia_hou", "model": "rf_morgan", "seed": 1, "status": "ok", "value": 0.99, "valid_value": None})
-    rows.append({"task": "hia_hou", "model": "tagllm", "seed": 3, "status": "failed", "value": None, "valid_value": None})
+    rows.append({"task": "hia_hou", "model": "tagllm", "options": {}, "seed": 3, "status": "failed", "value": None, "valid_value": None})
     results = pd.DataFrame(rows)
     summary = validation_summary(results).set_index(["task", "model"])
     assert summary.loc[("caco2_wang", "tagllm"), "mean"] == pytest.approx(0.41)
@@ -239,27 +243,27 @@ def test_tagllms_standing_is_oriented_per_metric_and_counted():
     assert forest_ratio(0.9, 1.0, higher_is_better=True) == pytest.approx(0.9)
     assert pd.isna(forest_ratio(-0.1, 0.5, higher_is_better=True))
     summary = pd.DataFrame([
-        {"task": "caco2_wang", "model": "tagllm", "mean": 0.30},  # better, but not the defaults: not shown
-        {"task": "caco2_wang", "model": "tagllm_pool_probe", "mean": 0.45},
+        {"task": "caco2_wang", "model": "tagllm[head_init=probe]", "mean": 0.30},  # better, but a variant: not shown
+        {"task": "caco2_wang", "model": "tagllm", "options": {}, "mean": 0.45},
         {"task": "caco2_wang", "model": "linear_probe", "mean": 0.46},
         {"task": "caco2_wang", "model": "linear_probe_pooled", "mean": 0.42},
         {"task": "caco2_wang", "model": "rf_morgan", "mean": 0.40},
-        {"task": "hia_hou", "model": "tagllm", "mean": 0.95},  # the paper's readout where the defaults did not run
+        {"task": "hia_hou", "model": "tagllm_paper", "mean": 0.95},  # the paper's setting where the defaults did not run
         {"task": "hia_hou", "model": "lora", "mean": 0.85},
         {"task": "hia_hou", "model": "rf_morgan", "mean": 0.94},
         {"task": "dili", "model": "rf_morgan", "mean": 0.90},  # no Tag-LLM: no row
     ])
     table = standing(summary).set_index("task")
     assert list(table.index) == ["caco2_wang", "hia_hou"]
-    assert table.loc["caco2_wang", "tagllm"] == "tagllm_pool_probe"
+    assert table.loc["caco2_wang", "tagllm"] == "tagllm" and table.loc["hia_hou", "tagllm"] == "tagllm_paper"
     assert table.loc["caco2_wang", "baseline"] == "linear_probe_pooled" and not table.loc["caco2_wang", "beats_baseline"]
     assert table.loc["caco2_wang", "forest_ratio"] == pytest.approx(0.40 / 0.45)
     assert table.loc["hia_hou", "baseline"] == "lora" and table.loc["hia_hou", "beats_forest"]
-    both = pd.DataFrame([{"task": "dili", "model": "tagllm_pool_probe", "mean": 0.95},
-                         {"task": "dili", "model": "tagllm_pool_probe_select", "mean": 0.80}])
-    assert standing(both).loc[0, "tagllm"] == "tagllm_pool_probe_select"  # the defaults speak, not the best score
+    both = pd.DataFrame([{"task": "dili", "model": "tagllm_paper", "mean": 0.95},
+                         {"task": "dili", "model": "tagllm", "options": {}, "mean": 0.80}])
+    assert standing(both).loc[0, "tagllm"] == "tagllm"  # the defaults speak, not the best score
     lines = standing_section(summary)
-    assert "| caco2_wang | mae | 0.450 (tagllm_pool_probe) | 0.420 (linear_probe_pooled) | no | 0.400 | 0.889 | no |" \
+    assert "| caco2_wang | mae | 0.450 (tagllm) | 0.420 (linear_probe_pooled) | no | 0.400 | 0.889 | no |" \
         in lines
     assert lines[-2] == ("Tag-LLM beats the best LLM baseline on 1 of 2 tasks that have one; it reaches 0.9 of the "
                          "forest's score on 1 of 2 and beats the forest on 1.")

@@ -264,8 +264,8 @@ def test_tagllm_on_drug_target_pairs_keeps_each_protein_once_in_the_prefix_cache
 
     kept = tmp_path / "prefixes"
     settings = Settings(model=tiny_model_dir, epochs=1, p=2, prefix_cache=str(kept))
-    cached = run_benchmark(["toy_dti"], ["tagllm"], tmp_path / "a", seeds=(1, 2), settings=settings,
-                           isolate=False, progress=False, keep_prefixes=True)
+    cached = run_benchmark(["toy_dti"], ["tagllm_paper"], tmp_path / "a", seeds=(1, 2), settings=settings,
+                           isolate=False, progress=False, keep_prefixes=True)  # the prefixes alone, no pooled states
     assert (cached["status"] == "ok").all() and len(cached) == 2
     parts = []
     for file in kept.rglob("*.safetensors"):
@@ -273,7 +273,7 @@ def test_tagllm_on_drug_target_pairs_keeps_each_protein_once_in_the_prefix_cache
             parts.append(f.metadata()["part"])
     assert sorted(set(parts)) == ["rest", "whole"]
     assert parts.count("whole") == 3 and parts.count("rest") == 24  # 3 proteins once; each of the 24 pairs once
-    plain = run_benchmark(["toy_dti"], ["tagllm"], tmp_path / "b", seeds=(1, 2),
+    plain = run_benchmark(["toy_dti"], ["tagllm_paper"], tmp_path / "b", seeds=(1, 2),
                           settings=Settings(model=tiny_model_dir, epochs=1, p=2), isolate=False, progress=False)
     assert cached["value"].to_numpy() == pytest.approx(plain["value"].to_numpy(), rel=1e-3, abs=1e-3)
 
@@ -442,10 +442,10 @@ def test_quick_runs_without_stage1_as_the_estimators_start_unless_asked(tmp_path
     from biotag.benchmark import suite
 
     stage1 = []
-    monkeypatch.setattr(suite, "_stage1_everywhere", lambda settings, out, tasks, n, *a: stage1.append(n))
-    monkeypatch.setattr(suite, "_shipped_tags", lambda settings, out, tasks: stage1.append("shipped"))
+    monkeypatch.setattr(suite, "_stage1_everywhere", lambda settings, out, tasks, n, *a: stage1.append(n) or {})
+    monkeypatch.setattr(suite, "_shipped_tags", lambda settings, out, tasks: stage1.append("shipped") or {})
     monkeypatch.setattr(suite, "run_benchmark", lambda *a, **kw: pd.DataFrame())
-    base = ["benchmark", "run", "--tasks", "toy_regression", "--models", "tagllm_pool_probe", "--out", str(tmp_path)]
+    base = ["benchmark", "run", "--tasks", "toy_regression", "--models", "tagllm[head_init=probe]", "--out", str(tmp_path)]
     cases = ((["--quick"], ["shipped"]), (["--quick", "--pretrain"], [160]), (["--quick", "--corpus", "50"], [50]),
              ([], [2000]), (["--no-pretrain"], []), (["--quick", "--no-pretrain"], []),
              (["--shipped-tags"], ["shipped"]))
@@ -471,8 +471,9 @@ def test_shipped_tags_are_used_where_they_hold_every_domain_at_the_runs_length(t
     for settings, tasks, used in ((Settings(p=3), ["caco2_wang"], True), (Settings(p=10), ["caco2_wang"], False),
                                   (Settings(p=3, model="other/model"), ["caco2_wang"], False),
                                   (Settings(p=3), ["caco2_wang", "davis"], False)):  # no shipped <Protein>
-        suite._shipped_tags(settings, tmp_path / "out", tasks)
-        assert (settings.domain_tags != {}) == used and settings.stage1_corpus == (1234 if used else 0)
+        changes = suite._shipped_tags(settings, tmp_path / "out", tasks)
+        assert settings == type(settings)(**vars(settings))  # the caller's settings are left as they were
+        assert bool(changes.get("domain_tags")) == used and changes.get("stage1_corpus", 0) == (1234 if used else 0)
     record = json.loads((tmp_path / "out" / "domain_tags_corpus.json").read_text())
     assert record["corpora"]["smiles"]["n"] == 1234
 
@@ -489,8 +490,9 @@ def test_a_runs_stage1_corpus_counts_the_corpora_of_its_own_domains(tmp_path, mo
     for tasks, n, expected in ((["descriptor"], "all", 7), (["caco2_wang"], "all", 30), (["davis"], "all", 37),
                                (["descriptor"], 500, 500)):  # a size caps the proteins
         settings = Settings(p=3)
-        suite._with_stage1_tags(settings, tmp_path / "out", tasks, n, None, False, record=False)
-        assert settings.stage1_corpus == expected and set(settings.domain_tags.values()) == {str(folder)}
+        changes = suite._with_stage1_tags(settings, tmp_path / "out", tasks, n, None, False, record=False)
+        assert changes["stage1_corpus"] == expected and set(changes["domain_tags"].values()) == {str(folder)}
+        assert settings.domain_tags == {}  # the caller's settings are left as they were
     assert asked == [{"protein": None}, {"smiles": None}, {"protein": None, "smiles": None},
                      {"protein": suite.PROTEIN_CORPUS}]
 
@@ -559,8 +561,8 @@ def test_stage1_trains_domain_tags_of_the_cells_domain_length(tmp_path, monkeypa
     monkeypatch.setattr(corpus, "ensure_domain_tags", ensure)
     monkeypatch.setattr(suite, "cache_root", lambda: tmp_path / "cache")
     for settings in (Settings(p=10, dtype="float32"), Settings(dtype="float32"), Settings(domain_p=1, dtype="float32")):
-        suite._with_stage1_tags(settings, tmp_path / "out", ["caco2_wang"], 5, None, False, record=False)
-        assert settings.domain_tags == {"smiles": str(tmp_path / "cache" / "benchmark-domain-tags" / asked[-1][0])}
+        changes = suite._with_stage1_tags(settings, tmp_path / "out", ["caco2_wang"], 5, None, False, record=False)
+        assert changes["domain_tags"] == {"smiles": str(tmp_path / "cache" / "benchmark-domain-tags" / asked[-1][0])}
     assert asked == [("smiles-5", 10), ("smiles-5-p3", 3), ("smiles-5-p1", 1)]
 
 
@@ -574,9 +576,9 @@ def test_cells_spread_over_devices_land_in_one_folder_as_one_at_a_time_does(tmp_
     with pytest.raises(ValueError, match="own processes"):
         run_benchmark(["toy_regression"], ["rf_morgan"], tmp_path / "x", settings=settings, devices=["cpu", "cpu"],
                       isolate=False, **kw)
-    alone = run_benchmark(["toy_regression"], ["rf_morgan", "tagllm_pool_probe"], tmp_path / "alone",
+    alone = run_benchmark(["toy_regression"], ["rf_morgan", "tagllm[head_init=probe]"], tmp_path / "alone",
                           settings=settings, isolate=False, **kw)
-    spread = run_benchmark(["toy_regression"], ["rf_morgan", "tagllm_pool_probe"], tmp_path / "spread",
+    spread = run_benchmark(["toy_regression"], ["rf_morgan", "tagllm[head_init=probe]"], tmp_path / "spread",
                            settings=settings, devices=["cpu", "cpu"], **kw)
     assert len(spread) == 4 and set(spread["status"]) == {"ok"} and set(spread["device"]) == {"cpu"}
     key = ["task", "model", "seed"]

@@ -471,7 +471,7 @@ def test_the_search_is_a_benchmark_model():
     from biotag.benchmark import MODELS
     from biotag.benchmark.report import _rates
 
-    assert MODELS["tagllm_pool_probe_select_lr"].rates == (1e-3, 3e-3, 1e-2)
-    assert _rates(["tagllm_pool_probe_select_lr"], {"lr": 3e-3}) == "chosen from 0.001/0.003/0.01"
-    assert _rates(["tagllm_pool_probe", "lora"], {"lr": 3e-3}).startswith("tagllm_pool_probe 0.003, lora ")
+    assert "tagllm" in MODELS and "tagllm_pool_probe_select_lr" not in MODELS  # a variant is options, not a model
+    assert _rates(["tagllm[lr=0.001/0.003/0.01]"], {"lr": 3e-3}) == "chosen from 0.001/0.003/0.01"
+    assert _rates(["tagllm[head_init=probe]", "lora"], {"lr": 3e-3}).startswith("tagllm[head_init=probe] 0.003, lora ")
     assert isinstance(TagLLMRegressor().lr, float)

@@ -9,12 +9,30 @@ Each family's module registers its models when it is imported; this package impo
 """
 
 from biotag.benchmark.models import experts, tagllm, llm  # noqa: F401, I001 - each registers its models, in report order
-from biotag.benchmark.models.base import GROUPS, MODELS, BenchmarkModel, Settings, make_model, model_names, register
+from biotag.benchmark.models.base import (GROUPS, MODELS, BenchmarkModel, Settings, group_of, label, make_model,
+                                          model_names, register, split_label)
+from biotag.benchmark.models.tagllm import RECORDED_AS
 
 EXPERT_MODELS = model_names("expert")
-TAGLLM_MODELS = model_names("tagllm")  # Tag-LLM itself, in its variants
+TAGLLM_MODELS = model_names("tagllm")  # Tag-LLM: the estimators' defaults and the paper's setting
 PEFT_MODELS = model_names("peft")
 LLM_MODELS = model_names("tagllm", "probe", "peft")
 
-__all__ = ["Settings", "BenchmarkModel", "MODELS", "GROUPS", "register", "make_model", "model_names",
-           "EXPERT_MODELS", "TAGLLM_MODELS", "PEFT_MODELS", "LLM_MODELS"]
+__all__ = ["Settings", "BenchmarkModel", "MODELS", "GROUPS", "register", "make_model", "model_names", "label",
+           "split_label", "group_of", "current_name", "is_tagllm", "is_llm_baseline", "EXPERT_MODELS", "TAGLLM_MODELS", "PEFT_MODELS", "LLM_MODELS"]
+
+
+def current_name(recorded: str) -> str:
+    """The model a cell recorded under an earlier name ran, as it is named now (``tagllm_pool_probe`` ran
+    ``tagllm[head_init=probe]``); any other name is its own."""
+    return RECORDED_AS.get(recorded, recorded)
+
+
+def is_tagllm(name: str) -> bool:
+    """Whether a cell's model is Tag-LLM (either method, any options)."""
+    return group_of(name) == "tagllm"
+
+
+def is_llm_baseline(name: str) -> bool:
+    """Whether a cell's model is one of the LLM baselines of the same frozen model (probes, PEFT)."""
+    return group_of(name) in ("probe", "peft")

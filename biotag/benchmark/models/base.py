@@ -15,8 +15,12 @@ from typing import Any
 import numpy as np
 
 from biotag.benchmark.tasks import Split, Task
+from biotag.config import TagLLMConfig
 
-__all__ = ["Settings", "BenchmarkModel", "MODELS", "GROUPS", "register", "make_model", "model_names"]
+__all__ = ["Settings", "BenchmarkModel", "MODELS", "GROUPS", "register", "make_model", "model_names", "label",
+           "split_label", "group_of"]
+
+_DEFAULTS = TagLLMConfig()
 
 #: The groups a model belongs to, in report order: the expert baselines, Tag-LLM in its variants, the
 #: linear probe of the frozen LLM, and PEFT's methods on it.
@@ -32,20 +36,20 @@ class Settings:
     core this process may use), a speed setting that each expert cell records as ``threads``.
     """
 
-    epochs: int = 10
-    batch_size: int = 16
-    lr: float = 3e-3
-    p: int = 3  # vectors per new Tag-LLM tag: the estimators' default (the paper's is 10)
-    domain_p: int | None = None  # vectors of each domain tag, trained in stage 1 or not (None: p)
+    epochs: int = _DEFAULTS.epochs
+    batch_size: int = _DEFAULTS.batch_size
+    lr: float = _DEFAULTS.lr  # Tag-LLM's
+    p: int = _DEFAULTS.p  # vectors per new Tag-LLM tag (the paper's is 10)
+    domain_p: int | None = _DEFAULTS.domain_p  # vectors of each domain tag, trained in stage 1 or not (None: p)
     prompt_tokens: int = 20  # prompt tuning's virtual tokens: the paper's Tag-LLM tags, <SMILES> + <Task>, 10 each
     n_jobs: int = 2
     domain_tags: dict[str, str] = field(default_factory=dict)
     stage1_corpus: int = 0  # molecules the stage-1 <SMILES> tag trained on (0: no stage 1)
-    model: str | None = None  # base LLM; None = the default model
+    model: str | None = _DEFAULTS.model  # base LLM; None = the default model
     # The frozen model's precision in Tag-LLM and linear-probe cells: "auto" is bfloat16 where the hardware runs it
     # natively (about 3x faster on a CPU with AVX512-BF16, and on GPUs), float32 elsewhere; each such cell records
     # the precision it ran in. Tags and heads train in float32 either way. PEFT baselines run in float32.
-    dtype: str = "auto"
+    dtype: str = _DEFAULTS.dtype
     # Where Tag-LLM cells keep their frozen prefixes between seeds (one folder per task; the runner removes
     # a task's folder after its cells). A speed setting only: not compared on resume, not recorded.
     prefix_cache: str | None = None
@@ -54,7 +58,7 @@ class Settings:
     prefix_memory: float = 0.5
     # Where a cell's LLM runs ("auto": this process's GPU when there is one, else the CPU); the runner sets it per
     # cell when it spreads cells over devices. Placement only: not compared on resume; each cell records it.
-    device: str = "auto"
+    device: str = _DEFAULTS.device
     # Progress bars inside each cell too (prefixes, epochs, probe features, PEFT steps), under the run's bar of
     # cells. Display only: not compared on resume, not recorded.
     verbose: bool = False
@@ -86,14 +90,18 @@ class BenchmarkModel:
     # Whether the fit keeps the validation rows out of training (they only stop it or choose among its
     # settings); only then is a cell's validation score recorded, the score that defaults are chosen on.
     holds_out_valid: bool = True
+    takes_options: bool = False  # whether a variant of it can be named, as tagllm[head_init=probe]
 
     @classmethod
     def applies_to(cls, task: Task) -> bool:
         """Whether the model takes this task's inputs (a run skips the cells where it does not)."""
         return True
 
-    def __init__(self, task: Task, seed: int, settings: Settings):
+    def __init__(self, task: Task, seed: int, settings: Settings, options: dict[str, Any] | None = None):
         self.task, self.seed, self.settings = task, seed, settings
+        self.options = dict(options or {})  # a variant of the method: what its label names, e.g. tagllm[p=10]
+        if self.options and not self.takes_options:
+            raise ValueError(f"{self.name} takes no options, got {self.options}")
         self.provenance: dict[str, Any] = {}  # what the cell's record should say about its inputs
 
     @property
@@ -129,7 +137,43 @@ def model_names(*groups: str) -> tuple[str, ...]:
     return tuple(name for name, cls in MODELS.items() if cls.group in groups)
 
 
-def make_model(name: str, task: Task, seed: int, settings: Settings) -> BenchmarkModel:
+def label(name: str, options: dict[str, Any] | None = None) -> str:
+    """A cell's model: the method's name, and its options where it has any, sorted (``tagllm[head_init=probe]``).
+
+    >>> label("tagllm", {"readout": "tag", "head_init": "probe"}), label("tagllm", {"lr": (1e-3, 3e-3)})
+    ('tagllm[head_init=probe,readout=tag]', 'tagllm[lr=0.001/0.003]')
+    """
+    if not options:
+        return name
+    text = {k: "/".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v) for k, v in options.items()}
+    return f"{name}[{','.join(f'{k}={text[k]}' for k in sorted(text))}]"
+
+
+def split_label(text: str) -> tuple[str, dict[str, str]]:
+    """The method and its options (as text) of a label written by :func:`label`.
+
+    >>> split_label("tagllm[head_init=probe,readout=tag]")
+    ('tagllm', {'head_init': 'probe', 'readout': 'tag'})
+    """
+    name, _, rest = text.partition("[")
+    if not rest:
+        return name, {}
+    if not rest.endswith("]"):
+        raise ValueError(f"model {text!r}: options go in one pair of brackets, e.g. tagllm[p=10,readout=tag]")
+    pairs = [item.partition("=") for item in rest[:-1].split(",") if item]
+    if any(not key or not eq for key, eq, _ in pairs):
+        raise ValueError(f"model {text!r}: each option is name=value, e.g. tagllm[head_init=probe]")
+    return name, {key: value for key, _, value in pairs}
+
+
+def group_of(text: str) -> str | None:
+    """The group of a label's method (None for a name no model has)."""
+    cls = MODELS.get(split_label(text)[0])
+    return None if cls is None else cls.group
+
+
+def make_model(text: str, task: Task, seed: int, settings: Settings) -> BenchmarkModel:
+    name, options = split_label(text)
     if name not in MODELS:
         raise KeyError(f"unknown model {name!r}; known models: {', '.join(MODELS)}")
-    return MODELS[name](task, seed, settings)
+    return MODELS[name](task, seed, settings, options)

@@ -1,31 +1,93 @@
-"""Tag-LLM as a benchmark model: biotag's estimators, with stage-1 domain tags when the run provides them."""
+"""Tag-LLM as a benchmark model: biotag's estimators, with stage-1 domain tags when the run provides them.
+
+Two methods: ``tagllm``, the estimators' defaults (:class:`~biotag.config.TagLLMConfig`), and ``tagllm_paper``, the
+paper's setting (:data:`~biotag.config.PAPER`). A variant is the same method with options, named in the cell's model
+as ``tagllm[head_init=probe,readout=tag]`` (``biotag benchmark run --tagllm-args head_init=probe,readout=tag``): any
+field of the config the run does not set itself, and ``inner_validation=True`` (fit early-stops on a tenth of its own
+training rows, so the split's validation rows stay unseen by every choice made in fit).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from biotag.benchmark.models.base import BenchmarkModel, register
 from biotag.benchmark.standardize import standardized_columns
 from biotag.benchmark.tasks import Split
+from biotag.config import PAPER, TagLLMConfig
 
-__all__ = ["TagLLM", "TagLLMProbe", "TagLLMPooled", "TagLLMPooledProbe", "TagLLMPooledProbeSelect",
-           "TagLLMPooledProbeSelectRates", "TagLLMPooledProbeSelectInner", "TagLLMPooledProbeSelectRatesInner",
-           "TagLLMPooledRefit", "TagLLMPooledRefitInner"]
+__all__ = ["TagLLM", "TagLLMPaper", "RECORDED_AS", "parse_options"]
+
+# What a run sets for every Tag-LLM cell (run.json records it): not an option of one model.
+_RUN_LEVEL = ("model", "dtype", "device", "domain_tags", "epochs", "batch_size", "p", "domain_p")
+OPTIONS = tuple(f for f in TagLLMConfig.fields() if f not in _RUN_LEVEL) + ("inner_validation",)
+
+# Earlier results recorded each variant under a name of its own; they are read as the method and options they ran.
+_SEARCH = "tagllm[lr=0.001/0.003/0.01]"
+RECORDED_AS = {
+    "tagllm": "tagllm_paper",
+    "tagllm_probe": "tagllm[head_init=probe,readout=tag]",
+    "tagllm_pool": "tagllm[head_init=random]",
+    "tagllm_pool_probe": "tagllm[head_init=probe]",
+    "tagllm_pool_probe_select": "tagllm",
+    "tagllm_pool_probe_select_lr": _SEARCH,
+    "tagllm_pool_probe_select_inner": "tagllm[inner_validation=True]",
+    "tagllm_pool_probe_select_lr_inner": "tagllm[inner_validation=True,lr=0.001/0.003/0.01]",
+    "tagllm_pool_refit": "tagllm[head_fit=refit]",
+    "tagllm_pool_refit_inner": "tagllm[head_fit=refit,inner_validation=True]",
+}
+
+
+def parse_options(options: dict[str, str]) -> dict[str, Any]:
+    """Option values from their text (``"10"``, ``"1e-3/3e-3"``, ``"True"``, ``"None"``), each name checked.
+
+    >>> parse_options({"head_init": "probe", "lr": "1e-3/3e-3", "patience": "None"})
+    {'head_init': 'probe', 'lr': (0.001, 0.003), 'patience': None}
+    """
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise ValueError(f"unknown Tag-LLM option(s) {unknown}; options: {', '.join(OPTIONS)} (the run sets "
+                         f"{', '.join(_RUN_LEVEL)} for every cell)")
+    return {name: _value(text) for name, text in options.items()}
+
+
+def _value(text: Any) -> Any:
+    if not isinstance(text, str):
+        return text
+    if "/" in text:
+        return tuple(_value(part) for part in text.split("/"))
+    special = {"True": True, "true": True, "False": False, "false": False, "None": None, "none": None}
+    if text in special:
+        return special[text]
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
 
 
 @register
 class TagLLM(BenchmarkModel):
-    """biotag's estimators on the default model, with stage-1 domain tags when the run provides them."""
+    """biotag's estimators with their defaults, the run's settings and this cell's options."""
 
     name = "tagllm"
     group = "tagllm"
-    head_init = "random"
-    head_fit = "joint"
-    readout = "tag"
-    rates: tuple[float, ...] | None = None  # learning rates fit chooses from on validation (None: the run's lr)
-    inner = False  # fit holds out its own validation rows from the training rows; the split's stay unseen
+    takes_options = True
+    method: dict[str, Any] = {}  # what this method sets beyond the defaults
+
+    def config(self) -> tuple[TagLLMConfig, bool]:
+        """The estimator's settings and whether fit holds out its own validation rows (``inner_validation``)."""
+        s = self.settings
+        options = parse_options(self.options)
+        inner = bool(options.pop("inner_validation", False))
+        run = {"model": s.model, "dtype": s.dtype, "device": s.device, "epochs": s.epochs, "batch_size": s.batch_size,
+               "lr": s.lr, "p": s.p, "domain_p": s.domain_p}
+        return dataclasses.replace(TagLLMConfig(), **{**run, **self.method, **options}), inner
 
     def fit(self, split: Split) -> "TagLLM":
         from biotag.estimators import TagLLMClassifier, TagLLMRegressor
@@ -34,35 +96,39 @@ class TagLLM(BenchmarkModel):
         libraries = {self.settings.domain_tags[d] for d in self.task.domains if d in self.settings.domain_tags}
         if len(libraries) > 1:
             raise ValueError(f"the domains of {self.task.name} need their stage-1 tags in one library; got {libraries}")
-        s = self.settings
         library = libraries.pop() if libraries else None
         if library is not None:
             from biotag.tags.library import library_digest
 
             self.provenance["domain_tags_sha256"] = library_digest(library)
+        config, inner = self.config()
+        self.provenance["options"] = dict(self.options)  # the variant, beside its name (none: the method as it is)
+        s = self.settings
         self.estimator = cls(
-            model=s.model, dtype=s.dtype, domains=self.task.domains, p=s.p, domain_p=s.domain_p,
-            epochs=s.epochs, batch_size=s.batch_size, lr=self.rates or s.lr, domain_tags=library,
-            head_init=self.head_init, head_fit=self.head_fit, readout=self.readout, random_state=self.seed,
+            **{**config.to_dict(), "domain_tags": library}, domains=self.task.domains, random_state=self.seed,
             prefix_cache=str(Path(s.prefix_cache) / self.task.name) if s.prefix_cache else None,
-            prefix_memory=s.prefix_memory, device=s.device, verbose=int(s.verbose),
+            prefix_memory=s.prefix_memory, verbose=int(s.verbose),
         )
         X_train = standardized_columns(split.X_train, self.task.domains)
         X_valid = standardized_columns(split.X_valid, self.task.domains)
-        if self.inner:
+        if inner:
             self.estimator.fit(X_train, split.y_train)  # validation_fraction of them held out
         else:
             self.estimator.fit(X_train, split.y_train, X_val=X_valid, y_val=split.y_valid)
-        self.trainable_params = int(self.estimator.n_trainable_params_)
-        self.provenance["dtype"] = self.estimator.dtype_
-        history = self.estimator.history_
+        self._record()
+        return self
+
+    def _record(self) -> None:
+        est = self.estimator
+        self.trainable_params = int(est.n_trainable_params_)
+        self.provenance["dtype"] = est.dtype_
+        history = est.history_
         self.provenance["best_epoch"] = history.best_epoch  # 0: no epoch of tag training beat the start
-        # the validation loss of the start (the probe) and after each epoch: how training moved from it
+        # the validation loss of the start and after each epoch: how training moved from it
         self.provenance["val_losses"] = [None if v is None or v != v else round(float(v), 4)
                                          for v in [history.start_val_loss, *history.val_loss]]
-        if self.rates:
-            self.provenance["lr"] = self.estimator.lr_
-        return self
+        if len(est.lr_search_) > 1:
+            self.provenance["lr"] = est.lr_
 
     def predict(self, X: list) -> np.ndarray:
         X = standardized_columns(X, self.task.domains)
@@ -72,84 +138,9 @@ class TagLLM(BenchmarkModel):
 
 
 @register
-class TagLLMProbe(TagLLM):
-    """``tagllm`` with the head started at the linear probe's solution on the untrained tags' readouts
-    (``head_init="probe"``, LP-FT), kept if no epoch of tag training beats it on validation."""
+class TagLLMPaper(TagLLM):
+    """The paper's setting: the head reads the function tag alone and starts at random (tag length and epochs are
+    the run's: ``--p 10 --epochs 3`` for the paper's own)."""
 
-    name = "tagllm_probe"
-    head_init = "probe"
-
-
-@register
-class TagLLMPooled(TagLLM):
-    """``tagllm`` whose head also reads the molecule's (each column's) tokens mean-pooled at a third, two thirds
-    and the end of the model's depth (``readout="tag+pool"``)."""
-
-    name = "tagllm_pool"
-    readout = "tag+pool"
-
-
-@register
-class TagLLMPooledProbe(TagLLMPooled):
-    """``tagllm_pool`` with the head started at the linear probe's solution (LP-FT)."""
-
-    name = "tagllm_pool_probe"
-    head_init = "probe"
-
-
-@register
-class TagLLMPooledProbeSelect(TagLLMPooledProbe):
-    """``tagllm_pool_probe`` whose probe start may read the pooled states alone, if that fits the validation rows
-    better (``head_init="probe-select"``), as ``linear_probe_pooled`` chooses its readout: the estimators'
-    defaults."""
-
-    name = "tagllm_pool_probe_select"
-    head_init = "probe-select"
-
-
-@register
-class TagLLMPooledProbeSelectRates(TagLLMPooledProbeSelect):
-    """``tagllm_pool_probe_select`` (the estimators' defaults) with a learning-rate search inside ``fit``: one
-    training at each of 1e-3, 3e-3 (the default) and 1e-2, the rate with the lowest validation loss kept (the cell
-    records it as ``lr``)."""
-
-    name = "tagllm_pool_probe_select_lr"
-    rates = (1e-3, 3e-3, 1e-2)
-
-
-@register
-class TagLLMPooledProbeSelectInner(TagLLMPooledProbeSelect):
-    """``tagllm_pool_probe_select`` that early-stops on 10 % of its training rows (the estimator's
-    ``validation_fraction``), so that the split's validation rows stay unseen: its validation score is then free of
-    the choices made on them. The baseline of ``tagllm_pool_probe_select_lr_inner``."""
-
-    name = "tagllm_pool_probe_select_inner"
-    inner = True
-
-
-@register
-class TagLLMPooledProbeSelectRatesInner(TagLLMPooledProbeSelectRates):
-    """``tagllm_pool_probe_select_lr`` choosing its rate (and epoch) on 10 % of its training rows, as
-    ``tagllm_pool_probe_select_inner`` does: the two compare a search against none on validation rows neither has
-    seen."""
-
-    name = "tagllm_pool_probe_select_lr_inner"
-    inner = True
-
-
-@register
-class TagLLMPooledRefit(TagLLMPooledProbeSelect):
-    """``tagllm_pool_probe_select`` whose head is refitted in closed form after each epoch, the tag training
-    against ridge fits that leave its batch's rows out (``head_fit="refit"``)."""
-
-    name = "tagllm_pool_refit"
-    head_fit = "refit"
-
-
-@register
-class TagLLMPooledRefitInner(TagLLMPooledRefit):
-    """``tagllm_pool_refit`` early-stopping on 10 % of its training rows, against ``tagllm_pool_probe_select_inner``
-    on validation rows neither has seen."""
-
-    name = "tagllm_pool_refit_inner"
-    inner = True
+    name = "tagllm_paper"
+    method = dict(PAPER)
