@@ -33,7 +33,7 @@ from biotag.training import Example, pretrain_domain_tag, stage2, stage3, train_
 
 SMALL = os.environ.get("BIOTAG_NOTEBOOK_SMALL", "0") == "1"
 rng = np.random.default_rng(0)
-model, tokenizer = load_base_model()  # SmolLM2-135M-Instruct, frozen, offline
+model, tokenizer = load_base_model(dtype="float32")  # SmolLM2-135M-Instruct, frozen, offline; float32 on any CPU
 library = TagLibrary.for_model(model)
 tlm = TaggedLM(model, tokenizer, library)
 P = 3  # vectors per function tag: the estimators' default, chosen on validation scores (the paper uses 10)
