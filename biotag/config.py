@@ -87,13 +87,6 @@ class TagLLMConfig:
     def fields(cls) -> tuple[str, ...]:
         return tuple(f.name for f in dataclasses.fields(cls))
 
-    def replace(self, **changes: Any) -> "TagLLMConfig":
-        """A copy with ``changes``; an unknown name is a ValueError that lists the known ones."""
-        unknown = sorted(set(changes) - set(self.fields()))
-        if unknown:
-            raise ValueError(f"unknown Tag-LLM option(s) {unknown}; known: {', '.join(self.fields())}")
-        return dataclasses.replace(self, **changes)
-
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

@@ -13,6 +13,7 @@ from biotag.benchmark.rounding import figure
 from biotag.benchmark.models import (EXPERT_MODELS, MODELS, PEFT_MODELS, Settings, group_of, is_llm_baseline,
                                      is_tagllm, split_label)
 from biotag.benchmark.leaderboard import leaderboard, leaderboard_rank, published
+from biotag.benchmark.models.tagllm import parse_options
 from biotag.benchmark.plots import plot_scores
 from biotag.benchmark.run_settings import BEFORE_RECORDED, LLM_SETTINGS, RUN, UNRECORDED, earlier_threads
 from biotag.benchmark.runner import read_results, summarize
@@ -197,9 +198,8 @@ def _precision(dtype: str | None, cells: pd.DataFrame) -> str | None:
 def _rates(models: list[str], settings: dict) -> str:
     """The learning rate of each model that trains: Tag-LLM the run's (or its own search's); PEFT keeps its own."""
     def rate(model: str) -> str:  # a search inside fit: the rates it chooses from
-        own = split_label(model)[1].get("lr")
-        grid = (MODELS[model].lr,) if model in PEFT_MODELS else tuple(map(float, own.split("/"))) if own else \
-            (settings["lr"],)
+        own = parse_options(split_label(model)[1]).get("lr", settings["lr"]) if is_tagllm(model) else None
+        grid = (MODELS[model].lr,) if model in PEFT_MODELS else own if isinstance(own, tuple) else (own,)
         return f"{grid[0]:g}" if len(grid) == 1 else "chosen from " + "/".join(f"{r:g}" for r in grid)
     rates = {m: rate(m) for m in models if is_tagllm(m) or m in PEFT_MODELS}
     if not rates:

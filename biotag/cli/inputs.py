@@ -84,12 +84,12 @@ def devices(text: str) -> list[str]:
 
 def options(text: str) -> dict[str, str]:
     """A --tagllm-args value: NAME=VALUE pairs, comma-separated (a list of values takes slashes: lr=1e-3/3e-3)."""
-    pairs = [item.partition("=") for item in text.split(",") if item.strip()]
-    bad = [f"{k}{eq}{v}" for k, eq, v in pairs if not k.strip() or not eq or not v.strip()]
-    if bad or not pairs:
-        raise argparse.ArgumentTypeError(f"{text!r}: give NAME=VALUE pairs, comma-separated, e.g. head_init=probe,"
-                                         "readout=tag")
-    return {k.strip(): v.strip() for k, _, v in pairs}
+    from biotag.benchmark.models.base import option_pairs
+
+    try:
+        return option_pairs(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def corpus_size(text: str) -> int | str:

@@ -15,7 +15,6 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from biotag._version import __version__
-from biotag.config import TagLLMConfig
 from biotag.domains.tagging import DOMAIN_TAGS, Template, check_tag_name
 from biotag.estimators import _docs
 from biotag.estimators._params import PARAMETER_CONSTRAINTS, PARAMETERS, init_storing
@@ -54,17 +53,8 @@ class TagLLMBase(BaseEstimator):
     def _parameters(cls) -> dict[str, Any]:
         names = list(PARAMETERS)
         at = names.index("random_state")
-        order = names[:at] + list(cls._own_parameters) + names[at:]
-        return {name: {**PARAMETERS, **cls._own_parameters}[name] for name in order}
-
-    def _config(self) -> TagLLMConfig:
-        """The Tag-LLM settings these parameters give (a ValueError names a bad one)."""
-        values = {name: getattr(self, name) for name in TagLLMConfig.fields()}
-        if not isinstance(values["lr"], (int, float)):
-            values["lr"] = tuple(values["lr"])
-        if values["domain_tags"] is not None:
-            values["domain_tags"] = str(values["domain_tags"])
-        return TagLLMConfig(**values)
+        defaults = {**PARAMETERS, **cls._own_parameters}
+        return {name: defaults[name] for name in names[:at] + list(cls._own_parameters) + names[at:]}
 
     # ---- parameters ---------------------------------------------------------------------
 
@@ -79,7 +69,6 @@ class TagLLMBase(BaseEstimator):
 
     def _check_params(self) -> None:
         self._validate_params()
-        self._config()
         self._template()  # names an unknown domain or a malformed tag name
         learning_rates(self.lr)
         if self.function_tag is not None:

@@ -18,7 +18,7 @@ from biotag.benchmark.tasks import Split, Task
 from biotag.config import TagLLMConfig
 
 __all__ = ["Settings", "BenchmarkModel", "MODELS", "GROUPS", "register", "make_model", "model_names", "label",
-           "split_label", "group_of"]
+           "split_label", "option_pairs", "group_of"]
 
 _DEFAULTS = TagLLMConfig()
 
@@ -159,11 +159,20 @@ def split_label(text: str) -> tuple[str, dict[str, str]]:
     if not rest:
         return name, {}
     if not rest.endswith("]"):
-        raise ValueError(f"model {text!r}: options go in one pair of brackets, e.g. tagllm[p=10,readout=tag]")
-    pairs = [item.partition("=") for item in rest[:-1].split(",") if item]
-    if any(not key or not eq for key, eq, _ in pairs):
-        raise ValueError(f"model {text!r}: each option is name=value, e.g. tagllm[head_init=probe]")
-    return name, {key: value for key, _, value in pairs}
+        raise ValueError(f"model {text!r}: options go in one pair of brackets, e.g. tagllm[head_init=probe]")
+    return name, option_pairs(rest[:-1])
+
+
+def option_pairs(text: str) -> dict[str, str]:
+    """``NAME=VALUE`` pairs, comma-separated (a list of values takes slashes: ``lr=1e-3/3e-3``).
+
+    >>> option_pairs("head_init=probe, lr=1e-3/3e-3")
+    {'head_init': 'probe', 'lr': '1e-3/3e-3'}
+    """
+    pairs = [item.partition("=") for item in text.split(",") if item.strip()]
+    if not pairs or any(not key.strip() or not eq or not value.strip() for key, eq, value in pairs):
+        raise ValueError(f"{text!r}: give NAME=VALUE pairs, comma-separated, e.g. head_init=probe,readout=tag")
+    return {key.strip(): value.strip() for key, _, value in pairs}
 
 
 def group_of(text: str) -> str | None:

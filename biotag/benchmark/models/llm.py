@@ -226,7 +226,7 @@ class PeftBaseline(BenchmarkModel):
         from biotag.model.batching import left_pad
         from biotag.model.prompt import pad_id
 
-        device = next(self.model.parameters()).device
+        device = self.model.device
         input_ids, mask = left_pad(ids, pad_id(self.tokenizer))
         return self.model(input_ids=input_ids.to(device), attention_mask=mask.to(device)).logits[:, 0].float()
 
