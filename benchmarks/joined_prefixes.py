@@ -36,7 +36,9 @@ from biotag.heads import RegressionHead
 from biotag.model import TaggedLM
 from biotag.tags import TagLibrary, TagSpec
 from biotag.backbone import load_base_model
-from biotag.backbone.attention import models_own_attention
+from unittest import mock
+
+from biotag.backbone import attention
 from biotag.model.batching import split_function_tag, split_lead
 from biotag.model.prefix import PrefixStore, compute_prefixes, forward_from_prefixes
 from biotag.hardware import DTYPES, torch_dtype
@@ -125,7 +127,7 @@ def _time_pairs(sample: pd.DataFrame, dtype: str, args: argparse.Namespace) -> d
         return (time.perf_counter() - start) / len(cached)
 
     prefix_step_s = prefix_steps()
-    with models_own_attention():
+    with mock.patch.object(attention, "_applies", lambda model: False):  # the model's own attention
         own_attention_step_s = prefix_steps()  # the model's own attention: keys/values copied per query head
     few = items[: args.plain]
     start = time.perf_counter()

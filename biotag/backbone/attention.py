@@ -114,23 +114,9 @@ def _register(name: str) -> None:
     AttentionMaskInterface.register(name, ALL_MASK_ATTENTION_FUNCTIONS["sdpa"])
 
 
-_OWN_ATTENTION = [False]  # set by models_own_attention()
-
-
-@contextlib.contextmanager
-def models_own_attention() -> Iterator[None]:
-    """Within the block, :func:`grouped_attention` leaves every model on its own attention: to measure what
-    the replacement saves (``benchmarks/joined_prefixes.py``)."""
-    before, _OWN_ATTENTION[0] = _OWN_ATTENTION[0], True
-    try:
-        yield
-    finally:
-        _OWN_ATTENTION[0] = before
-
-
 def _applies(model) -> bool:
     config = getattr(model, "config", None)
-    if _OWN_ATTENTION[0] or config is None or not _TORCH_HAS_GQA or getattr(config, "_attn_implementation", None) not in _REPLACES:
+    if config is None or not _TORCH_HAS_GQA or getattr(config, "_attn_implementation", None) not in _REPLACES:
         return False
     heads = getattr(config, "num_attention_heads", None)
     kv_heads = getattr(config, "num_key_value_heads", None) or heads
@@ -143,6 +129,10 @@ def grouped_attention(model, *, frozen_past: bool = False) -> Iterator[None]:
 
     ``frozen_past=True``: every forward in the block runs queries after a cache computed without
     gradients (see :func:`frozen_past_attention`).
+
+    transformers' attention layers read their implementation from the model's config at every forward and take no
+    per-call choice, so the block names ours there and puts the model's own back when it ends, however it ends: the
+    config a caller sees outside the block is never changed.
     """
     if not _applies(model):
         yield

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 import pandas as pd
 
 from biotag.benchmark.rounding import figure
@@ -15,7 +14,7 @@ from biotag.benchmark.models import (EXPERT_MODELS, MODELS, PEFT_MODELS, Setting
 from biotag.benchmark.leaderboard import leaderboard, leaderboard_rank, published
 from biotag.benchmark.models.tagllm import parse_options
 from biotag.benchmark.plots import plot_scores
-from biotag.benchmark.run_settings import BEFORE_RECORDED, LLM_SETTINGS, RUN, UNRECORDED, earlier_threads
+from biotag.benchmark.run_settings import LLM_SETTINGS, RUN, UNRECORDED
 from biotag.benchmark.runner import read_results, summarize
 from biotag.benchmark.standing import TAGLLM_CHOICE, standing_section
 from biotag.benchmark.tasks import SEEDS, get_task
@@ -65,24 +64,6 @@ def coverage(results: pd.DataFrame) -> tuple[list[str], list[str]]:
     return table, lines
 
 
-THREADED = ("rf_morgan", "catboost_maplight")  # the models whose threads are the run's n_jobs
-
-
-def _with_threads(records: pd.DataFrame, results_dir: str | Path) -> pd.DataFrame:
-    """Records made before cells recorded their threads: a forest's or CatBoost's threads were the run's
-    ``n_jobs``, which its ``run.json`` then recorded (a resume could not change it; a later resume keeps it
-    as ``n_jobs_of_earlier_cells``)."""
-    records = records.copy()
-    if "threads" not in records:
-        records["threads"] = np.nan
-    meta = _run_record(results_dir) or {"settings": {}}
-    n_jobs = earlier_threads(meta)
-    if isinstance(n_jobs, int) and n_jobs >= 1:
-        missing = records["model"].isin(THREADED) & records["threads"].isna()
-        records.loc[missing, "threads"] = n_jobs
-    return records
-
-
 def read_runs(results_dirs: Sequence[str | Path]) -> pd.DataFrame:
     """The records of several results directories in one table, with a ``run`` column (the directory).
 
@@ -90,7 +71,7 @@ def read_runs(results_dirs: Sequence[str | Path]) -> pd.DataFrame:
     may differ in their settings.
     """
     frames = [(d, read_results(d, warn=True)) for d in results_dirs]
-    frames = [_with_threads(f.assign(run=str(d)), d) for d, f in frames if not f.empty]
+    frames = [f.assign(run=str(d)) for d, f in frames if not f.empty]
     if not frames:
         raise FileNotFoundError(f"no results in {', '.join(map(str, results_dirs))}")
     results = pd.concat(frames, ignore_index=True)
@@ -130,7 +111,7 @@ def run_settings(results_dir: str | Path) -> dict | None:
         return None
     recorded = meta["settings"]
     defaults = {k: v for k, v in Settings().as_dict().items() if k not in UNRECORDED}
-    return {**defaults, **BEFORE_RECORDED, **recorded}
+    return {**defaults, **recorded}
 
 
 def _check_settings_agree(results: pd.DataFrame, settings: dict[str, dict | None]) -> None:

@@ -11,8 +11,7 @@ from biotag._version import __version__
 from biotag.benchmark.models import Settings
 from biotag.files import atomic_write_text
 
-__all__ = ["RUN", "UNRECORDED", "LLM_SETTINGS", "TAGLLM_SETTINGS", "BEFORE_RECORDED", "EARLIER_THREADS", "earlier_threads",
-           "check_run_settings"]
+__all__ = ["RUN", "UNRECORDED", "LLM_SETTINGS", "TAGLLM_SETTINGS", "check_run_settings"]
 
 RUN = "run.json"
 
@@ -24,19 +23,6 @@ UNRECORDED = ("prefix_cache", "prefix_memory", "n_jobs", "device", "verbose")
 LLM_SETTINGS = ("epochs", "lr", "p", "domain_p", "prompt_tokens", "batch_size", "dtype", "stage1_corpus", "model")
 # Of those, what only Tag-LLM cells read (the PEFT baselines keep their own rates; the probes train no tags).
 TAGLLM_SETTINGS = ("lr", "p", "domain_p", "stage1_corpus")
-# What a run that recorded no value of a setting ran with, where that differs from today's default: every run
-# recorded before the precision was a setting ran in float32 (the default is now "auto"), and before the tag length
-# was one, with the paper's 10 vectors (the default is now 3).
-BEFORE_RECORDED = {"dtype": "float32", "p": 10}
-# run.json's record of the n_jobs of the expert cells run before cells recorded their own threads.
-EARLIER_THREADS = "n_jobs_of_earlier_cells"
-
-
-def earlier_threads(meta: dict) -> int | None:
-    """From a ``run.json``: the threads of the expert cells that did not record their own (None: none did)."""
-    return meta.get(EARLIER_THREADS, (meta.get("settings") or {}).get("n_jobs"))
-
-
 def check_run_settings(out_dir: Path, settings: Settings, *, llm: bool = True, tagllm: bool = True) -> None:
     """Refuse to resume ``out_dir`` with settings other than its cells ran with, and record them in its ``run.json``.
 
@@ -45,16 +31,12 @@ def check_run_settings(out_dir: Path, settings: Settings, *, llm: bool = True, t
     that read them."""
     run_file = out_dir / RUN
     wanted = {k: v for k, v in settings.as_dict().items() if k not in UNRECORDED}
-    earlier = {}
     if run_file.is_file():
         meta = json.loads(run_file.read_text())
         previous = meta.get("settings")
-        # Before cells recorded their threads, run.json recorded n_jobs for all of them; keep it for those.
-        legacy = earlier_threads(meta)
-        earlier = {} if legacy is None else {EARLIER_THREADS: legacy}
         # Where the stage-1 tags live depends on the machine's cache; their corpus is recorded separately.
         # A setting added after the run began counts as its default there.
-        defaults = {**Settings().as_dict(), **BEFORE_RECORDED}
+        defaults = Settings().as_dict()
         unread = (*LLM_SETTINGS, "domain_tags") if not llm else (*TAGLLM_SETTINGS, "domain_tags") if not tagllm else ()
         if previous is not None:
             wanted.update({k: previous.get(k, defaults[k]) for k in unread})
@@ -65,6 +47,6 @@ def check_run_settings(out_dir: Path, settings: Settings, *, llm: bool = True, t
                 f"{out_dir} holds results made with other settings {changed} (old, new); "
                 "resume with the same settings or write to another directory"
             )
-    atomic_write_text(run_file, json.dumps({"settings": wanted, **earlier, "biotag": __version__,
+    atomic_write_text(run_file, json.dumps({"settings": wanted, "biotag": __version__,
                                             "python": platform.python_version(), "machine": platform.machine(),
                                             "cpus": os.cpu_count()}, indent=2))

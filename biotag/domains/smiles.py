@@ -272,7 +272,7 @@ class SmilesFeaturizer(BaseFeaturizer):
     def _normalizer(self) -> Callable[[Any], str]:
         return _normalizer(
             self.cleanup, self.largest_fragment, self.neutralize, self.canonical_tautomer, self.isomeric,
-            self.max_length, getattr(self, "wildcards", False),  # pickles from before the option lack it
+            self.max_length, self.wildcards,
         )
 
 

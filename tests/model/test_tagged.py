@@ -66,3 +66,26 @@ def test_generate_returns_text():
     tlm = make_tlm()
     out = tlm.generate([Template("smiles", function_tag="<QED>").build("CCO")] * 2, max_new_tokens=4)
     assert len(out) == 2 and all(isinstance(s, str) for s in out) and out[0] == out[1]
+
+
+def test_building_and_running_a_tagged_model_leaves_the_callers_model_config_as_it_was():
+    model, tok = make_tiny_lm()
+    before = model.config.to_dict()
+    library = TagLibrary.for_model(model)
+    from biotag.heads import RegressionHead
+    from biotag.tags import TagSpec
+
+    library.ensure_tag(TagSpec("<SMILES>", "domain"), model)
+    library.ensure_tag(TagSpec("<QED>", "function"), model)
+    library.add_head("<QED>", RegressionHead(library.hidden_size))
+    tlm = TaggedLM(model, tok, library)
+    assert model.config.to_dict() == before
+    items = Template("smiles", function_tag="<QED>").build_many(SMILES)
+    tlm.readout(tlm.encode(items)).sum().backward()  # forward and backward under the grouped attention
+    tlm.predict(items, "<QED>")
+    with pytest.raises(RuntimeError):
+        from biotag.backbone.attention import grouped_attention
+
+        with grouped_attention(model):
+            raise RuntimeError("a failed step")
+    assert model.config.to_dict() == before
