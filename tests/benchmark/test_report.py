@@ -155,11 +155,12 @@ def _write_run(folder, records, settings=None, corpora=None):
 def test_the_report_says_which_run_and_settings_each_figure_comes_from(tmp_path, data_dir):
     base = {"metric": "mae", "higher_is_better": False, "status": "ok", "wall_s": 1.0, "trainable_params": 1,
             "peak_rss_mb": 1.0, "notes": ""}
-    _write_run(tmp_path / "experts", [{**base, "task": "caco2_wang", "model": "rf_morgan", "seed": 1, "value": 0.3}],
-               settings={"epochs": 10, "n_jobs": 2})
-    # an older run.json without "dtype" or "p": it ran in float32 with 10-vector tags, the defaults then
-    _write_run(tmp_path / "tagllm-fp32", [{**base, "task": "caco2_wang", "model": "tagllm", "options": {}, "seed": 1, "value": 0.45}],
-               settings={"epochs": 3, "lr": 0.003, "stage1_corpus": 500}, corpora={"smiles": {"n": 500}})
+    _write_run(tmp_path / "experts", [{**base, "task": "caco2_wang", "model": "rf_morgan", "seed": 1, "value": 0.3,
+                                       "threads": 2}], settings={"epochs": 10})
+    _write_run(tmp_path / "tagllm-fp32", [{**base, "task": "caco2_wang", "model": "tagllm", "options": {}, "seed": 1,
+                                           "value": 0.45}],
+               settings={"epochs": 3, "lr": 0.003, "stage1_corpus": 500, "dtype": "float32", "p": 10},
+               corpora={"smiles": {"n": 500}})
     _write_run(tmp_path / "davis-bf16", [{**base, "task": "davis", "metric": "mse", "model": "tagllm", "options": {}, "seed": 1,
                                           "value": 0.5}],
                settings={"epochs": 1, "dtype": "bfloat16", "stage1_corpus": 500, "p": 3, "domain_p": 1},
@@ -167,7 +168,7 @@ def test_the_report_says_which_run_and_settings_each_figure_comes_from(tmp_path,
     # the PEFT baselines keep their own learning rates; the probe has none
     _write_run(tmp_path / "peft", [{**base, "task": "caco2_wang", "model": m, "seed": 1, "value": 0.46}
                                    for m in ("linear_probe", "prompt_tuning", "lora")],
-               settings={"epochs": 3, "lr": 0.003})
+               settings={"epochs": 3, "lr": 0.003, "dtype": "float32"})
     dirs = [tmp_path / "experts", tmp_path / "tagllm-fp32", tmp_path / "davis-bf16", tmp_path / "peft"]
     text = write_report(dirs, tmp_path / "report", data_path=data_dir).read_text()
     runs = text.split("## Runs")[1].split("\n## ")[0]
@@ -178,7 +179,7 @@ def test_the_report_says_which_run_and_settings_each_figure_comes_from(tmp_path,
             in runs)
     caco2 = text.split("## Caco2_Wang")[1].split("\n## ")[0]
     assert "| 0.450 (1 seed) |" in caco2 and caco2.split("**tagllm**")[1].splitlines()[0].endswith("| `tagllm-fp32` |")
-    # Threads beside the wall time: the forest's from its run's n_jobs (older records), none said for tagllm.
+    # Threads beside the wall time: the forest's as its cell recorded them, none said for tagllm.
     assert "| 1 (2 threads) | " in caco2.split("**rf_morgan**")[1].splitlines()[0]
     assert "thread" not in caco2.split("**tagllm**")[1].splitlines()[0]
 
@@ -188,9 +189,9 @@ def test_seeds_of_one_model_from_runs_with_other_settings_are_refused(tmp_path, 
 
     base = {"task": "caco2_wang", "model": "tagllm", "options": {}, "metric": "mae", "higher_is_better": False, "status": "ok",
             "value": 0.45, "wall_s": 1.0, "trainable_params": 1, "peak_rss_mb": 1.0, "notes": ""}
-    _write_run(tmp_path / "a", [{**base, "seed": 1}], settings={"epochs": 3})
+    _write_run(tmp_path / "a", [{**base, "seed": 1}], settings={"epochs": 3, "dtype": "float32"})
     _write_run(tmp_path / "b", [{**base, "seed": 2}], settings={"epochs": 3, "dtype": "bfloat16"})
-    _write_run(tmp_path / "c", [{**base, "seed": 3}], settings={"epochs": 3, "n_jobs": 1})  # threads: no matter
+    _write_run(tmp_path / "c", [{**base, "seed": 3}], settings={"epochs": 3, "dtype": "float32", "n_jobs": 1})
     with pytest.raises(ValueError, match=r"caco2_wang / tagllm has seeds in .*a and .*b.*'dtype': \('float32', "
                                          r"'bfloat16'\)"):
         write_report([tmp_path / "a", tmp_path / "b"], tmp_path / "report", data_path=data_dir)
