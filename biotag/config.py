@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import Any, Sequence
 
-__all__ = ["TagLLMConfig", "Stage1Config", "PAPER", "READOUTS", "HEAD_INITS", "HEAD_FITS", "TOKENIZATIONS",
+__all__ = ["TagLLMConfig", "Stage1Config", "PAPER", "PREFIX_MEMORY", "READOUTS", "HEAD_INITS", "HEAD_FITS", "TOKENIZATIONS",
            "DTYPES", "DTYPE_CHOICES"]
 
 READOUTS = ("tag", "tag+pool", "pool")
@@ -25,6 +25,9 @@ TOKENIZATIONS = ("model", "char")
 #: The precisions a frozen base model can be held in, by name, and what a user may ask for.
 DTYPES = ("float32", "bfloat16", "float16")
 DTYPE_CHOICES = ("auto",) + DTYPES
+#: The share of the available memory cached frozen prefixes may be loaded into; beyond it they are read from their
+#: files batch by batch. Speed only: results do not depend on it.
+PREFIX_MEMORY = 0.5
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from typing import Sequence
 
 import pandas as pd
 
+from biotag.config import PREFIX_MEMORY
 from biotag.benchmark.models import PEFT_MODELS, Settings, is_tagllm, label, split_label
 from biotag.benchmark.runner import check_models, run_benchmark
 from biotag.benchmark.tasks import SEEDS, TASKS, get_task
@@ -97,7 +98,7 @@ def benchmark(
     progress: bool = True,
     prefix_cache: bool | str | Path = True,
     dtype: str = "auto",
-    prefix_memory: float = 0.5,
+    prefix_memory: float = PREFIX_MEMORY,
     n_jobs: int = 2,
     devices: Sequence[str] | None = None,
     verbose: bool = False,

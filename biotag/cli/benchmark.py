@@ -11,7 +11,7 @@ from typing import Iterator
 
 from biotag.cli.exit_codes import EXIT_OK, EXIT_SOME_FAILED
 from biotag.cli.inputs import corpus_size, devices, options, positive_float, positive_int, seeds, threads
-from biotag.config import DTYPE_CHOICES
+from biotag.config import DTYPE_CHOICES, PREFIX_MEMORY
 
 
 def add_benchmark_commands(sub) -> None:
@@ -54,7 +54,7 @@ def add_benchmark_commands(sub) -> None:
                      help="the frozen model's precision in Tag-LLM and linear-probe cells (auto, the default: bfloat16 "
                           "where the hardware runs it natively, e.g. CPUs with AVX512-BF16 or AMX, about 3x faster; "
                           "float32 elsewhere; each cell records its own; PEFT baselines: float32)")
-    run.add_argument("--prefix-memory", type=float, default=0.5, metavar="FRACTION",
+    run.add_argument("--prefix-memory", type=float, default=PREFIX_MEMORY, metavar="FRACTION",
                      help="share of the available memory a Tag-LLM cell may load its cached prefixes into; beyond "
                           "it they are read from disk per batch (default 0.5; lower it to run benchmarks side by "
                           "side, 0 always reads from disk; speed only)")

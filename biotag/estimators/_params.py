@@ -14,7 +14,8 @@ from typing import Any
 
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from biotag.config import DTYPE_CHOICES, HEAD_FITS, HEAD_INITS, READOUTS, TOKENIZATIONS, TagLLMConfig
+from biotag.config import (DTYPE_CHOICES, HEAD_FITS, HEAD_INITS, PREFIX_MEMORY, READOUTS, TOKENIZATIONS,
+                           TagLLMConfig)
 
 __all__ = ["PARAMETERS", "PARAMETER_CONSTRAINTS", "init_storing"]
 
@@ -28,7 +29,7 @@ PARAMETERS: dict[str, Any] = {
     "function_tag": None,
     **{name: getattr(_DEFAULTS, name) for name in TagLLMConfig.fields() if name != "model"},
     "prefix_cache": None,  # how a fit runs: never its result
-    "prefix_memory": 0.5,
+    "prefix_memory": PREFIX_MEMORY,
     "random_state": None,
     "verbose": 1,
 }

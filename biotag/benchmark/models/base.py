@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from biotag.benchmark.tasks import Split, Task
-from biotag.config import TagLLMConfig
+from biotag.config import PREFIX_MEMORY, TagLLMConfig
 
 __all__ = ["Settings", "BenchmarkModel", "MODELS", "GROUPS", "register", "make_model", "model_names", "label",
            "split_label", "option_pairs", "group_of"]
@@ -55,7 +55,7 @@ class Settings:
     prefix_cache: str | None = None
     # The share of the available memory a Tag-LLM cell may load its cached prefixes into (beyond it they are
     # read from disk per batch). Lower it to run cells side by side; a speed setting only, like the cache.
-    prefix_memory: float = 0.5
+    prefix_memory: float = PREFIX_MEMORY
     # Where a cell's LLM runs ("auto": this process's GPU when there is one, else the CPU); the runner sets it per
     # cell when it spreads cells over devices. Placement only: not compared on resume; each cell records it.
     device: str = _DEFAULTS.device

@@ -9,6 +9,7 @@ from typing import Sequence
 
 import torch
 
+from biotag.config import PREFIX_MEMORY
 from biotag.domains.tagging import TaggedInput
 from biotag.backbone.attention import attention_used
 from biotag.model.batching import batch_order, split_lead
@@ -43,7 +44,7 @@ class PrefixCache:
     memory keeps them there; two side by side can run out of memory), or set 0 to always read from disk.
     """
 
-    def __init__(self, directory: str | Path, memory_fraction: float = 0.5):
+    def __init__(self, directory: str | Path, memory_fraction: float = PREFIX_MEMORY):
         self.directory = Path(directory)
         self.memory_fraction = check_fraction(memory_fraction, "memory_fraction")
 

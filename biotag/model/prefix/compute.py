@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Sequence
 import torch
 from transformers import DynamicCache
 
+from biotag.config import PREFIX_MEMORY
 from biotag.domains.tagging import TaggedInput
 from biotag.backbone.attention import grouped_attention
 from biotag.model.batching import batch_order, lead_batches, split_function_tag, split_lead
@@ -64,7 +65,7 @@ def compute_prefixes(
     *,
     batch_size: int = 16,
     spill_dir: str | None = None,
-    memory_fraction: float = 0.5,
+    memory_fraction: float = PREFIX_MEMORY,
     pool: Readout | None = None,
 ) -> list[PrefixKV | JoinedPrefixKV]:
     """Keys/values of every prefix, computed in :func:`~biotag.model.batching.batch_order` batches (little

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Sequence
 
+from biotag.config import PREFIX_MEMORY
 from biotag.domains.tagging import TaggedInput
 from biotag.model.prefix import compute
 from biotag.model.prefix.kv import KVView
@@ -35,7 +36,7 @@ class PrefixMemo:
         return id(tlm.model), tlm.tokenization, tlm.max_length, pool, h.hexdigest()
 
     def prefixes(self, tlm: TaggedLM, prefixes: Sequence[TaggedInput], *, batch_size: int = 16,
-                 memory_fraction: float = 0.5, pool: Readout | None = None) -> list[KVView]:
+                 memory_fraction: float = PREFIX_MEMORY, pool: Readout | None = None) -> list[KVView]:
         """As :meth:`PrefixCache.prefixes <biotag.model.prefix.PrefixCache.prefixes>`: the kept ones handed out,
         the others computed (:func:`~biotag.model.prefix.compute_prefixes`) and kept."""
         pool = pool if pool is not None and pool.pools else None
