@@ -18,8 +18,9 @@ import numpy as np
 import pandas as pd
 
 from biotag.benchmark import get_task, summarize
-from biotag.benchmark.models import EXPERT_MODELS, LLM_MODELS, TAGLLM_MODELS
-from biotag.benchmark.report import format_score, leaderboard, leaderboard_rank, published, read_runs
+from biotag.benchmark.models import EXPERT_MODELS, is_llm_baseline, is_tagllm
+from biotag.benchmark.leaderboard import leaderboard, leaderboard_rank, published
+from biotag.benchmark.report import format_score, read_runs
 
 here = Path.cwd()
 root = next(p for p in [here, *here.parents] if (p / "benchmarks" / "results").is_dir()) / "benchmarks" / "results"
@@ -50,7 +51,7 @@ for ax, name in zip(axes.flat, tasks):
     labels = list(ours["model"]) + [f"#{r} {m}"[:20] for r, m in zip(pub["rank"], pub["model"])]
     means = np.r_[ours["mean"].to_numpy(float), pub["mean"].to_numpy(float)]
     stds = np.r_[ours["std"].to_numpy(float), pub["std"].fillna(0).to_numpy(float)]
-    colors = ["tab:red" if m in TAGLLM_MODELS else "tab:blue" for m in ours["model"]] + ["0.7"] * len(pub)
+    colors = ["tab:red" if is_tagllm(m) else "tab:blue" for m in ours["model"]] + ["0.7"] * len(pub)
     y = np.arange(len(labels))[::-1]
     ax.barh(y, means, xerr=stds, color=colors)
     ax.set_yticks(y, labels, fontsize=7)
@@ -69,8 +70,8 @@ plt.show()
 # %% [markdown]
 # ## Where Tag-LLM stands
 #
-# For each task and Tag-LLM variant (`tagllm`; `tagllm_probe`, whose head starts at the linear probe's
-# solution): its score, the best of our expert baselines and of the other LLM baselines run there, the
+# For each task and Tag-LLM method (`tagllm`, the estimators' defaults; `tagllm_paper`, the paper's setting;
+# a variant run with options, such as `tagllm[head_init=probe]`): its score, the best of our expert baselines and of the other LLM baselines run there, the
 # leaderboard rank its mean would take, and whether it beats the best expert baseline by more than the
 # seeds' spread.
 
@@ -84,12 +85,12 @@ for name in tasks:
     task = get_task(name)
     s = summary[summary["task"] == name].set_index("model")
     experts = s.loc[[m for m in EXPERT_MODELS if m in s.index]]
-    llm = s.loc[[m for m in LLM_MODELS if m not in TAGLLM_MODELS and m in s.index]]
+    llm = s.loc[[m for m in s.index if is_llm_baseline(m)]]
     sign = 1 if task.higher_is_better else -1
     best = experts.loc[(sign * experts["mean"]).idxmax()] if len(experts) else None
     best_llm = llm.loc[(sign * llm["mean"]).idxmax()] if len(llm) else None
     pub = published(task, board)
-    for variant in [m for m in TAGLLM_MODELS if m in s.index]:  # tagllm, and tagllm_probe (LP-FT head)
+    for variant in [m for m in s.index if is_tagllm(m)]:
         tag = s.loc[variant]
         margin = sign * (tag["mean"] - best["mean"]) if best is not None else np.nan
         rows.append({
@@ -166,7 +167,7 @@ else:
 #   - Everything its head sees must pass through one hidden state of the frozen model.
 #   - The paper's gains come from 7B backbones.
 #   - These runs use a short schedule (3 epochs, a 500-molecule stage-1 corpus), chosen for CPU time.
-# - **The levers** (`benchmarks/levers.py`, one change at a time, committed beside the results):
+# - **The levers** (`benchmarks/results/levers/levers.py`, one change at a time, committed beside the results):
 #   - On HIA seed 1, four levers each lift ROC-AUC far beyond the seeds' spread (0.016) from the base's 0.71:
 #     the head started at the linear probe's solution (`head_init="probe"`, LP-FT) to 0.88, a learning
 #     rate of 1e-2 to 0.86, one token per SMILES character to 0.85, and a 4-vector tag to 0.81.

@@ -35,7 +35,7 @@ def test_tag_length_script_times_every_length_against_p10(tmp_path, data_dir):
     model.save_pretrained(tmp_path / "lm")
     tokenizer.save_pretrained(tmp_path / "lm")
     env = {**os.environ, "BIOTAG_DATA_DIR": str(data_dir)}
-    script = SPEED.parent / "tag_length_speed.py"
+    script = SPEED.parent / "results" / "speed" / "tag_length_speed.py"  # beside the results it made
     done = subprocess.run([sys.executable, str(script), "--model", str(tmp_path / "lm"), "--n", "16", "--epochs", "1",
                            "--repeats", "1", "--out", str(tmp_path / "out.json")],
                           capture_output=True, text=True, env=env, timeout=300)

@@ -118,7 +118,7 @@ class RandomForestMorgan(FeatureModel):
 class CatBoostMapLight(FeatureModel):
     """MapLight's features and target scaling (Notwell & Wood, 2023: ECFP4 counts, Avalon counts, ErG and
     RDKit descriptors; log10 for skewed targets) under CatBoost's default parameters. MapLight's own submission
-    also sets ``random_strength=2`` and, for regression, the MAE loss; ``benchmarks/maplight_params.py``
+    also sets ``random_strength=2`` and, for regression, the MAE loss; ``benchmarks/results/maplight-params/maplight_params.py``
     measures what that changes (the README's sanity check)."""
 
     name = "catboost_maplight"

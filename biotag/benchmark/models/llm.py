@@ -191,7 +191,7 @@ class PeftBaseline(BenchmarkModel):
 
     group = "peft"
     # Batches grouped by length: every step runs the full model over the padded batch, and random batches of
-    # SMILES are about half padding (``benchmarks/peft_batching.py`` measures the difference).
+    # SMILES are about half padding (``benchmarks/results/peft-batching/peft_batching.py`` measures the difference).
     group_by_length = True
     lr = 3e-3
 

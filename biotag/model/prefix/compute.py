@@ -4,7 +4,7 @@ With the domain tags frozen, everything before the function tag (domain tags and
 function of frozen weights only. Under causal attention its keys and values never change during
 training, so they are computed once (no grad) and every training step runs the model on the function
 tag's ``p`` positions alone, attending to the cached keys/values. The loss and gradients are those of
-the full forward, to float tolerance (tests/tags/prefix/test_compute.py).
+the full forward, to float tolerance (tests/model/prefix/test_compute.py).
 """
 
 from __future__ import annotations

@@ -117,7 +117,7 @@ class JoinedPrefixKV(KVView):
 
     DAVIS pairs 379 kinases of about 460 tokens with 68 molecules of about 55: stored whole, its
     prefixes would take 633 GB on the default model; stored this way, 72 GB
-    (``benchmarks/joined_prefixes.py``).
+    (``benchmarks/results/joined-prefixes/joined_prefixes.py``).
     """
 
     lead: PrefixKV | FilePrefixKV

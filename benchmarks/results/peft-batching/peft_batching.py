@@ -4,7 +4,7 @@ Random batches of SMILES carry about twice their real length in padding, and PEF
 the full model over every padded position. Writes seconds per mode and their ratio (same run, same
 machine).
 
-    python benchmarks/peft_batching.py --task hia_hou --n 96 --out benchmarks/results/peft-batching/peft-batching.json
+    python benchmarks/results/peft-batching/peft_batching.py --task hia_hou --n 96 --out benchmarks/results/peft-batching/peft-batching.json
 """
 
 from __future__ import annotations

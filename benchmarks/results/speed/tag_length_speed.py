@@ -4,7 +4,7 @@
 fixed number of epochs (no early stopping, no validation rows) so that every length does the same work. Each fit
 includes its one-off prefix computation, as a user's does. Each length is timed ``--repeats`` times (median).
 
-    python benchmarks/tag_length_speed.py --out benchmarks/results/speed/tag-length.json
+    python benchmarks/results/speed/tag_length_speed.py --out benchmarks/results/speed/tag-length.json
 
 The last line gives each length's fit time as a ratio to p = 10's (``speedup_p3=...``); the JSON records the
 CPU, its flags and the precision ``dtype="auto"`` chose.
@@ -18,10 +18,12 @@ import statistics
 import time
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import torch
 
+from biotag.data import data_dir
 from biotag.hardware import cpu_description, resolve_placement
-from speed import load_data  # benchmarks/speed.py: the same Caco2_Wang molecules
 
 #: (name, p, domain_p): function and untrained domain tag lengths.
 LENGTHS = [("p10", 10, None), ("p3", 3, None), ("p1", 1, None), ("domain1_p3", 3, 1), ("domain1_p10", 10, 1)]
@@ -37,6 +39,14 @@ def fit_seconds(smiles, y, p: int, domain_p: int | None, args) -> float:
     return time.perf_counter() - start
 
 
+def caco2(n: int) -> tuple[list[str], np.ndarray]:
+    """The first ``n`` Caco2_Wang training molecules, canonical, and their targets."""
+    from biotag import SmilesFeaturizer
+
+    frame = pd.read_csv(data_dir() / "tdc" / "admet_group" / "caco2_wang" / "train_val.csv").iloc[:n]
+    return SmilesFeaturizer().transform(frame["Drug"].tolist()), frame["Y"].to_numpy(dtype=float)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=256, help="Caco2_Wang molecules (default 256)")
@@ -45,7 +55,7 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="base model id or folder (default: biotag's default model)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
-    smiles, y = load_data(args.n)
+    smiles, y = caco2(args.n)  # the molecules benchmarks/speed.py times
     fit_seconds(smiles[:32], y[:32], 10, None, args)  # the model's one-off conversion and load, untimed
     results = {}
     for name, p, domain_p in LENGTHS:

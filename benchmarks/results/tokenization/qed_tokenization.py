@@ -5,7 +5,7 @@ paper's initialization) on SMILES from the offline TDC cache, labels from
 RDKit's QED, once with the model's own tokenizer and once character by
 character, and reports held-out R², tokens per molecule and throughput.
 
-    python benchmarks/qed_tokenization.py --n-train 300 --n-test 100 --epochs 4
+    python benchmarks/results/tokenization/qed_tokenization.py --n-train 300 --n-test 100 --epochs 4
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ changed per variant: learning rate, epochs, tag length, tokenization, stage-1 co
 the head's start (random, or the linear probe's solution: LP-FT).
 Results append to a JSON-lines file; a rerun skips the variants already recorded.
 
-    python benchmarks/levers.py --task caco2_wang --seed 1 --domain-tags <stage-1 library> \\
+    python benchmarks/results/levers/levers.py --task caco2_wang --seed 1 --domain-tags <stage-1 library> \\
         --out benchmarks/results/levers/caco2.jsonl
 """
 

@@ -11,7 +11,7 @@ run, on the default model and a sample of pairs (a few kinases, all their DAVIS 
   on a few of the same pairs; the largest readout difference between the two paths;
 - the whole data set's store, from its token counts: every distinct kinase once plus each pair's molecule.
 
-    python benchmarks/joined_prefixes.py --kinases 4 --out benchmarks/results/joined-prefixes/joined-prefixes.json
+    python benchmarks/results/joined-prefixes/joined_prefixes.py --kinases 4 --out benchmarks/results/joined-prefixes/joined-prefixes.json
 
 The training step is also timed with the model's own attention in place of biotag's grouped-query
 attention (``biotag.backbone.attention``): the model's own copies each key/value head once per query head.

@@ -6,7 +6,7 @@ regression, ``loss_function="MAE"``. This fits both on the same features, split 
 features computed once, exactly as the benchmark runner's ``catboost_maplight`` computes them) and scores
 the test set with TDC's metric. Results append to a JSON-lines file; a rerun skips what is recorded.
 
-    python benchmarks/maplight_params.py --task lipophilicity_astrazeneca --seed 1 \\
+    python benchmarks/results/maplight-params/maplight_params.py --task lipophilicity_astrazeneca --seed 1 \\
         --out benchmarks/results/maplight-params/maplight-params.jsonl
 """
 
