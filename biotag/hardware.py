@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 from biotag.config import DTYPE_CHOICES, DTYPES
 
 #: CPU flags of native bfloat16 arithmetic (AVX512-BF16, AMX). Without them torch emulates bf16 matmuls,
-#: about 7x slower than float32 on the default model.
+#: much slower than float32 (benchmarks/README.md, Speed).
 BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 
 __all__ = ["DTYPES", "DTYPE_CHOICES", "BF16_CPU_FLAGS", "available_memory", "peak_rss_mb", "torch_dtype", "cpu_flags", "cpu_description", "native_bf16", "Placement", "resolve_placement"]

@@ -11,7 +11,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from biotag.config import PREFIX_MEMORY
+from biotag.config import PREFIX_MEMORY, TagLLMConfig
 from biotag.benchmark.models import PEFT_MODELS, Settings, is_tagllm, label, split_label
 from biotag.benchmark.runner import check_models, run_benchmark
 from biotag.benchmark.tasks import SEEDS, TASKS, get_task
@@ -97,7 +97,7 @@ def benchmark(
     report: bool = True,
     progress: bool = True,
     prefix_cache: bool | str | Path = True,
-    dtype: str = "auto",
+    dtype: str = TagLLMConfig.dtype,
     prefix_memory: float = PREFIX_MEMORY,
     n_jobs: int = 2,
     devices: Sequence[str] | None = None,

@@ -11,7 +11,7 @@ from typing import Iterator
 
 from biotag.cli.exit_codes import EXIT_OK, EXIT_SOME_FAILED
 from biotag.cli.inputs import corpus_size, devices, options, positive_float, positive_int, seeds, threads
-from biotag.config import DTYPE_CHOICES, PREFIX_MEMORY
+from biotag.config import DTYPE_CHOICES, PREFIX_MEMORY, TagLLMConfig
 
 
 def add_benchmark_commands(sub) -> None:
@@ -50,13 +50,13 @@ def add_benchmark_commands(sub) -> None:
     prefixes.add_argument("--prefix-cache", metavar="DIR", default=None,
                           help="keep Tag-LLM's frozen prefixes in DIR after the run, so a resumed run reuses them "
                                "(default: a temporary folder, removed task by task)")
-    run.add_argument("--dtype", choices=DTYPE_CHOICES, default="auto",
+    run.add_argument("--dtype", choices=DTYPE_CHOICES, default=TagLLMConfig.dtype,
                      help="the frozen model's precision in Tag-LLM and linear-probe cells (auto, the default: bfloat16 "
-                          "where the hardware runs it natively, e.g. CPUs with AVX512-BF16 or AMX, about 3x faster; "
+                          "where the hardware runs it natively, e.g. CPUs with AVX512-BF16 or AMX; "
                           "float32 elsewhere; each cell records its own; PEFT baselines: float32)")
     run.add_argument("--prefix-memory", type=float, default=PREFIX_MEMORY, metavar="FRACTION",
                      help="share of the available memory a Tag-LLM cell may load its cached prefixes into; beyond "
-                          "it they are read from disk per batch (default 0.5; lower it to run benchmarks side by "
+                          "it they are read from disk per batch (default %(default)s; lower it to run benchmarks side by "
                           "side, 0 always reads from disk; speed only)")
     run.add_argument("--n-jobs", "--jobs", dest="n_jobs", type=threads, default=2, metavar="N",
                      help="threads of the random forests and CatBoost (default 2; -1: every core; speed only, "

@@ -8,7 +8,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from biotag.config import Stage1Config
+from biotag.config import Stage1Config, TagLLMConfig
 from biotag.domains import ProteinFeaturizer, SmilesFeaturizer
 from biotag.domains.tagging import DOMAIN_TAGS, Template
 from biotag.model import TaggedLM
@@ -73,8 +73,8 @@ def pretrain_library(
     *,
     init: str | Path | None = None,
     tags: Mapping[str, str] | None = None,
-    dtype: str = "auto",
-    device: str = "auto",
+    dtype: str = TagLLMConfig.dtype,
+    device: str = TagLLMConfig.device,
     tokenization: str = "model",
     progress: bool = True,
     **settings,

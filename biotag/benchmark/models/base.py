@@ -47,7 +47,7 @@ class Settings:
     stage1_corpus: int = 0  # molecules the stage-1 <SMILES> tag trained on (0: no stage 1)
     model: str | None = _DEFAULTS.model  # base LLM; None = the default model
     # The frozen model's precision in Tag-LLM and linear-probe cells: "auto" is bfloat16 where the hardware runs it
-    # natively (about 3x faster on a CPU with AVX512-BF16, and on GPUs), float32 elsewhere; each such cell records
+    # natively (a CPU with AVX512-BF16 or AMX, a recent GPU), float32 elsewhere; each such cell records
     # the precision it ran in. Tags and heads train in float32 either way. PEFT baselines run in float32.
     dtype: str = _DEFAULTS.dtype
     # Where Tag-LLM cells keep their frozen prefixes between seeds (one folder per task; the runner removes
