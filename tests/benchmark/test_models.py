@@ -282,3 +282,33 @@ def test_the_linear_probe_in_bfloat16_keeps_its_own_feature_cache(tiny_model_dir
     assert np.all(np.isfinite(bf16.predict(split.X_test)))
     with pytest.raises(ValueError, match="float32 only"):
         make_model("lora", TOY_REG, 1, Settings(model=tiny_model_dir, dtype="bfloat16")).fit(split)
+
+
+@pytest.mark.parametrize("name", ["linear_probe", "lora"])
+def test_the_llm_baselines_run_on_the_device_the_run_gives_them(name, tiny_model_dir, tmp_path, monkeypatch):
+    """As the runner spreads cells over --devices (each cell's Settings.device): here a device this machine lacks,
+    asked for and recorded; the spy places the model on the CPU."""
+    import torch
+
+    from biotag import backbone, hardware
+
+    if name == "lora":
+        pytest.importorskip("peft")
+    monkeypatch.setenv("BIOTAG_CACHE_DIR", str(tmp_path))
+    asked = []
+    real_load, real_place = backbone.load_base_model, hardware.resolve_placement
+
+    def load(name_or_path, *, dtype, device):
+        asked.append(device)
+        return real_load(name_or_path, dtype=dtype, device="cpu")
+
+    def place(device="auto", dtype="auto"):
+        asked.append(device)
+        return real_place("cpu", dtype)._replace(device=torch.device("cpu"))
+
+    monkeypatch.setattr(backbone, "load_base_model", load)
+    monkeypatch.setattr(hardware, "resolve_placement", place)
+    split = toy_loader(TOY_REG, 1, None)
+    model = make_model(name, TOY_REG, 1, Settings(model=tiny_model_dir, epochs=1, device="cuda:1")).fit(split)
+    assert asked == ["cuda:1"] and model.provenance["device"] == "cpu"
+    assert np.all(np.isfinite(model.predict(split.X_test)))
