@@ -64,6 +64,7 @@ class TagLLMConfig:
     max_steps: int | None = None  # optimizer steps; training stops when reached
     batch_size: int = 16
     lr: float | tuple[float, ...] = 3e-3  # several rates: fit trains at each and keeps the best on validation
+    head_lr: float | None = None  # the head's own rate, in its own parameter group (None: lr)
     weight_decay: float = 0.0  # decaying tags pulls them toward 0, away from the embedding scale
     warmup_ratio: float = 0.1  # share of all steps spent warming up
     validation_fraction: float = 0.1  # share of the training rows held out for early stopping when none are given
@@ -82,6 +83,9 @@ class TagLLMConfig:
         for rate in (self.lr if isinstance(self.lr, Sequence) else (self.lr,)):
             if isinstance(rate, bool) or not isinstance(rate, Real) or not rate > 0:
                 raise ValueError(f"TagLLMConfig.lr must be a positive number or several, got {self.lr!r}")
+        if self.head_lr is not None and (isinstance(self.head_lr, bool) or not isinstance(self.head_lr, Real)
+                                         or not self.head_lr >= 0):
+            raise ValueError(f"TagLLMConfig.head_lr must be 0 or more, or None, got {self.head_lr!r}")
         _share(self, "weight_decay", self.weight_decay, upper=None)
         _share(self, "warmup_ratio", self.warmup_ratio, upper=1, open_upper=True)
         _share(self, "validation_fraction", self.validation_fraction, upper=1, open_upper=True)

@@ -204,6 +204,7 @@ class TagLLMBase(BaseEstimator):
     def _stage(self, template: Template, seed: int, lr: float):
         function_tag = self._function_tag()
         schedule = dict(epochs=self.epochs, max_steps=self.max_steps, batch_size=self.batch_size, lr=lr,
+                        head_lr=self.head_lr,
                         weight_decay=self.weight_decay, warmup_ratio=self.warmup_ratio, patience=self.patience,
                         seed=seed, head_init=self.head_init, head_fit=self.head_fit)
         domain_tags = template.domain_tags

@@ -51,6 +51,9 @@ PARAMETERS = """\
         Training budget and AdamW schedule (linear warmup, cosine decay). ``lr`` may list several rates, e.g.
         ``(1e-3, 3e-3, 1e-2)``: ``fit`` then trains once per rate from the same start and keeps the one with the
         lowest validation loss (``lr_``, ``lr_search_``).
+    head_lr : float, optional
+        The head's own learning rate, in its own AdamW parameter group (default: ``lr``). A head that starts at a
+        fitted probe is near its optimum, where the tags' rate can raise the training loss; 0 keeps it there.
     validation_fraction : float, default=0.1
         Share of the training rows held out for early stopping and best-epoch restore when no ``X_val`` is given;
         0 disables.

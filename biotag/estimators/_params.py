@@ -50,6 +50,7 @@ PARAMETER_CONSTRAINTS: dict = {
     "max_steps": [Interval(Integral, 1, None, closed="left"), None],
     "batch_size": [Interval(Integral, 1, None, closed="left")],
     "lr": [Interval(Real, 0, None, closed="neither"), "array-like"],
+    "head_lr": [Interval(Real, 0, None, closed="left"), None],
     "weight_decay": [Interval(Real, 0, None, closed="left")],
     "warmup_ratio": [Interval(Real, 0, 1, closed="left")],
     "validation_fraction": [Interval(Real, 0, 1, closed="left")],

@@ -144,21 +144,22 @@ def initial_readouts(
     return torch.stack(parallel.gather(list(mine), n))
 
 
-def _trainable(tlm: TaggedLM, stage: StageSpec) -> list[torch.nn.Parameter]:
-    """Set requires_grad on exactly what the stage trains; return those parameters."""
+def _trainable(tlm: TaggedLM, stage: StageSpec) -> list[dict]:
+    """Set requires_grad on exactly what the stage trains; return those parameters as AdamW's groups, the tags'
+    and the head's (which trains at the schedule's ``head_lr``)."""
     lib = tlm.library
     missing = [t for t in stage.train_tags + stage.frozen_tags if t not in lib.specs]
     if missing:
         raise KeyError(f"stage {stage.name!r} uses tags {missing} that are not in the library")
     lib.requires_grad_(False)
-    params = [lib.tags[name] for name in stage.train_tags]
+    groups = [{"params": [lib.tags[name] for name in stage.train_tags], "role": "tags"}]
     if stage.head is not None:
         head = tlm.head(stage.head)
         head.requires_grad_(True)
-        params += list(head.parameters())
-    for p in params:
+        groups.append({"params": list(head.parameters()), "role": "head"})
+    for p in (p for g in groups for p in g["params"]):
         p.requires_grad_(True)
-    return params
+    return groups
 
 
 def train_stage(
@@ -205,20 +206,29 @@ def train_stage(
         loss, units = loss_and_units(tlm, stage, batch, prefixes)
         return (loss, units) if per_token else loss
 
-    def val_loss() -> float:
-        return evaluate_loss(tlm, stage, val, max(stage.batch_size, 32), val_prefixes, parallel=parallel)
+    val_loss = _scorer(tlm, stage, val, val_prefixes, parallel)
+    # from a fitted head: every training row's loss, at the start and after epoch 1 (does the optimizer lower it?)
+    fitted = stage.head is not None and stage.head_init != "random" and ridge is None
+    train_loss = _scorer(tlm, stage, train, train_prefixes, parallel) if fitted else None
 
     # A language-model stage runs whole sequences: batches of similar lengths waste little on padding (random
     # batches of SMILES are about half padding). Other stages keep random batches, the same with or without prefixes.
     encoder = tlm.encoder()
     lengths = [len(encoder.encode_row(e.input)[0]) for e in train] if per_token else None
-    history = optimize(params, len(train), step_loss, stage.schedule, val_loss=val_loss if val else None,
-                       lengths=lengths,
+    history = optimize(params, len(train), step_loss, stage.schedule, val_loss=val_loss, lengths=lengths,
                        validate_start=stage.head_init != "random", progress=progress, desc=stage.name,
-                       parallel=parallel, units=per_token, on_epoch_end=refit)
-    for p in params:
+                       parallel=parallel, units=per_token, on_epoch_end=refit, train_loss=train_loss)
+    for p in (p for g in params for p in g["params"]):
         p.requires_grad_(False)
     return history
+
+
+def _scorer(tlm: TaggedLM, stage: StageSpec, rows: Sequence[Example] | None, prefixes, parallel: DataParallel | None
+            ) -> Callable[[], float] | None:
+    """The mean loss of ``rows`` with the parameters as they are, as a function (None without rows)."""
+    if not rows:
+        return None
+    return lambda: evaluate_loss(tlm, stage, rows, max(stage.batch_size, 32), prefixes, parallel=parallel)
 
 
 def _refuse(stage: StageSpec, train: Sequence[Example], val: Sequence[Example] | None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -23,12 +24,16 @@ class History:
 
     ``best_epoch`` 0 means no epoch beat the starting point (validated only when the stage
     starts from a fitted head), which was restored; ``start_val_loss`` is that starting loss.
+    ``start_train_loss`` and ``first_epoch_train_loss``: the training rows' loss at the start and after the first
+    epoch, both measured with the parameters fixed (where the optimizer is checked: see :func:`optimize`).
     """
 
     epochs: list[dict[str, float]] = field(default_factory=list)
     best_epoch: int | None = None
     steps: int = 0
     start_val_loss: float | None = None
+    start_train_loss: float | None = None
+    first_epoch_train_loss: float | None = None
 
     @property
     def train_loss(self) -> list[float]:
@@ -81,9 +86,35 @@ class _BestState:
 
 
 def _set_lr(optimizer: torch.optim.Optimizer, schedule: Schedule, step: int, total: int) -> None:
-    for group in optimizer.param_groups:
-        group["lr"] = get_lr(step, total, lr=schedule.lr, warmup_ratio=schedule.warmup_ratio,
+    for group in optimizer.param_groups:  # each group at its own rate, on one warmup and decay
+        group["lr"] = get_lr(step, total, lr=group["base_lr"], warmup_ratio=schedule.warmup_ratio,
                              min_lr_ratio=schedule.min_lr_ratio)
+
+
+def _param_groups(params: Sequence[torch.nn.Parameter] | Sequence[dict], schedule: Schedule) -> list[dict]:
+    """AdamW's parameter groups: ``params`` as given (dicts with ``params`` and a ``role``: ``"head"`` trains at
+    ``schedule.head_lr``, anything else at ``schedule.lr``), or one group at ``schedule.lr``."""
+    if params and not isinstance(params[0], dict):
+        return [{"params": list(params), "base_lr": schedule.lr}]
+    head_lr = schedule.lr if schedule.head_lr is None else schedule.head_lr
+    return [{"params": list(g["params"]), "base_lr": head_lr if g.get("role") == "head" else schedule.lr}
+            for g in params if g["params"]]
+
+
+def _adamw(groups: list[dict], schedule: Schedule) -> torch.optim.AdamW:
+    return torch.optim.AdamW([{"params": g["params"], "lr": g["base_lr"], "base_lr": g["base_lr"]} for g in groups],
+                             lr=schedule.lr, weight_decay=schedule.weight_decay)
+
+
+def _check_first_epoch(history: History, schedule: Schedule) -> None:
+    """Warn when the first epoch raised the training loss it started from: the rates are too high for the start."""
+    before, after = history.start_train_loss, history.first_epoch_train_loss
+    if before is None or after is None or not after > before:
+        return
+    head = "" if schedule.head_lr is None else f", the head's {schedule.head_lr:g}"
+    warnings.warn(f"the training loss rose over the first epoch ({before:.4f} -> {after:.4f}) at lr {schedule.lr:g}"
+                  f"{head}: these rates move the parameters away from their start; lower lr or head_lr",
+                  stacklevel=3)
 
 
 class _LocalLoss:
@@ -175,6 +206,7 @@ def optimize(
     parallel: DataParallel | None = None,
     units: bool = False,
     on_epoch_end: Callable[[], None] | None = None,
+    train_loss: Callable[[], float] | None = None,
 ) -> History:
     """AdamW, warmup + cosine, clipping, accumulation, validation, early stopping.
 
@@ -184,9 +216,13 @@ def optimize(
     0), kept if no epoch beats them: for a start that is a fitted solution already (a linear-probe head).
     ``parallel`` (data-parallel processes) and ``units`` (a loss over tokens): see :class:`_LocalLoss`.
     ``on_epoch_end()`` runs after each epoch's steps, before its validation (a head refitted in closed form).
+    ``params`` may be groups (dicts of ``params`` and ``role``; a ``"head"`` trains at ``schedule.head_lr``).
+    ``train_loss()`` (every training row, parameters fixed) is measured at the start and after epoch 1: a rise is
+    warned of, since an optimizer that raises its own training loss is broken whatever the validation says.
     """
+    optimizer = _adamw(_param_groups(params, schedule), schedule)
+    params = [p for g in optimizer.param_groups for p in g["params"]]
     step_loss = _LocalLoss(params, batch_loss, parallel, units)
-    optimizer = torch.optim.AdamW(params, lr=schedule.lr, weight_decay=schedule.weight_decay)
     steps_per_epoch = math.ceil(n_train / (schedule.batch_size * schedule.grad_accum))
     total_steps = min(schedule.max_steps or 10**12, steps_per_epoch * schedule.epochs)
     order_rng = np.random.default_rng(schedule.seed)
@@ -194,6 +230,7 @@ def optimize(
     if validate_start and val_loss is not None:
         history.start_val_loss = val_loss()
         best.offer(history.start_val_loss, params, 0)
+    history.start_train_loss = train_loss() if train_loss is not None else None
     bar = tqdm(total=total_steps, desc=desc, disable=not progress, leave=False)
 
     for epoch in range(schedule.epochs):
@@ -201,6 +238,9 @@ def optimize(
         running, seen = _epoch(micro, step_loss, optimizer, params, schedule, history, total_steps, bar)
         if on_epoch_end is not None:
             on_epoch_end()
+        if epoch == 0 and train_loss is not None:
+            history.first_epoch_train_loss = train_loss()
+            _check_first_epoch(history, schedule)
         record = {"epoch": epoch + 1, "train_loss": step_loss.mean(running, seen)}
         if val_loss is not None:
             record["val_loss"] = val_loss()

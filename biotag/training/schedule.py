@@ -26,6 +26,7 @@ class Schedule:
     batch_size: int = _DEFAULTS.batch_size
     grad_accum: int = 1  # micro-batches per optimizer step
     lr: float = _DEFAULTS.lr
+    head_lr: float | None = _DEFAULTS.head_lr  # the head's rate (None: lr); 0 keeps the head where it starts
     weight_decay: float = _DEFAULTS.weight_decay
     warmup_ratio: float = _DEFAULTS.warmup_ratio
     min_lr_ratio: float = 0.1  # cosine decays to this fraction of lr
@@ -45,6 +46,8 @@ class Schedule:
                 raise ValueError(f"{kind}.{name} must be a positive int or None, got {value!r}")
         if not self.lr > 0:
             raise ValueError(f"{kind}.lr must be > 0, got {self.lr!r}")
+        if self.head_lr is not None and not self.head_lr >= 0:
+            raise ValueError(f"{kind}.head_lr must be >= 0 or None, got {self.head_lr!r}")
         if self.weight_decay < 0:
             raise ValueError(f"{kind}.weight_decay must be >= 0, got {self.weight_decay!r}")
         if not 0 <= self.warmup_ratio < 1:

@@ -82,6 +82,8 @@ def test_tagllm_model_on_a_tiny_lm(task, name, head_init, readout, tiny_model_di
     losses = model.provenance["val_losses"]  # the start's (a probe start only), then each epoch's
     assert len(losses) == 1 + len(model.estimator.history_.epochs) and all(np.isfinite(v) for v in losses[1:])
     assert (losses[0] is None) == (head_init == "random")
+    assert len(model.provenance["train_losses"]) == len(model.estimator.history_.epochs)
+    assert ("start_train_loss" in model.provenance) == (head_init != "random")  # the optimizer's check, recorded
 
 
 def test_an_unknown_or_run_level_option_is_refused_by_name(tiny_model_dir):

@@ -55,7 +55,7 @@ def test_gradients_reach_only_the_stage_parameters():
     spec = stage2("<Count>", "<SMILES>")
     from biotag.training.loop import _trainable, batch_loss
 
-    params = _trainable(tlm, spec)
+    params = [p for group in _trainable(tlm, spec) for p in group["params"]]
     batch_loss(tlm, spec, count_examples(4)).backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in params)
     assert tlm.library.tags["<SMILES>"].grad is None

@@ -47,3 +47,50 @@ def test_early_stopping_restores_the_best_epoch():
     best = min(history.val_loss)
     assert history.val_loss[history.best_epoch - 1] == best
     assert evaluate_loss(tlm, spec, val, batch_size=32) == pytest.approx(best, rel=1e-5)
+
+
+def _quadratic(start: float):
+    """A parameter of a mean loss (p - t)^2 over 32 rows whose targets t are -1 and 1 (the optimum: p = 0), started
+    at ``start``; the batch loss, and the loss of every row."""
+    import torch
+
+    p = torch.nn.Parameter(torch.tensor([start]))
+    targets = torch.tensor([-1.0, 1.0] * 16)
+
+    def loss(idx):
+        return ((p - targets[torch.as_tensor(idx)]) ** 2).mean()
+
+    return p, loss, lambda: float(loss(list(range(32))).detach())
+
+
+def test_a_first_epoch_that_raises_the_training_loss_is_warned_of_with_its_rates():
+    import warnings
+
+    from biotag.training import Schedule, optimize
+
+    p, loss, every_row = _quadratic(0.0)  # at the optimum: steps of size 0.5 leave it
+    with pytest.warns(UserWarning, match=r"rose over the first epoch \(1.0000 -> .*\) at lr 0.5"):
+        history = optimize([p], 32, loss, Schedule(epochs=1, batch_size=8, lr=0.5, warmup_ratio=0.0),
+                           progress=False, train_loss=every_row)
+    assert history.start_train_loss == 1.0 and history.first_epoch_train_loss > 1.0
+    p, loss, every_row = _quadratic(3.0)  # far from it: small steps lower the loss, and nothing is said
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        history = optimize([p], 32, loss, Schedule(epochs=1, batch_size=8, lr=0.05, warmup_ratio=0.0),
+                           progress=False, train_loss=every_row)
+    assert history.first_epoch_train_loss < history.start_train_loss == 10.0
+
+
+def test_the_head_trains_in_its_own_group_at_its_own_rate():
+    import torch
+
+    from biotag.training import Schedule, optimize
+
+    tag, head = torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(2))
+
+    def loss(idx):
+        return ((tag - 1.0) ** 2).sum() + ((head - 1.0) ** 2).sum()
+
+    groups = [{"params": [tag], "role": "tags"}, {"params": [head], "role": "head"}]
+    optimize(groups, 16, loss, Schedule(epochs=2, batch_size=8, lr=0.1, head_lr=0.0), progress=False)
+    assert torch.all(tag > 0) and torch.equal(head, torch.zeros(2))  # a head rate of 0 keeps the head where it started

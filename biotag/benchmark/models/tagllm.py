@@ -127,6 +127,12 @@ class TagLLM(BenchmarkModel):
         # the validation loss of the start and after each epoch: how training moved from it
         self.provenance["val_losses"] = [None if v is None or v != v else round(float(v), 4)
                                          for v in [history.start_val_loss, *history.val_loss]]
+        # each epoch's mean training loss while it trained, and every training row's loss at the start and after the
+        # first epoch with the parameters fixed (recorded for a probe start): whether the optimizer lowers it
+        self.provenance["train_losses"] = [round(float(v), 4) for v in history.train_loss]
+        for name in ("start_train_loss", "first_epoch_train_loss"):
+            if (value := getattr(history, name)) is not None:
+                self.provenance[name] = round(float(value), 4)
         if len(est.lr_search_) > 1:
             self.provenance["lr"] = est.lr_
 
