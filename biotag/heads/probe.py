@@ -23,7 +23,6 @@ def initialize_head(
     head: RegressionHead | ClassificationHead,
     readouts: Callable[[str, int | None], torch.Tensor | None],
     train_targets: torch.Tensor,
-    val_targets: torch.Tensor | None,
     *,
     head_init: str = "random",
 ) -> None:
@@ -33,10 +32,12 @@ def initialize_head(
     (never trained) draws its linear layer from the stage's seed (its constructor drew from whatever the
     global RNG held), fits its input standardization on the initial readouts, and with
     ``head_init="probe"`` starts at the linear probe's solution on them (LP-FT); ``"probe-select"`` at the
-    better, on validation, of that probe and the probe of the pooled states alone (the function tag's features
-    then start at weight zero), for a readout that has both. ``readouts(part, limit)``
-    gives the initial readouts (N, d) of ``"train"`` or ``"val"`` (None without validation rows), at most
-    ``limit`` rows (None: all); a head that is not fresh keeps its weights.
+    better of that probe and the probe of the pooled states alone (the function tag's features then start at
+    weight zero, and the tag learns only once the head has grown them), for a readout that has both. The probe's
+    strength and columns are chosen by cross-validation on the training rows alone: the validation rows that
+    early stopping compares every epoch against the start with never choose the start. ``readouts(part, limit)``
+    gives the initial readouts (N, d) of ``"train"``, at most ``limit`` rows (None: all); a head that is not fresh
+    keeps its weights.
     """
     if isinstance(head, RegressionHead) and not head.has_target_scale:
         head.fit_scaler(train_targets)
@@ -46,7 +47,7 @@ def initialize_head(
     h = readouts("train", None if probe else SCALER_ROWS)
     head.start(h[:SCALER_ROWS])
     if probe:
-        probe_init(head, h, train_targets, readouts("val", None), val_targets, columns=probe_columns(head, head_init))
+        probe_init(head, h, train_targets, columns=probe_columns(head, head_init))
 
 
 def probe_columns(head: RegressionHead | ClassificationHead, head_init: str) -> tuple[slice, ...]:

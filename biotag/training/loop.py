@@ -264,9 +264,7 @@ def _start_head(tlm: TaggedLM, stage: StageSpec, examples: dict, prefixes: dict,
             full[part] = h
         return h
 
-    val = examples["val"]
-    initialize_head(tlm.head(stage.head), readouts, _targets(examples["train"], stage.loss),
-                    _targets(val, stage.loss) if val else None, head_init=stage.head_init)
+    initialize_head(tlm.head(stage.head), readouts, _targets(examples["train"], stage.loss), head_init=stage.head_init)
     return full
 
 

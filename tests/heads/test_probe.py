@@ -93,9 +93,10 @@ def test_a_probe_start_is_kept_when_no_epoch_beats_it():
     assert plain.start_val_loss is None and plain.best_epoch == 1
 
 
-def test_probe_select_starts_at_the_better_on_validation_of_the_whole_readout_and_its_pooled_states():
+def test_probe_select_starts_at_the_better_in_cross_validation_of_the_whole_readout_and_its_pooled_states():
     """With ``head_init="probe-select"`` a head that reads the tag and pooled states starts at whichever probe,
-    on all its features or on the pooled ones alone (the tag's weights at zero), has the lower validation loss."""
+    on all its features or on the pooled ones alone (the tag's weights at zero), cross-validates better on the
+    training rows; ``"probe"`` reads every feature, the tag's included. Neither looks at other rows."""
     import numpy as np
 
     from biotag.heads.readout import Readout
@@ -106,12 +107,16 @@ def test_probe_select_starts_at_the_better_on_validation_of_the_whole_readout_an
     pooled = rng.normal(size=(60, 16))
     h = torch.tensor(np.hstack([rng.normal(size=(60, 16)) * 3, pooled]), dtype=torch.float32)  # the tag: noise
     y = torch.tensor(pooled[:, :2].sum(1) + rng.normal(size=60) * 0.1, dtype=torch.float32)
-    losses = {}
+    losses, parts = {}, []
+
+    def readouts(part, limit):
+        parts.append(part)
+        return h[:30]
     for start in ("probe", "probe-select"):
         head = RegressionHead(16, readout=readout)
-        initialize_head(head, lambda part, limit: h[:30] if part == "train" else h[30:], y[:30], y[30:],
-                        head_init=start)
+        initialize_head(head, readouts, y[:30], head_init=start)
         losses[start] = head.loss(h[30:], y[30:]).item()
         tag_weights = head.linear.weight[:, :16]
-    assert torch.count_nonzero(tag_weights) == 0  # the pooled states alone won here
+        assert (torch.count_nonzero(tag_weights) == 0) == (start == "probe-select")  # pooled states alone won here
+    assert set(parts) == {"train"}
     assert losses["probe-select"] < losses["probe"]
