@@ -6,7 +6,8 @@ of rows), so the tags' gradient through it asks them to fit rows the head has me
 knock it off its fit. Here the head is never trained by gradient:
 
 - after every epoch the tags' readouts of every training row are read afresh and the head is refitted in closed
-  form, as it started (:func:`~biotag.heads.probe.probe_init`, strength chosen on the validation rows);
+  form, as it started (:func:`~biotag.heads.probe.probe_init`, strength chosen by cross-validation on the training
+  rows);
 - a batch's loss is the squared error of its rows under the ridge fit of every *other* training row
   (:class:`HeldOutRidge`), so a tag is scored as the probe would see rows it has not fit.
 """
@@ -19,7 +20,7 @@ import torch
 from biotag.heads.modules import ClassificationHead, RegressionHead
 from biotag.heads.probe import PROBE_STRENGTHS
 
-__all__ = ["HeldOutRidge", "ridge_targets"]
+__all__ = ["HeldOutRidge", "ridge_targets", "leave_one_out_strength"]
 
 
 def ridge_targets(head: RegressionHead | ClassificationHead, y: torch.Tensor) -> torch.Tensor:
@@ -29,20 +30,41 @@ def ridge_targets(head: RegressionHead | ClassificationHead, y: torch.Tensor) ->
     return torch.nn.functional.one_hot(y.long().reshape(-1).cpu(), head.n_classes).to(torch.float64)
 
 
+@torch.no_grad()
+def leave_one_out_strength(Z: torch.Tensor, T: torch.Tensor, strengths: tuple[float, ...]) -> float:
+    """The ridge strength (unpenalized intercept) of ``T`` (N, k) on ``Z`` (N, d) with the lowest exact
+    leave-one-out squared error: with the columns centred, ``Zc = U S V'``, each row's fitted value and leverage at
+    strength ``a`` are ``U diag(s^2 / (s^2 + a)) U'`` applied to it, and its left-out residual is its residual over
+    ``1 - leverage``. One SVD for every strength."""
+    Z, T = Z.to(torch.float64), T.to(torch.float64)
+    Zc, Tc = Z - Z.mean(0), T - T.mean(0)
+    U, s, _ = torch.linalg.svd(Zc, full_matrices=False)
+    UT, s2 = U.T @ Tc, s**2
+    scores = []
+    for a in strengths:
+        shrink = s2 / (s2 + a)
+        fitted = U @ (shrink[:, None] * UT)
+        leverage = 1.0 / len(Z) + (U**2) @ shrink
+        residual = (Tc - fitted) / (1.0 - leverage).clamp(min=1e-12)[:, None]
+        scores.append((float((residual**2).mean()), a))
+    return min(scores)[1]
+
+
 class HeldOutRidge:
     """The ridge fit a tag trains against, with each batch's own rows left out of it.
 
     :meth:`refit` takes every training row's readouts (N, d): on the head's standardization ``Z`` (with a column of
-    ones for an unpenalized intercept) it keeps ``A = Z'Z + aI`` inverted and ``c = Z'T``, the strength ``a`` chosen
-    by the validation rows' squared error. :meth:`loss` scores a batch's live readouts under the fit of the other
+    ones for an unpenalized intercept) it keeps ``A = Z'Z + aI`` inverted and ``c = Z'T``, the strength ``a`` the one
+    with the lowest leave-one-out squared error on the training rows (exact, from one SVD): validation rows choose
+    nothing. :meth:`loss` scores a batch's live readouts under the fit of the other
     N - B rows, ``(A - Zb'Zb)^-1 (c - Zb'Tb)``, one B x B solve away (Woodbury). ``Zb`` are the batch's readouts
     at the refit, so that fit is exact; the gradient reaches the tags through the live readouts alone.
     """
 
-    def __init__(self, head: RegressionHead | ClassificationHead, y_train: torch.Tensor, y_val: torch.Tensor,
+    def __init__(self, head: RegressionHead | ClassificationHead, y_train: torch.Tensor,
                  strengths: tuple[float, ...] = PROBE_STRENGTHS):
         self.head, self.strengths = head, strengths
-        self.T, self.T_val = ridge_targets(head, y_train), ridge_targets(head, y_val)
+        self.T = ridge_targets(head, y_train)
         self.Z = self.A_inv = self.c = None
         self.strength: float | None = None
 
@@ -58,16 +80,12 @@ class HeldOutRidge:
         return torch.diag(diagonal)
 
     @torch.no_grad()
-    def refit(self, h_train: torch.Tensor, h_val: torch.Tensor) -> float:
-        """Fit on every training row's readouts; choose the strength on the validation rows'. Returns it."""
-        Z, Z_val = self._design(h_train), self._design(h_val)
-        gram, c = Z.T @ Z, Z.T @ self.T
-        scores = []
-        for strength in self.strengths:
-            W = torch.linalg.solve(gram + self._penalty(strength, gram.shape[0]), c)
-            scores.append((float(((Z_val @ W - self.T_val) ** 2).mean()), strength))
-        self.strength = min(scores)[1]
-        self.Z, self.c = Z, c
+    def refit(self, h_train: torch.Tensor) -> float:
+        """Fit on every training row's readouts, at the strength of the lowest leave-one-out error. Returns it."""
+        Z = self._design(h_train)
+        self.strength = leave_one_out_strength(Z[:, :-1], self.T, self.strengths)
+        gram = Z.T @ Z
+        self.Z, self.c = Z, Z.T @ self.T
         self.A_inv = torch.linalg.inv(gram + self._penalty(self.strength, gram.shape[0]))
         return self.strength
 

@@ -208,7 +208,7 @@ def train_stage(
 
     val_loss = _scorer(tlm, stage, val, val_prefixes, parallel)
     # from a fitted head: every training row's loss, at the start and after epoch 1 (does the optimizer lower it?)
-    fitted = stage.head is not None and stage.head_init != "random" and ridge is None
+    fitted = stage.head is not None and stage.head_init != "random"
     train_loss = _scorer(tlm, stage, train, train_prefixes, parallel) if fitted else None
 
     # A language-model stage runs whole sequences: batches of similar lengths waste little on padding (random
@@ -238,8 +238,6 @@ def _refuse(stage: StageSpec, train: Sequence[Example], val: Sequence[Example] |
         raise ValueError("train_stage needs at least one training example")
     if stage.head_fit == "refit" and parallel is not None:
         raise ValueError("head_fit='refit' trains in one process; run it without a launcher")
-    if stage.head_fit == "refit" and not val:
-        raise ValueError("head_fit='refit' chooses its fits on validation rows; give some")
 
 
 def _read(tlm: TaggedLM, stage: StageSpec, examples: dict, prefixes: dict, part: str, limit: int | None = None,
@@ -271,21 +269,21 @@ def _start_head(tlm: TaggedLM, stage: StageSpec, examples: dict, prefixes: dict,
 def _refitting(tlm: TaggedLM, stage: StageSpec, examples: dict, prefixes: dict, start: dict[str, torch.Tensor]
                ) -> tuple[HeldOutRidge, Callable[[], None]]:
     """``head_fit="refit"`` (:mod:`biotag.heads.refit`): the held-out ridge fit the tags train against, on the
-    start's readouts (those the head's start read, else read here), and what runs after each epoch: every row
-    read afresh, the head and that fit refitted."""
+    start's training readouts (else read here), and what runs after each epoch: every training row read afresh, the
+    head and that fit refitted. Strengths are chosen on the training rows alone."""
     head = tlm.head(stage.head)
-    targets = {part: _targets(examples[part], stage.loss) for part in ("train", "val")}
+    targets = _targets(examples["train"], stage.loss)
 
-    def read(part: str) -> torch.Tensor:
-        return _read(tlm, stage, examples, prefixes, part)
+    def read() -> torch.Tensor:
+        return _read(tlm, stage, examples, prefixes, "train")
 
-    ridge = HeldOutRidge(head, targets["train"], targets["val"])
-    ridge.refit(*(start[part] if part in start else read(part) for part in ("train", "val")))
+    ridge = HeldOutRidge(head, targets)
+    ridge.refit(start["train"] if "train" in start else read())
 
     def refit() -> None:
-        h_train, h_val = read("train"), read("val")
-        probe_init(head, h_train, targets["train"], h_val, targets["val"], columns=probe_columns(head, stage.head_init))
-        ridge.refit(h_train, h_val)
+        h_train = read()
+        probe_init(head, h_train, targets, columns=probe_columns(head, stage.head_init))
+        ridge.refit(h_train)
     return ridge, refit
 
 
