@@ -25,7 +25,7 @@ import pandas as pd
 
 from biotag.benchmark.rounding import figure, places, rounded
 from biotag.benchmark.isolation import in_child_process, on_devices
-from biotag.benchmark.models import MODELS, Settings, current_name, group_of, make_model, split_label
+from biotag.benchmark.models import MODELS, Settings, group_of, make_model, read_as, split_label
 from biotag.benchmark.run_settings import check_run_settings
 from biotag.benchmark.tasks import SEEDS, evaluate, get_task, load_split, metric_value
 from biotag.hardware import cpu_description, peak_rss_mb
@@ -52,9 +52,13 @@ class Cell:
 
 def check_models(models: Sequence[str]) -> None:
     """Unknown model names fail before any work, naming the known ones."""
+    runnable = [name for name, cls in MODELS.items() if not cls.results_only]
     unknown = [m for m in models if split_label(m)[0] not in MODELS]
     if unknown:
-        raise KeyError(f"unknown models {unknown}; known models: {', '.join(MODELS)}")
+        raise KeyError(f"unknown models {unknown}; known models: {', '.join(runnable)}")
+    if past := [m for m in models if MODELS[split_label(m)[0]].results_only]:
+        raise KeyError(f"{', '.join(past)} names committed results of earlier defaults and does not run; "
+                       f"known models: {', '.join(runnable)}")
 
 
 def run_cell(cell: Cell, settings: Settings, out_dir: str | Path, *, data_path: str | Path | None = None) -> dict:
@@ -177,9 +181,9 @@ def read_results(out_dir: str | Path, *, warn: bool = False) -> pd.DataFrame:
             continue
         try:
             rec = json.loads(line)
-            if "options" not in rec and current_name(str(rec["model"])) != rec["model"]:
-                # recorded under an earlier name (before cells recorded their options): what it ran, named now
-                rec["recorded_as"], rec["model"] = rec["model"], current_name(str(rec["model"]))
+            if (named := read_as(rec)) != rec["model"]:
+                # recorded under an earlier name, or under defaults that have changed since: what it ran, named now
+                rec["recorded_as"], rec["model"] = rec["model"], named
             key = (str(rec["task"]), str(rec["model"]), int(rec["seed"]))
         except (json.JSONDecodeError, KeyError, TypeError, ValueError):  # e.g. cut short by an interruption
             unreadable.append(n)

@@ -139,7 +139,7 @@ def cmd_benchmark_list(args: argparse.Namespace) -> int:
     for task in TASKS.values():
         print(f"  {task.name:<34} {task.kind:<10} {task.metric:<9} {task.size:>6} rows  {'+'.join(task.domains)}")
     print("task groups: small (ADMET tasks of about 2,000 rows at most), admet (the 22 ADMET tasks), all")
-    print("models: " + ", ".join(MODELS))
+    print("models: " + ", ".join(name for name, cls in MODELS.items() if not cls.results_only))
     from biotag.benchmark.models.tagllm import OPTIONS
 
     print("Tag-LLM options (--tagllm-args NAME=VALUE,...): " + ", ".join(OPTIONS))

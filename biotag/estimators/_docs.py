@@ -41,12 +41,15 @@ PARAMETERS = """\
         the function tag has no effect).
     head_init : {"random", "probe", "probe-select"}, default="probe-select"
         How the head starts. ``"probe"``: at the ridge / logistic-regression fit on the untrained tags' readouts,
-        then tags and head train together (LP-FT); ``"probe-select"``: that fit, or the one on the pooled states
-        alone, whichever fits the validation rows better; ``"random"``: the paper's start.
+        every feature included, so the function tag's features carry weight and the tag has a gradient from the
+        first step (LP-FT); ``"probe-select"``: that fit, or the one on the pooled states alone (the tag's features
+        then start at weight zero and the tag learns only once the head grows them), whichever cross-validates
+        better; ``"random"``: the paper's start. A probe's strength is chosen by cross-validation on the training
+        rows, never on the validation rows that early stopping compares each epoch with the start against.
     head_fit : {"joint", "refit"}, default="joint"
         ``"joint"``: the head trains by AdamW beside the tags (the paper's). ``"refit"``: never by gradient; after
         each epoch it is refitted in closed form on the new readouts, and the tags train against ridge fits of the
-        other training rows. Needs a probe ``head_init`` and validation rows.
+        other training rows (strengths by leave-one-out on the training rows). Needs a probe ``head_init``.
     epochs, max_steps, batch_size, lr, weight_decay, warmup_ratio
         Training budget and AdamW schedule (linear warmup, cosine decay). ``lr`` may list several rates, e.g.
         ``(1e-3, 3e-3, 1e-2)``: ``fit`` then trains once per rate from the same start and keeps the one with the

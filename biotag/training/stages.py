@@ -54,7 +54,8 @@ class StageSpec(Schedule):
     # nothing before it trains (not with enrich, stage 1 or text tasks).
     reuse_prefix: bool = True
     # How a fresh head starts: "random" (nn.Linear's init), or "probe": the ridge / logistic-regression
-    # fit on the initial readouts, strength chosen on the validation set (LP-FT's linear-probe step).
+    # fit on the initial readouts, strength chosen by cross-validation on the training rows (LP-FT's linear-probe
+    # step); "probe-select": that fit or the pooled states' alone, whichever cross-validates better.
     head_init: str = "random"
     # How the head trains: "joint" (by the optimizer, beside the tags: the paper's), or "refit": refitted in closed
     # form after each epoch as it started, the tags training against ridge fits that leave their batch's rows out

@@ -87,11 +87,29 @@ def test_the_summary_gives_tagllms_defaults_not_its_best_variant_on_test(tmp_pat
                for model, value in [("tagllm_pool_probe_select", 0.45), ("tagllm_pool_probe", 0.40), ("tagllm", 0.3)]]
     (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     summary = write_report([tmp_path], tmp_path / "report", data_path=data_dir).read_text().split("## Summary")[1]
-    # recorded under earlier names (no options recorded): read as the method and options they ran
-    assert "| Caco2_Wang | mae | 0.450 ± 0.000 (tagllm) |" in summary.split("##")[0]
-    coverage = summary.split("## Coverage")[1]
-    assert "| task | rf_morgan | tagllm | tagllm[head_init=probe] | tagllm_paper |" in coverage or \
-        "tagllm[head_init=probe]" in coverage
+    # recorded under earlier names (no options recorded): read as the method and options they ran, the earlier
+    # defaults under their own name
+    assert "| Caco2_Wang | mae | 0.450 ± 0.000 (tagllm_earlier) |" in summary.split("##")[0]
+    assert "tagllm_earlier[head_init=probe]" in summary.split("## Coverage")[1]
+
+
+def test_tagllm_cells_are_read_as_the_defaults_they_ran_under():
+    from biotag.benchmark.models import read_as
+
+    # options recorded, the whole setting not: the earlier defaults, with those options
+    assert read_as({"model": "tagllm[head_lr=0]", "options": {"head_lr": "0"}}) == "tagllm_earlier[head_lr=0]"
+    assert read_as({"model": "tagllm", "options": {}}) == "tagllm_earlier"
+    # the whole setting recorded: as it is named
+    assert read_as({"model": "tagllm", "options": {}, "config": {"head_init": "probe"}}) == "tagllm"
+    assert read_as({"model": "tagllm_paper", "options": {}}) == "tagllm_paper"
+    assert read_as({"model": "rf_morgan"}) == "rf_morgan"
+
+
+def test_results_only_models_are_refused_before_any_work():
+    from biotag.benchmark.runner import check_models
+
+    with pytest.raises(KeyError, match="does not run"):
+        check_models(["rf_morgan", "tagllm_earlier"])
 
 
 def test_coverage_shows_what_ran_and_lists_failed_cells(tmp_path, data_dir):
@@ -101,9 +119,9 @@ def test_coverage_shows_what_ran_and_lists_failed_cells(tmp_path, data_dir):
             "notes": ""}
     records = ([{**base, "task": "caco2_wang", "model": "catboost_maplight", "seed": s, "status": "ok",
                  "value": 0.28} for s in range(1, 6)]
-               + [{**base, "task": "caco2_wang", "model": "tagllm", "options": {}, "seed": s, "status": "ok", "value": 0.45}
+               + [{**base, "task": "caco2_wang", "model": "tagllm", "options": {}, "config": {}, "seed": s, "status": "ok", "value": 0.45}
                   for s in (1, 2)]
-               + [{**base, "task": "caco2_wang", "model": "tagllm", "options": {}, "seed": 3, "status": "failed",
+               + [{**base, "task": "caco2_wang", "model": "tagllm", "options": {}, "config": {}, "seed": 3, "status": "failed",
                    "error": "MemoryError: out of memory\nsecond line"},
                   # failed, then fixed by a rerun: the later record of the cell replaces the earlier one
                   {**base, "task": "hia_hou", "model": "rf_morgan", "seed": 1, "status": "failed",
@@ -130,7 +148,7 @@ def test_a_cell_in_two_results_directories_is_refused(tmp_path, data_dir):
 
     import pytest
 
-    record = {"task": "caco2_wang", "model": "tagllm", "options": {}, "seed": 1, "metric": "mae", "higher_is_better": False,
+    record = {"task": "caco2_wang", "model": "tagllm", "options": {}, "config": {}, "seed": 1, "metric": "mae", "higher_is_better": False,
               "status": "ok", "value": 0.45, "wall_s": 1.0, "trainable_params": 1, "peak_rss_mb": 1.0, "notes": ""}
     for run, value in (("base", 0.45), ("lr-1e-2", 0.52)):
         (tmp_path / run).mkdir()
@@ -157,11 +175,11 @@ def test_the_report_says_which_run_and_settings_each_figure_comes_from(tmp_path,
             "peak_rss_mb": 1.0, "notes": ""}
     _write_run(tmp_path / "experts", [{**base, "task": "caco2_wang", "model": "rf_morgan", "seed": 1, "value": 0.3,
                                        "threads": 2}], settings={"epochs": 10})
-    _write_run(tmp_path / "tagllm-fp32", [{**base, "task": "caco2_wang", "model": "tagllm", "options": {}, "seed": 1,
+    _write_run(tmp_path / "tagllm-fp32", [{**base, "task": "caco2_wang", "model": "tagllm", "options": {}, "config": {}, "seed": 1,
                                            "value": 0.45}],
                settings={"epochs": 3, "lr": 0.003, "stage1_corpus": 500, "dtype": "float32", "p": 10},
                corpora={"smiles": {"n": 500}})
-    _write_run(tmp_path / "davis-bf16", [{**base, "task": "davis", "metric": "mse", "model": "tagllm", "options": {}, "seed": 1,
+    _write_run(tmp_path / "davis-bf16", [{**base, "task": "davis", "metric": "mse", "model": "tagllm", "options": {}, "config": {}, "seed": 1,
                                           "value": 0.5}],
                settings={"epochs": 1, "dtype": "bfloat16", "stage1_corpus": 500, "p": 3, "domain_p": 1},
                corpora={"smiles": {"n": 500}, "protein": {"n": 200}})
@@ -187,7 +205,7 @@ def test_the_report_says_which_run_and_settings_each_figure_comes_from(tmp_path,
 def test_seeds_of_one_model_from_runs_with_other_settings_are_refused(tmp_path, data_dir):
     import pytest
 
-    base = {"task": "caco2_wang", "model": "tagllm", "options": {}, "metric": "mae", "higher_is_better": False, "status": "ok",
+    base = {"task": "caco2_wang", "model": "tagllm", "options": {}, "config": {}, "metric": "mae", "higher_is_better": False, "status": "ok",
             "value": 0.45, "wall_s": 1.0, "trainable_params": 1, "peak_rss_mb": 1.0, "notes": ""}
     _write_run(tmp_path / "a", [{**base, "seed": 1}], settings={"epochs": 3, "dtype": "float32"})
     _write_run(tmp_path / "b", [{**base, "seed": 2}], settings={"epochs": 3, "dtype": "bfloat16"})
@@ -202,7 +220,7 @@ def test_seeds_of_one_model_from_runs_with_other_settings_are_refused(tmp_path, 
 def test_an_unreadable_run_record_is_named(tmp_path, data_dir):
     import pytest
 
-    record = {"task": "caco2_wang", "model": "tagllm", "options": {}, "seed": 1, "metric": "mae", "higher_is_better": False,
+    record = {"task": "caco2_wang", "model": "tagllm", "options": {}, "config": {}, "seed": 1, "metric": "mae", "higher_is_better": False,
               "status": "ok", "value": 0.45, "wall_s": 1.0, "trainable_params": 1, "peak_rss_mb": 1.0, "notes": ""}
     _write_run(tmp_path / "a", [record])
     (tmp_path / "a" / "run.json").write_text('{"settings": {"epochs": 3')  # cut short
@@ -215,14 +233,14 @@ def test_validation_scores_are_tabulated_and_ranked_per_task_never_from_test_sco
 
     rows = []
     for seed, (a, b, c, d) in enumerate([(0.40, 0.50, 0.90, 0.80), (0.42, 0.48, 0.92, 0.70)], start=1):
-        rows += [{"task": "caco2_wang", "model": "tagllm", "options": {}, "seed": seed, "status": "ok", "value": 9.0, "valid_value": a},
+        rows += [{"task": "caco2_wang", "model": "tagllm", "options": {}, "config": {}, "seed": seed, "status": "ok", "value": 9.0, "valid_value": a},
                  {"task": "caco2_wang", "model": "tagllm_pool", "seed": seed, "status": "ok", "value": 0.0,
                   "valid_value": b},
-                 {"task": "hia_hou", "model": "tagllm", "options": {}, "seed": seed, "status": "ok", "value": 0.0, "valid_value": c},
+                 {"task": "hia_hou", "model": "tagllm", "options": {}, "config": {}, "seed": seed, "status": "ok", "value": 0.0, "valid_value": c},
                  {"task": "hia_hou", "model": "tagllm_pool", "seed": seed, "status": "ok", "value": 1.0,
                   "valid_value": d}]
     rows.append({"task": "hia_hou", "model": "rf_morgan", "seed": 1, "status": "ok", "value": 0.99, "valid_value": None})
-    rows.append({"task": "hia_hou", "model": "tagllm", "options": {}, "seed": 3, "status": "failed", "value": None, "valid_value": None})
+    rows.append({"task": "hia_hou", "model": "tagllm", "options": {}, "config": {}, "seed": 3, "status": "failed", "value": None, "valid_value": None})
     results = pd.DataFrame(rows)
     summary = validation_summary(results).set_index(["task", "model"])
     assert summary.loc[("caco2_wang", "tagllm"), "mean"] == pytest.approx(0.41)
@@ -245,7 +263,7 @@ def test_tagllms_standing_is_oriented_per_metric_and_counted():
     assert pd.isna(forest_ratio(-0.1, 0.5, higher_is_better=True))
     summary = pd.DataFrame([
         {"task": "caco2_wang", "model": "tagllm[head_init=probe]", "mean": 0.30},  # better, but a variant: not shown
-        {"task": "caco2_wang", "model": "tagllm", "options": {}, "mean": 0.45},
+        {"task": "caco2_wang", "model": "tagllm", "options": {}, "config": {}, "mean": 0.45},
         {"task": "caco2_wang", "model": "linear_probe", "mean": 0.46},
         {"task": "caco2_wang", "model": "linear_probe_pooled", "mean": 0.42},
         {"task": "caco2_wang", "model": "rf_morgan", "mean": 0.40},
@@ -261,7 +279,7 @@ def test_tagllms_standing_is_oriented_per_metric_and_counted():
     assert table.loc["caco2_wang", "forest_ratio"] == pytest.approx(0.40 / 0.45)
     assert table.loc["hia_hou", "baseline"] == "lora" and table.loc["hia_hou", "beats_forest"]
     both = pd.DataFrame([{"task": "dili", "model": "tagllm_paper", "mean": 0.95},
-                         {"task": "dili", "model": "tagllm", "options": {}, "mean": 0.80}])
+                         {"task": "dili", "model": "tagllm", "options": {}, "config": {}, "mean": 0.80}])
     assert standing(both).loc[0, "tagllm"] == "tagllm"  # the defaults speak, not the best score
     lines = standing_section(summary)
     assert "| caco2_wang | mae | 0.450 (tagllm) | 0.420 (linear_probe_pooled) | no | 0.400 | 0.889 | no |" \

@@ -91,6 +91,7 @@ class BenchmarkModel:
     # settings); only then is a cell's validation score recorded, the score that defaults are chosen on.
     holds_out_valid: bool = True
     takes_options: bool = False  # whether a variant of it can be named, as tagllm[head_init=probe]
+    results_only: bool = False  # names committed results of a method that no longer runs
 
     @classmethod
     def applies_to(cls, task: Task) -> bool:
@@ -133,8 +134,8 @@ def register(cls: type[BenchmarkModel]) -> type[BenchmarkModel]:
 
 
 def model_names(*groups: str) -> tuple[str, ...]:
-    """The registered models of ``groups``, in registration order."""
-    return tuple(name for name, cls in MODELS.items() if cls.group in groups)
+    """The registered models of ``groups`` that run, in registration order."""
+    return tuple(name for name, cls in MODELS.items() if cls.group in groups and not cls.results_only)
 
 
 def label(name: str, options: dict[str, Any] | None = None) -> str:

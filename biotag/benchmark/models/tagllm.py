@@ -20,26 +20,44 @@ from biotag.benchmark.standardize import standardized_columns
 from biotag.benchmark.tasks import Split
 from biotag.config import PAPER, TagLLMConfig
 
-__all__ = ["TagLLM", "TagLLMPaper", "RECORDED_AS", "parse_options"]
+__all__ = ["TagLLM", "TagLLMPaper", "TagLLMEarlier", "RECORDED_AS", "EARLIER", "read_as", "parse_options"]
 
 # What a run sets for every Tag-LLM cell (run.json records it): not an option of one model.
 _RUN_LEVEL = ("model", "dtype", "device", "domain_tags", "epochs", "batch_size", "p", "domain_p")
 OPTIONS = tuple(f for f in TagLLMConfig.fields() if f not in _RUN_LEVEL) + ("inner_validation",)
 
+# The estimators' defaults before stage 2's start and optimizer were fixed: the probe start that may drop the tag's
+# features, its strength chosen on the validation rows, and one AdamW rate for tags and head. Their cells are read as
+# ``tagllm_earlier`` (with the options they ran); it names results only, and no longer runs.
+EARLIER = "tagllm_earlier"
+
 # Earlier results recorded each variant under a name of its own; they are read as the method and options they ran.
-_SEARCH = "tagllm[lr=0.001/0.003/0.01]"
+_SEARCH = f"{EARLIER}[lr=0.001/0.003/0.01]"
 RECORDED_AS = {
     "tagllm": "tagllm_paper",
-    "tagllm_probe": "tagllm[head_init=probe,readout=tag]",
-    "tagllm_pool": "tagllm[head_init=random]",
-    "tagllm_pool_probe": "tagllm[head_init=probe]",
-    "tagllm_pool_probe_select": "tagllm",
+    "tagllm_probe": f"{EARLIER}[head_init=probe,readout=tag]",
+    "tagllm_pool": f"{EARLIER}[head_init=random]",
+    "tagllm_pool_probe": f"{EARLIER}[head_init=probe]",
+    "tagllm_pool_probe_select": EARLIER,
     "tagllm_pool_probe_select_lr": _SEARCH,
-    "tagllm_pool_probe_select_inner": "tagllm[inner_validation=True]",
-    "tagllm_pool_probe_select_lr_inner": "tagllm[inner_validation=True,lr=0.001/0.003/0.01]",
-    "tagllm_pool_refit": "tagllm[head_fit=refit]",
-    "tagllm_pool_refit_inner": "tagllm[head_fit=refit,inner_validation=True]",
+    "tagllm_pool_probe_select_inner": f"{EARLIER}[inner_validation=True]",
+    "tagllm_pool_probe_select_lr_inner": f"{EARLIER}[inner_validation=True,lr=0.001/0.003/0.01]",
+    "tagllm_pool_refit": f"{EARLIER}[head_fit=refit]",
+    "tagllm_pool_refit_inner": f"{EARLIER}[head_fit=refit,inner_validation=True]",
 }
+
+
+def read_as(record: dict[str, Any]) -> str:
+    """The model a cell's record ran, as it is named now: a cell recorded under an earlier name (before cells
+    recorded their options) by :data:`RECORDED_AS`; a ``tagllm`` cell that recorded its options but not its whole
+    setting (``config``) ran the earlier defaults (:data:`EARLIER`); any other as recorded."""
+    from biotag.benchmark.models.base import label, split_label
+
+    model = str(record["model"])
+    if "options" not in record:
+        return RECORDED_AS.get(model, model)
+    name, options = split_label(model)
+    return label(EARLIER, options) if name == "tagllm" and "config" not in record else model
 
 
 def parse_options(options: dict[str, str]) -> dict[str, Any]:
@@ -103,6 +121,9 @@ class TagLLM(BenchmarkModel):
             self.provenance["domain_tags_sha256"] = library_digest(library)
         config, inner = self.config()
         self.provenance["options"] = dict(self.options)  # the variant, beside its name (none: the method as it is)
+        # every option's value as it ran: what the defaults were when it ran, whatever they are when it is read
+        self.provenance["config"] = {**{k: v for k, v in config.to_dict().items() if k in OPTIONS},
+                                     "inner_validation": inner}
         s = self.settings
         self.estimator = cls(
             **{**config.to_dict(), "domain_tags": library}, domains=self.task.domains, random_state=self.seed,
@@ -150,3 +171,16 @@ class TagLLMPaper(TagLLM):
 
     name = "tagllm_paper"
     method = dict(PAPER)
+
+
+@register
+class TagLLMEarlier(TagLLM):
+    """The estimators' defaults before stage 2's start and optimizer were fixed (see :data:`EARLIER`): the committed
+    results that ran them are read under this name. It does not run: validation rows no longer choose the start."""
+
+    name = EARLIER
+    results_only = True
+    method = {"head_init": "probe-select", "head_fit": "joint", "head_lr": None}
+
+    def fit(self, split: Split) -> "TagLLM":
+        raise ValueError(f"{EARLIER} names results of earlier defaults and does not run; run tagllm")
