@@ -192,6 +192,8 @@ def _rates(models: list[str], settings: dict) -> str:
 
 def _stage1(results_dir: str | Path, settings: dict) -> str:
     """The stage-1 corpora, per domain, as the run's ``domain_tags_corpus.json`` records them."""
+    if settings.get("stage1_corpus", 0) is None:  # a library given to the run, which does not say what it learned
+        return "the tags of " + ", ".join(sorted(set((settings.get("domain_tags") or {}).values())))
     if not settings.get("stage1_corpus"):
         return "none"
     file = Path(results_dir) / "domain_tags_corpus.json"

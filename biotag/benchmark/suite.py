@@ -19,6 +19,7 @@ from biotag.parallel import current, is_main_process
 from biotag.hardware import DTYPE_CHOICES, resolve_placement
 from biotag.files import atomic_write_text, cache_root
 from biotag.checks import check_fraction
+from biotag.tags.pretrained import pretrained_library
 
 __all__ = ["benchmark", "select_tasks", "record_stage1", "stage1_folder", "QUICK", "SMALL_LIMIT"]
 
@@ -45,7 +46,8 @@ def record_stage1(out_dir: str | Path, folder: str | Path) -> Path:
     from biotag.tags.library import library_digest
 
     out_dir, folder = Path(out_dir), Path(folder)
-    record = json.loads((folder / "corpus.json").read_text())
+    corpus = folder / "corpus.json"  # a library trained elsewhere may not say what it learned from
+    record = json.loads(corpus.read_text()) if corpus.is_file() else {"library": str(folder.resolve())}
     file = out_dir / "domain_tags_corpus.json"
     libraries: dict = {}
     if file.is_file():
@@ -92,7 +94,7 @@ def benchmark(
     prompt_tokens: int | None = None,
     lr: float | None = None,
     corpus: int | str | None = None,
-    pretrain: bool | str | None = None,
+    pretrain: bool | str | Path | None = None,
     data_path: str | Path | None = None,
     report: bool = True,
     progress: bool = True,
@@ -111,7 +113,8 @@ def benchmark(
     stage 1 or not, if not ``p``), ``prompt_tokens`` (prompt tuning's virtual tokens) and ``lr`` (Tag-LLM's
     learning rate) default to :class:`~biotag.benchmark.models.base.Settings`'. ``pretrain`` is True for stage-1
     domain tags trained before the Tag-LLM cells, False for untrained ones, ``"shipped"`` for the tags biotag ships
-    for the model (where it ships them for every domain, at the run's length; else untrained); it defaults to the
+    for the model (where it ships them for every domain, at the run's length; else untrained), a folder (a
+    :class:`~pathlib.Path`) for the tags of the library saved there (likewise); it defaults to the
     preset's choice (quick: shipped), and to True when ``corpus`` is given. With ``prefix_cache`` and more
     than one seed, Tag-LLM cells keep their frozen prefixes in a temporary folder, so a task's later seeds skip the
     sequences' forward passes; each task's part is removed once its cells are done, the folder when the run ends.
@@ -142,12 +145,15 @@ def benchmark(
     if pretrain is None:
         pretrain = True if corpus is not None else preset["pretrain"]
     elif corpus is not None and pretrain is not True:
-        flag = "--shipped-tags" if pretrain == "shipped" else "--no-pretrain"
+        flag = {"shipped": "--shipped-tags", False: "--no-pretrain"}.get(pretrain, "--domain-tags")
         raise ValueError(f"a stage-1 corpus ({corpus}) trains domain tags, and pretrain={pretrain!r} ({flag}) "
                          "trains none: give one or the other")
     tagllm = any(is_tagllm(m) for m in models)
-    if pretrain == "shipped" and tagllm:
-        settings = dataclasses.replace(settings, **_shipped_tags(settings, out_dir, tasks))
+    if isinstance(pretrain, Path) and tagllm:
+        settings = dataclasses.replace(settings, **_library_tags(pretrain, settings, out_dir, tasks))
+    elif pretrain == "shipped" and tagllm:
+        folder = pretrained_library(settings.model)
+        settings = dataclasses.replace(settings, **(_library_tags(folder, settings, out_dir, tasks) if folder else {}))
     elif pretrain and tagllm:
         stage1 = _stage1_everywhere(settings, out_dir, tasks, corpus or preset["corpus"], data_path, progress)
         settings = dataclasses.replace(settings, **stage1)
@@ -199,15 +205,12 @@ def stage1_folder(corpora: str, dtype: str, p: int) -> Path:
     return cache_root() / "benchmark-domain-tags" / (corpora + suffix)
 
 
-def _shipped_tags(settings: Settings, out_dir: Path, tasks: Sequence[str]) -> dict:
-    """The settings that point the cells at the domain tags biotag ships for the run's model, where they hold every
-    domain of the tasks at the run's domain tag length; none (untrained tags) otherwise."""
+def _library_tags(folder: Path, settings: Settings, out_dir: Path, tasks: Sequence[str]) -> dict:
+    """The settings that point the cells at the domain tags of the library in ``folder`` (biotag's shipped one, or
+    one a user gives), where it holds every domain of the tasks at the run's domain tag length; none (untrained tags)
+    otherwise."""
     from biotag.domains.tagging import DOMAIN_TAGS
-    from biotag.tags.pretrained import pretrained_library
 
-    folder = pretrained_library(settings.model)
-    if folder is None:
-        return {}
     lengths = {tag["name"]: tag["p"] for tag in json.loads((folder / "library.json").read_text())["tags"]}
     domains = sorted({d for t in tasks for d in get_task(t).domains})
     if any(lengths.get(DOMAIN_TAGS[d]) != (settings.domain_p or settings.p) for d in domains):
@@ -255,8 +258,10 @@ def _with_stage1_tags(settings: Settings, out_dir: Path, tasks: Sequence[str], n
             "stage1_corpus": _corpus_size(folder, domains) if n == "all" else n}
 
 
-def _corpus_size(folder: Path, domains: Sequence[str]) -> int:
+def _corpus_size(folder: Path, domains: Sequence[str]) -> int | None:
     """How many sequences the stage-1 library in ``folder`` learned the run's ``domains`` from, all corpora together
-    (a protein-only run counts its proteins, not the library's SMILES)."""
+    (a protein-only run counts its proteins, not the library's SMILES); None where the library does not say."""
+    if not (folder / "corpus.json").is_file():
+        return None
     corpora = json.loads((folder / "corpus.json").read_text())["corpora"]
     return sum(int(corpora.get(d, {}).get("n", 0)) for d in domains)

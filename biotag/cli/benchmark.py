@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Iterator
 
 from biotag.cli.exit_codes import EXIT_OK, EXIT_SOME_FAILED
-from biotag.cli.inputs import corpus_size, devices, options, positive_float, positive_int, seeds, threads
+from biotag.cli.inputs import (corpus_size, devices, library_dir, options, positive_float, positive_int, seeds,
+                               threads)
 from biotag.config import DTYPE_CHOICES, PREFIX_MEMORY, TagLLMConfig
 
 
@@ -44,6 +45,9 @@ def add_benchmark_commands(sub) -> None:
                         help="no stage-1 domain tags (untrained tags per task)")
     stage1.add_argument("--shipped-tags", dest="pretrain", action="store_const", const="shipped",
                         help="the domain tags biotag ships, as the estimators start (the default with --quick)")
+    stage1.add_argument("--domain-tags", dest="pretrain", type=library_dir, metavar="DIR",
+                        help="the domain tags of a saved tag library (biotag tags pretrain's output, or a library "
+                             "a knowledge stage taught)")
     prefixes = run.add_mutually_exclusive_group()
     prefixes.add_argument("--no-prefix-cache", action="store_true",
                           help="recompute Tag-LLM's frozen prefixes for every seed (default: kept on disk for the run)")

@@ -102,6 +102,14 @@ def corpus_size(text: str) -> int | str:
         raise argparse.ArgumentTypeError(f"{text!r} is not a corpus size (1 or more molecules) or 'all'") from None
 
 
+def library_dir(text: str) -> Path:
+    """A --domain-tags value: a folder holding a saved tag library (its library.json)."""
+    path = Path(text).expanduser()
+    if not (path / "library.json").is_file():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a saved tag library (no library.json in it)")
+    return path.resolve()
+
+
 def is_fasta(path: Path) -> bool:
     if path.suffix.lower() in {".fasta", ".fa", ".faa", ".fas"}:
         return True

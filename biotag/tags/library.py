@@ -127,6 +127,12 @@ class TagLibrary(nn.Module):
             raise ValueError(f"head width {head.hidden_size} does not match the library's {self.hidden_size}")
         self.heads[name] = head
 
+    def remove(self, name: str) -> None:
+        """Drop tag ``name`` and its head, where the library has them."""
+        for store in (self.tags, self.specs, self.heads):
+            if name in store:
+                del store[name]
+
     def n_parameters(self, names: Iterable[str] | None = None) -> int:
         """Number of scalars in the named tags and heads (all by default)."""
         names = dict.fromkeys(list(self.specs) + list(self.heads) if names is None else list(names))

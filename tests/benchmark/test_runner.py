@@ -421,12 +421,16 @@ def test_quick_runs_without_stage1_as_the_estimators_start_unless_asked(tmp_path
 
     stage1 = []
     monkeypatch.setattr(suite, "_stage1_everywhere", lambda settings, out, tasks, n, *a: stage1.append(n) or {})
-    monkeypatch.setattr(suite, "_shipped_tags", lambda settings, out, tasks: stage1.append("shipped") or {})
+    shipped = suite.pretrained_library(None)
+    monkeypatch.setattr(suite, "_library_tags", lambda folder, settings, out, tasks: stage1.append(
+        "shipped" if folder == shipped else folder) or {})
     monkeypatch.setattr(suite, "run_benchmark", lambda *a, **kw: pd.DataFrame())
     base = ["benchmark", "run", "--tasks", "toy_regression", "--models", "tagllm[head_init=probe]", "--out", str(tmp_path)]
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "library.json").write_text("{}")
     cases = ((["--quick"], ["shipped"]), (["--quick", "--pretrain"], [160]), (["--quick", "--corpus", "50"], [50]),
              ([], [2000]), (["--no-pretrain"], []), (["--quick", "--no-pretrain"], []),
-             (["--shipped-tags"], ["shipped"]))
+             (["--shipped-tags"], ["shipped"]), (["--domain-tags", str(tmp_path / "mine")], [tmp_path / "mine"]))
     for extra, expected in cases:
         stage1.clear()
         assert cli.main(base + extra) == 0
@@ -434,26 +438,32 @@ def test_quick_runs_without_stage1_as_the_estimators_start_unless_asked(tmp_path
     for extra in (["--no-pretrain"], ["--shipped-tags"]):  # a corpus trains tags, which these leave out
         assert cli.main(base + extra + ["--corpus", "50"]) == 2 and stage1 == expected
         assert "a stage-1 corpus (50) trains domain tags" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:  # a folder without a library: argparse's usage error, before any work
+        cli.main(base + ["--domain-tags", str(tmp_path)])
+    assert exit_.value.code == 2 and "is not a saved tag library" in capsys.readouterr().err
 
 
-def test_shipped_tags_are_used_where_they_hold_every_domain_at_the_runs_length(tmp_path, monkeypatch):
+def test_a_librarys_tags_are_used_where_they_hold_every_domain_at_the_runs_length(tmp_path):
     from biotag.benchmark import suite
-    from biotag.tags import pretrained
 
     folder = tmp_path / "shipped"
     folder.mkdir()
     (folder / "library.json").write_text(json.dumps({"tags": [{"name": "<SMILES>", "kind": "domain", "p": 3}]}))
     (folder / "tags.safetensors").write_bytes(b"tensors")
     (folder / "corpus.json").write_text(json.dumps({"corpora": {"smiles": {"n": 1234}}}))
-    monkeypatch.setattr(pretrained, "pretrained_library", lambda model: folder if model is None else None)
     for settings, tasks, used in ((Settings(p=3), ["caco2_wang"], True), (Settings(p=10), ["caco2_wang"], False),
-                                  (Settings(p=3, model="other/model"), ["caco2_wang"], False),
-                                  (Settings(p=3), ["caco2_wang", "davis"], False)):  # no shipped <Protein>
-        changes = suite._shipped_tags(settings, tmp_path / "out", tasks)
+                                  (Settings(p=3), ["caco2_wang", "davis"], False)):  # no <Protein> in it
+        changes = suite._library_tags(folder, settings, tmp_path / "out", tasks)
         assert settings == type(settings)(**vars(settings))  # the caller's settings are left as they were
         assert bool(changes.get("domain_tags")) == used and changes.get("stage1_corpus", 0) == (1234 if used else 0)
     record = json.loads((tmp_path / "out" / "domain_tags_corpus.json").read_text())
     assert record["corpora"]["smiles"]["n"] == 1234
+    assert suite.pretrained_library("other/model") is None  # biotag ships tags for its default model only
+    # a library that does not say what it learned from is used all the same, and recorded by where it is
+    (folder / "corpus.json").unlink()
+    changes = suite._library_tags(folder, Settings(p=3), tmp_path / "out2", ["caco2_wang"])
+    assert changes["stage1_corpus"] is None and changes["domain_tags"] == {"smiles": str(folder)}
+    assert json.loads((tmp_path / "out2" / "domain_tags_corpus.json").read_text())["library"] == str(folder.resolve())
 
 
 def test_a_runs_stage1_corpus_counts_the_corpora_of_its_own_domains(tmp_path, monkeypatch):

@@ -44,7 +44,8 @@ class Settings:
     prompt_tokens: int = 20  # prompt tuning's virtual tokens: the paper's Tag-LLM tags, <SMILES> + <Task>, 10 each
     n_jobs: int = 2
     domain_tags: dict[str, str] = field(default_factory=dict)
-    stage1_corpus: int = 0  # molecules the stage-1 <SMILES> tag trained on (0: no stage 1)
+    # molecules the stage-1 <SMILES> tag trained on (0: no stage 1; None: a given library that does not say)
+    stage1_corpus: int | None = 0
     model: str | None = _DEFAULTS.model  # base LLM; None = the default model
     # The frozen model's precision in Tag-LLM and linear-probe cells: "auto" is bfloat16 where the hardware runs it
     # natively (a CPU with AVX512-BF16 or AMX, a recent GPU), float32 elsewhere; each such cell records
