@@ -264,7 +264,7 @@ def summary_table(results_dirs: Sequence[str | Path], *, data_path: str | Path |
 
 def _summary(results: pd.DataFrame, summary: pd.DataFrame, references: dict) -> tuple[list[str], list[str]]:
     """The summary table's lines and each task's section."""
-    headline = ["| task | metric | Tag-LLM (the defaults where they ran) | best expert | best LLM baseline | published #1 |",
+    headline = ["| task | metric | Tag-LLM (which, in brackets) | best expert | best LLM baseline | published #1 |",
                 "|---|---|---|---|---|---|"]
     sections = []
     ok = results[results["status"] == "ok"]
