@@ -10,18 +10,25 @@ import pandas as pd
 __all__ = ["data_dir", "read_tdc_table", "read_text_table"]
 
 ENV_VAR = "BIOTAG_DATA_DIR"
+#: Where the data is looked for when neither a path nor ``$BIOTAG_DATA_DIR`` says: beside the project, as
+#: ``scripts/run.sh`` sets it from the repository root.
+DEFAULT = Path("..") / "shared" / "data"
 
 
 def data_dir(path: str | os.PathLike[str] | None = None) -> Path:
-    """The data directory: ``path`` if given, else ``$BIOTAG_DATA_DIR``.
+    """The data directory: ``path`` if given, else ``$BIOTAG_DATA_DIR``, else :data:`DEFAULT` (``../shared/data``
+    from the working directory) where it exists.
 
-    It holds ``tdc/`` (a PyTDC cache), ``proteins/`` and ``reference/``.
-    A missing directory is an error that says how to set it.
+    It holds ``tdc/`` (a PyTDC cache), ``proteins/`` and ``reference/``. biotag never downloads it: a missing
+    directory is an error that says how to set it.
     """
     chosen = path if path is not None else os.environ.get(ENV_VAR)
+    if chosen is None and DEFAULT.is_dir():
+        return DEFAULT.resolve()
     if chosen is None:
         raise FileNotFoundError(
-            f"no data directory given: pass a path or set {ENV_VAR} (e.g. export {ENV_VAR}=../shared/data)"
+            f"no data directory given and none at {DEFAULT} (from {Path.cwd()}): pass a path or set {ENV_VAR} "
+            f"(e.g. export {ENV_VAR}=../shared/data); biotag never downloads data"
         )
     found = Path(chosen).expanduser()
     if not found.is_dir():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
+import signal
 import threading
 from typing import Any, Callable, Sequence
 
@@ -21,6 +22,8 @@ def _exit_with_parent() -> None:
 
 
 def _child(conn, fn: Callable, args: tuple, kwargs: dict) -> None:
+    # Ctrl-C reaches the whole process group: the parent alone decides, and stops this process (see below)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_exit_with_parent, daemon=True).start()
     try:
         outcome = (True, fn(*args, **kwargs))
@@ -30,8 +33,19 @@ def _child(conn, fn: Callable, args: tuple, kwargs: dict) -> None:
         conn.send(outcome)
     except (pickle.PicklingError, TypeError, AttributeError):  # an error (or result) that cannot travel
         conn.send((False, RuntimeError(f"{type(outcome[1]).__name__}: {outcome[1]}")))
+    except OSError:  # the parent has gone (stopped): nobody to answer
+        pass
     finally:
         conn.close()
+
+
+def _stop(process) -> None:
+    """End a child at once: asked first (SIGTERM), then killed if it has not gone within a few seconds."""
+    process.terminate()
+    process.join(timeout=3)
+    if process.is_alive():
+        process.kill()
+        process.join()
 
 
 def in_child_process(fn: Callable, /, *args: Any, **kwargs: Any) -> Any:
@@ -39,7 +53,8 @@ def in_child_process(fn: Callable, /, *args: Any, **kwargs: Any) -> Any:
 
     ``fn`` must be importable by name (a module-level function). A child that dies before answering (killed,
     out of memory, a crash in native code) raises :class:`ChildProcessError` with its exit code. A parent that
-    is killed takes the child with it.
+    is killed takes the child with it; one interrupted while it waits (Ctrl-C, or SIGTERM turned into an exception)
+    stops the child within seconds and lets the interruption go on.
 
     Examples
     --------
@@ -59,6 +74,9 @@ def in_child_process(fn: Callable, /, *args: Any, **kwargs: Any) -> Any:
         name = getattr(fn, "__name__", fn)
         raise ChildProcessError(f"the child process running {name!r} exited with {process.exitcode} "
                                 "before it answered") from None
+    except BaseException:  # stopped (Ctrl-C, SIGTERM) while the child works: it stops too, now, not at its end
+        _stop(process)
+        raise
     finally:
         receiver.close()
     process.join()

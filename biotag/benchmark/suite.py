@@ -14,11 +14,12 @@ import pandas as pd
 from biotag.config import PREFIX_MEMORY, TagLLMConfig
 from biotag.benchmark.models import PEFT_MODELS, Settings, is_tagllm, label, split_label
 from biotag.benchmark.runner import check_models, run_benchmark
-from biotag.benchmark.tasks import SEEDS, TASKS, get_task
+from biotag.benchmark.tasks import BUILT_IN, SEEDS, TASKS, get_task
 from biotag.parallel import current, is_main_process
 from biotag.hardware import DTYPE_CHOICES, resolve_placement
 from biotag.files import atomic_write_text, cache_root
 from biotag.checks import check_fraction
+from biotag.data import data_dir
 from biotag.tags.pretrained import pretrained_library
 
 __all__ = ["benchmark", "select_tasks", "record_stage1", "stage1_folder", "QUICK", "SMALL_LIMIT"]
@@ -137,6 +138,8 @@ def benchmark(
     seeds = tuple(seeds if seeds is not None else preset.get("seeds", SEEDS))
     _check_precision(models, dtype)
     check_fraction(prefix_memory, "prefix_memory")  # before stage 1, not in the first cell
+    if BUILT_IN.intersection(tasks):
+        data_dir(data_path)  # no data directory: one clear error before any work (biotag never downloads)
     defaults = Settings()
     settings = Settings(epochs=epochs or preset.get("epochs", defaults.epochs), p=p or defaults.p, domain_p=domain_p,
                         prompt_tokens=prompt_tokens or defaults.prompt_tokens, lr=lr or defaults.lr, dtype=dtype,

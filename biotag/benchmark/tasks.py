@@ -89,6 +89,8 @@ OTHER_TASKS: dict[str, Task] = {t.name: t for t in [
 ]}
 
 TASKS: dict[str, Task] = {**ADMET_TASKS, **OTHER_TASKS}
+#: The tasks biotag defines, all read from the data directory (tasks registered later bring their own data).
+BUILT_IN = frozenset(TASKS)
 
 
 def get_task(name: str) -> Task:
@@ -130,17 +132,8 @@ def require_tdc():
 
 
 def tdc_dir(path: str | Path | None = None) -> Path:
-    """Where PyTDC keeps its files: ``<data dir>/tdc`` when a data directory is set, else biotag's cache."""
-    try:
-        return data_dir(path) / "tdc"
-    except FileNotFoundError:
-        if path is not None:
-            raise
-        from biotag.files import cache_root
-
-        folder = cache_root() / "tdc"  # PyTDC downloads here
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
+    """Where PyTDC reads its files: ``<data dir>/tdc``. There is no fallback that PyTDC would download into."""
+    return data_dir(path) / "tdc"
 
 
 def reconstructed_split(path: str | Path | None = None) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import sys
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -71,7 +72,7 @@ def add_benchmark_commands(sub) -> None:
     run.add_argument("--verbose", "-v", action="store_true",
                      help="show each cell's own progress too: prefixes, epochs, probe features, PEFT steps")
     run.add_argument("--out", default="benchmark-results", help="results directory (resumed if it exists)")
-    run.add_argument("--data", default=None, help="data directory (default: $BIOTAG_DATA_DIR; else PyTDC downloads)")
+    run.add_argument("--data", default=None, help="data directory (default: $BIOTAG_DATA_DIR, else ../shared/data; never downloaded)")
     run.set_defaults(func=cmd_benchmark_run)
     _add_report_and_list(bench_sub)
 
@@ -86,40 +87,56 @@ def _add_report_and_list(bench_sub) -> None:
     lst.set_defaults(func=cmd_benchmark_list)
 
 
+class Stopped(BaseException):
+    """A benchmark stopped by a signal (SIGTERM: ``kill``, a scheduler's time limit; SIGINT: Ctrl-C)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
 @contextmanager
-def _sigterm_exits() -> Iterator[None]:
-    """SIGTERM (``kill``, a batch scheduler's time limit) exits like Ctrl-C does, through ``finally``: a long
-    benchmark stopped that way still removes its scratch prefix cache (gigabytes) and the running cell's
-    temporary folder. Python's default would end the process on the spot. The main thread only."""
+def _signals_stop() -> Iterator[None]:
+    """SIGTERM and SIGINT stop a benchmark through ``finally``: the running cell's child is stopped within seconds,
+    the scratch prefix cache (gigabytes) and the cell's temporary folder are removed, every finished cell stays in
+    results.jsonl. Python's default would end the process on the spot (SIGTERM) or wait for the cell (Ctrl-C). The
+    main thread only."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def stop(signum, frame):
-        raise SystemExit(128 + signum)
+        raise Stopped(signum)
 
-    previous = signal.signal(signal.SIGTERM, stop)
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def cmd_benchmark_run(args: argparse.Namespace) -> int:
     """Run or resume a benchmark (see biotag/benchmark/suite.py) and write its report."""
     from biotag.benchmark.suite import benchmark
 
-    with _sigterm_exits():
-        results = benchmark(
-            args.out, tasks=args.tasks, models=args.models.split(",") if args.models else None,
-            seeds=args.seeds, quick=args.quick,
-            epochs=args.epochs, p=args.p, domain_p=args.domain_p,
-            prompt_tokens=args.prompt_tokens, lr=args.lr, corpus=args.corpus,
-            pretrain=args.pretrain, data_path=args.data,
-            prefix_cache=args.prefix_cache or not args.no_prefix_cache, dtype=args.dtype,
-            prefix_memory=args.prefix_memory,
-            n_jobs=args.n_jobs, devices=args.devices, verbose=args.verbose, tagllm_args=args.tagllm_args,
-        )
+    try:
+        with _signals_stop():
+            results = benchmark(
+                args.out, tasks=args.tasks, models=args.models.split(",") if args.models else None,
+                seeds=args.seeds, quick=args.quick,
+                epochs=args.epochs, p=args.p, domain_p=args.domain_p,
+                prompt_tokens=args.prompt_tokens, lr=args.lr, corpus=args.corpus,
+                pretrain=args.pretrain, data_path=args.data,
+                prefix_cache=args.prefix_cache or not args.no_prefix_cache, dtype=args.dtype,
+                prefix_memory=args.prefix_memory,
+                n_jobs=args.n_jobs, devices=args.devices, verbose=args.verbose, tagllm_args=args.tagllm_args,
+            )
+    except Stopped as stop:
+        name = signal.Signals(stop.signum).name
+        print(f"\nbiotag: stopped by {name}; every finished cell is in {args.out}, and the same command resumes",
+              file=sys.stderr)
+        return 128 + stop.signum
     failed = results[results["status"] != "ok"] if not results.empty else results
     print(f"{len(results) - len(failed)} cells done, {len(failed)} failed; results in {args.out}")
     for row in failed.itertuples():

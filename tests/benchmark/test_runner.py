@@ -1,6 +1,7 @@
 """The runner: records every cell, resumes, keeps failures, refuses mixed settings."""
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -389,8 +390,8 @@ def slow_run(tasks, models, out_dir, *, settings, **kw):
     time.sleep(60)
 
 suite.run_benchmark = slow_run
-cli.main(["benchmark", "run", "--tasks", "toy_regression", "--models", "tagllm", "--seeds", "1,2",
-          "--no-pretrain", "--out", {str(tmp_path / "out")!r}])
+sys.exit(cli.main(["benchmark", "run", "--tasks", "toy_regression", "--models", "tagllm", "--seeds", "1,2",
+                   "--no-pretrain", "--out", {str(tmp_path / "out")!r}]))
 """)
     proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
     scratch = Path(proc.stdout.readline().strip())
@@ -398,6 +399,67 @@ cli.main(["benchmark", "run", "--tasks", "toy_regression", "--models", "tagllm",
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 128 + signal.SIGTERM  # it has exited, so its cleanup has run
     assert not scratch.exists()
+
+
+SLEEPY = """
+import os, sys, time
+sys.path.insert(0, {tests!r})
+import numpy as np
+import toy
+toy.register_toy_tasks()
+from biotag.benchmark.models.base import BenchmarkModel, register
+
+
+@register
+class Sleepy(BenchmarkModel):
+    name = "sleepy"
+
+    def fit(self, split):
+        if self.seed > 1:  # seed 1 finishes; later seeds work until they are stopped
+            open({pid_file!r}, "w").write(str(os.getpid()))
+            time.sleep(120)
+        return self
+
+    def predict(self, X):
+        return np.zeros(len(X))
+
+
+if __name__ == "__main__":
+    from biotag import cli
+    sys.exit(cli.main(["benchmark", "run", "--tasks", "toy_regression", "--models", "sleepy", "--seeds", "1,2,3",
+                       "--out", {out!r}]))
+"""
+
+
+@pytest.mark.parametrize("signum", ["SIGTERM", "SIGINT"])
+def test_a_signal_stops_a_benchmark_within_seconds_keeps_finished_cells_and_a_rerun_resumes(tmp_path, signum):
+    """SIGTERM (kill, a scheduler's limit) or SIGINT (Ctrl-C) mid-cell: the cell's child process is stopped within
+    seconds, every finished cell stays, one line says so, no traceback, the exit status is 128 + the signal."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out, pid_file = tmp_path / "out", tmp_path / "child.pid"
+    script = tmp_path / "run.py"
+    script.write_text(SLEEPY.format(tests=str(Path(__file__).parent), pid_file=str(pid_file), out=str(out)))
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not pid_file.exists() and time.monotonic() < deadline:  # seed 1 done, seed 2's child at work
+        time.sleep(0.2)
+    child = int(pid_file.read_text())
+    sent = time.monotonic()
+    proc.send_signal(getattr(signal, signum))
+    _, err = proc.communicate(timeout=60)
+    assert time.monotonic() - sent < 15
+    assert proc.returncode == 128 + getattr(signal, signum)
+    assert f"stopped by {signum}" in err and "Traceback" not in err
+    with pytest.raises(ProcessLookupError):  # the cell's child has gone with it
+        for _ in range(50):
+            os.kill(child, 0)
+            time.sleep(0.1)
+    done = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert [(r["seed"], r["status"]) for r in done] == [(1, "ok")]
 
 
 def test_the_suite_passes_the_share_of_memory_for_prefixes_and_refuses_one_outside_0_to_1(tmp_path, monkeypatch):
