@@ -18,7 +18,7 @@ from biotag.benchmark.run_settings import LLM_SETTINGS, RUN, UNRECORDED
 from biotag.benchmark.runner import read_results, summarize
 from biotag.benchmark.standing import TAGLLM_CHOICE, standing_section
 from biotag.benchmark.tasks import SEEDS, get_task
-from biotag.benchmark.validation_scores import validation_table
+from biotag.benchmark.validation_scores import training_table, validation_table
 
 __all__ = ["leaderboard", "published", "leaderboard_rank", "format_score", "coverage", "read_runs", "run_settings",
            "write_report"]
@@ -245,6 +245,12 @@ def write_report(
         lines += ["## Validation", "", "Each seed's validation score (mean ± std (seeds)), from the models that keep "
                   "those rows out of training: what defaults are chosen on, never the test scores.", ""]
         lines += validation + [""]
+    training = training_table(results)
+    if training:
+        lines += ["## Tag-LLM training", "", "Whether stage 2's training moved past the start it is validated against "
+                  "(the start is kept when no epoch beats it on validation), and whether the optimizer lowered its "
+                  "own training loss over the first epoch (every training row, parameters fixed).", ""]
+        lines += training + [""]
     plot_scores(summary, references, out_dir / "report.png")
     lines += ["![scores per task beside the leaderboard](report.png)", ""]
     (out_dir / "report.md").write_text("\n".join(lines))

@@ -12,7 +12,7 @@ import pandas as pd
 from biotag.benchmark.rounding import figure
 from biotag.benchmark.tasks import get_task
 
-__all__ = ["validation_summary", "validation_table"]
+__all__ = ["validation_summary", "validation_table", "training_table"]
 
 
 def validation_summary(results: pd.DataFrame) -> pd.DataFrame:
@@ -45,4 +45,24 @@ def validation_table(results: pd.DataFrame) -> list[str]:
         mine = [ranks[t][m] for t in tasks if m in ranks[t]]
         rank = f"{sum(mine) / len(mine):.2f}" if len(mine) == len(tasks) else "-"
         lines.append(f"| {m} | " + " | ".join(cells.get((t, m), "-") for t in tasks) + f" | {rank} |")
+    return lines
+
+
+def training_table(results: pd.DataFrame) -> list[str]:
+    """A markdown table, one row per Tag-LLM model: in how many of its cells the training beat the start it was
+    validated against (``best_epoch > 0``; 0 means the start was kept), and in how many the training loss after
+    the first epoch was at or below the start's (the optimizer lowers its own loss). Empty where no cell says."""
+    if "best_epoch" not in results:
+        return []
+    done = results[(results["status"] == "ok") & results["best_epoch"].notna()]
+    if done.empty:
+        return []
+    lines = ["| model | training beat its start (best epoch > 0) | training loss not above the start after epoch 1 |",
+             "|---|---|---|"]
+    for model, cells in done.groupby("model", sort=True):
+        checked = (cells.dropna(subset=["start_train_loss", "first_epoch_train_loss"])
+                   if {"start_train_loss", "first_epoch_train_loss"} <= set(cells) else cells.iloc[:0])
+        fell = int((checked["first_epoch_train_loss"] <= checked["start_train_loss"]).sum()) if len(checked) else 0
+        lowered = f"{fell} of {len(checked)}" if len(checked) else "not recorded"
+        lines.append(f"| {model} | {int((cells['best_epoch'] > 0).sum())} of {len(cells)} | {lowered} |")
     return lines

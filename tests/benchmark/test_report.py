@@ -287,3 +287,17 @@ def test_tagllms_standing_is_oriented_per_metric_and_counted():
     assert lines[-2] == ("Tag-LLM beats the best LLM baseline on 1 of 2 tasks that have one; it reaches 0.9 of the "
                          "forest's score on 1 of 2 and beats the forest on 1.")
     assert standing_section(summary[summary["task"] == "dili"]) == []
+
+
+def test_the_report_says_how_often_tag_training_beat_its_start_and_lowered_its_training_loss(tmp_path, data_dir):
+    import json
+
+    base = {"task": "caco2_wang", "metric": "mae", "higher_is_better": False, "status": "ok", "wall_s": 1.0,
+            "trainable_params": 1, "peak_rss_mb": 1.0, "notes": "", "options": {}, "config": {}, "value": 0.4}
+    records = [{**base, "model": "tagllm", "seed": s, "best_epoch": b, "start_train_loss": 0.2,
+                "first_epoch_train_loss": f} for s, b, f in ((1, 0, 0.3), (2, 3, 0.19), (3, 1, 0.2))]
+    records += [{**base, "model": "rf_morgan", "seed": 1}]
+    (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    text = write_report([tmp_path], tmp_path / "report", data_path=data_dir).read_text()
+    section = text.split("## Tag-LLM training")[1].split("##")[0]
+    assert "| tagllm | 2 of 3 | 2 of 3 |" in section and "rf_morgan" not in section
