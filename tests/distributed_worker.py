@@ -26,6 +26,8 @@ CASES = {
     # the plain path: the domain tag trains too (enrichment), so nothing is cached
     "enrich": dict(enrich=True, head_init="random"),
     "classify": dict(head_init="probe"),
+    # the head refitted in closed form after each epoch, the tag trained against the batch-left-out ridge fit
+    "refit": dict(head_init="probe", head_fit="refit"),
 }
 
 

@@ -89,7 +89,7 @@ def _same(one: Path, two: Path) -> None:
     np.testing.assert_allclose(pred_two, pred_one, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("case", ["prefix", "enrich", "classify"])
+@pytest.mark.parametrize("case", ["prefix", "enrich", "classify", "refit"])
 def test_two_processes_train_and_predict_as_one(tiny_model_dir, tmp_path, alone, case):
     one = alone(case)
     done = _two_processes(tiny_model_dir, tmp_path / "two", case)

@@ -98,11 +98,12 @@ class HeldOutRidge:
         r = self.c - U.T @ T
         return self.A_inv @ r + P.T @ torch.linalg.solve(M, P @ r)
 
-    def loss(self, idx: np.ndarray, h: torch.Tensor) -> torch.Tensor:
-        """The mean squared error of rows ``idx``, whose live readouts are ``h`` (B, d), under the others' fit."""
+    def loss(self, idx: np.ndarray, h: torch.Tensor, leave_out: np.ndarray | None = None) -> torch.Tensor:
+        """The mean squared error of rows ``idx``, whose live readouts are ``h`` (B, d), under the fit of every row
+        but ``leave_out`` (default: ``idx``; among data-parallel processes, the whole batch ``idx`` is part of)."""
         if self.A_inv is None:
             raise RuntimeError("HeldOutRidge.loss before refit")
-        W = self.held_out_weights(np.asarray(idx)).to(h.device, h.dtype)
+        W = self.held_out_weights(np.asarray(idx if leave_out is None else leave_out)).to(h.device, h.dtype)
         z = self.head.scaler(h)
         prediction = z @ W[:-1] + W[-1]
         return ((prediction - self.T[idx].to(h.device, h.dtype)) ** 2).mean()

@@ -145,8 +145,9 @@ def initial_readouts(
 
 
 def _trainable(tlm: TaggedLM, stage: StageSpec) -> list[dict]:
-    """Set requires_grad on exactly what the stage trains; return those parameters as AdamW's groups, the tags'
-    and the head's (which trains at the schedule's ``head_lr``)."""
+    """Set requires_grad on exactly what the stage trains by gradient; return those parameters as AdamW's groups,
+    the tags' and the head's (which trains at the schedule's ``head_lr``; a head refitted in closed form,
+    ``head_fit="refit"``, is not among them)."""
     lib = tlm.library
     missing = [t for t in stage.train_tags + stage.frozen_tags if t not in lib.specs]
     if missing:
@@ -155,8 +156,9 @@ def _trainable(tlm: TaggedLM, stage: StageSpec) -> list[dict]:
     groups = [{"params": [lib.tags[name] for name in stage.train_tags], "role": "tags"}]
     if stage.head is not None:
         head = tlm.head(stage.head)
-        head.requires_grad_(True)
-        groups.append({"params": list(head.parameters()), "role": "head"})
+        head.requires_grad_(stage.head_fit != "refit")
+        if stage.head_fit != "refit":
+            groups.append({"params": list(head.parameters()), "role": "head"})
     for p in (p for g in groups for p in g["params"]):
         p.requires_grad_(True)
     return groups
@@ -186,7 +188,7 @@ def train_stage(
     2
     """
     parallel = current()  # under a launcher: this process's rows only (see biotag.parallel)
-    _refuse(stage, train, val, parallel)
+    _refuse(train)
     seed_everything(stage.seed)
     params = _trainable(tlm, stage)
     progress = progress and (parallel is None or parallel.rank == 0)
@@ -194,17 +196,19 @@ def train_stage(
         train_prefixes, val_prefixes = _frozen_prefixes(tlm, stage, train, val, prefix_cache, parallel)
     examples, prefixes = {"train": train, "val": val}, {"train": train_prefixes, "val": val_prefixes}
     start = _start_head(tlm, stage, examples, prefixes, parallel) if stage.head is not None else {}
-    ridge, refit = _refitting(tlm, stage, examples, prefixes, start) if stage.head_fit == "refit" else (None, None)
+    ridge, refit = (_refitting(tlm, stage, examples, prefixes, start, parallel) if stage.head_fit == "refit"
+                    else (None, None))
 
     per_token = stage.loss in ("lm", "text")  # a mean over tokens, not rows: data-parallel shares weigh by them
 
-    def step_loss(idx: np.ndarray) -> torch.Tensor | tuple[torch.Tensor, int]:
+    def step_loss(idx: np.ndarray, whole: np.ndarray | None = None) -> torch.Tensor | tuple[torch.Tensor, int]:
         batch = [train[j] for j in idx]
         prefixes = None if train_prefixes is None else [train_prefixes[j] for j in idx]
-        if ridge is not None:  # the tags train against the ridge fit of the other rows
-            return ridge.loss(idx, stage_readouts(tlm, stage, batch, prefixes))
+        if ridge is not None:  # the tags train against the ridge fit of the rows outside the (whole) batch
+            return ridge.loss(idx, stage_readouts(tlm, stage, batch, prefixes), leave_out=whole)
         loss, units = loss_and_units(tlm, stage, batch, prefixes)
         return (loss, units) if per_token else loss
+    step_loss.wants_batch = ridge is not None
 
     val_loss = _scorer(tlm, stage, val, val_prefixes, parallel)
     # from a fitted head: every training row's loss, at the start and after epoch 1 (does the optimizer lower it?)
@@ -217,7 +221,8 @@ def train_stage(
     lengths = [len(encoder.encode_row(e.input)[0]) for e in train] if per_token else None
     history = optimize(params, len(train), step_loss, stage.schedule, val_loss=val_loss, lengths=lengths,
                        validate_start=stage.head_init != "random", progress=progress, desc=stage.name,
-                       parallel=parallel, units=per_token, on_epoch_end=refit, train_loss=train_loss)
+                       parallel=parallel, units=per_token, on_epoch_end=refit, train_loss=train_loss,
+                       also_kept=list(tlm.head(stage.head).parameters()) if ridge is not None else ())
     for p in (p for g in params for p in g["params"]):
         p.requires_grad_(False)
     return history
@@ -231,13 +236,10 @@ def _scorer(tlm: TaggedLM, stage: StageSpec, rows: Sequence[Example] | None, pre
     return lambda: evaluate_loss(tlm, stage, rows, max(stage.batch_size, 32), prefixes, parallel=parallel)
 
 
-def _refuse(stage: StageSpec, train: Sequence[Example], val: Sequence[Example] | None,
-            parallel: DataParallel | None) -> None:
+def _refuse(train: Sequence[Example]) -> None:
     """What ``train_stage`` cannot run, refused before any work."""
     if not train:
         raise ValueError("train_stage needs at least one training example")
-    if stage.head_fit == "refit" and parallel is not None:
-        raise ValueError("head_fit='refit' trains in one process; run it without a launcher")
 
 
 def _read(tlm: TaggedLM, stage: StageSpec, examples: dict, prefixes: dict, part: str, limit: int | None = None,
@@ -266,16 +268,16 @@ def _start_head(tlm: TaggedLM, stage: StageSpec, examples: dict, prefixes: dict,
     return full
 
 
-def _refitting(tlm: TaggedLM, stage: StageSpec, examples: dict, prefixes: dict, start: dict[str, torch.Tensor]
-               ) -> tuple[HeldOutRidge, Callable[[], None]]:
+def _refitting(tlm: TaggedLM, stage: StageSpec, examples: dict, prefixes: dict, start: dict[str, torch.Tensor],
+               parallel: DataParallel | None) -> tuple[HeldOutRidge, Callable[[], None]]:
     """``head_fit="refit"`` (:mod:`biotag.heads.refit`): the held-out ridge fit the tags train against, on the
     start's training readouts (else read here), and what runs after each epoch: every training row read afresh, the
     head and that fit refitted. Strengths are chosen on the training rows alone."""
     head = tlm.head(stage.head)
     targets = _targets(examples["train"], stage.loss)
 
-    def read() -> torch.Tensor:
-        return _read(tlm, stage, examples, prefixes, "train")
+    def read() -> torch.Tensor:  # among data-parallel processes, every row gathered: each holds the same fits
+        return _read(tlm, stage, examples, prefixes, "train", parallel=parallel)
 
     ridge = HeldOutRidge(head, targets)
     ridge.refit(start["train"] if "train" in start else read())

@@ -127,23 +127,29 @@ class _LocalLoss:
 
     Alone, the loss is ``batch_loss(idx)``. Among data-parallel processes it is this process's rows' share of the
     batch mean, times the world size (DDP averages over processes), run through DDP so that its backward
-    all-reduces the gradients (only on ``sync`` steps: gradient-accumulation steps skip the all-reduce).
+    all-reduces the gradients (only on ``sync`` steps: gradient-accumulation steps skip the all-reduce). A
+    ``batch_loss`` with a true ``wants_batch`` attribute is called as ``batch_loss(rows, batch)``: the rows it
+    scores and the whole batch they belong to (a loss that leaves the batch out of a fit needs all of it).
     """
 
     def __init__(self, params: Sequence[torch.nn.Parameter], batch_loss: Callable[[np.ndarray], Any],
                  parallel: DataParallel | None, units: bool):
         self.params, self.batch_loss, self.parallel, self.units = list(params), batch_loss, parallel, units
+        self.wants_batch = bool(getattr(batch_loss, "wants_batch", False))
         self.ddp = parallel.wrap(self.params) if parallel is not None else None
+
+    def _loss(self, rows: np.ndarray, batch: np.ndarray):
+        return self.batch_loss(rows, batch) if self.wants_batch else self.batch_loss(rows)
 
     def backward(self, idx: np.ndarray, *, accum: int, sync: bool) -> tuple[float, int]:
         if self.parallel is None:
-            loss = self.batch_loss(idx)
+            loss = self._loss(idx, idx)
             loss = loss[0] if self.units else loss
             (loss / accum).backward()
             return loss.item() * len(idx), len(idx)
         mine = self.parallel.own(idx)
         with contextlib.nullcontext() if sync else self.ddp.no_sync():
-            loss = self.ddp(self._share, mine, len(idx))
+            loss = self.ddp(self._share, mine, idx)
             (loss / accum).backward()
         return loss.item() * len(idx) / self.parallel.world, len(mine)  # this process's rows' loss sum, count
 
@@ -153,14 +159,14 @@ class _LocalLoss:
             total, count = self.parallel.sum(total, count)
         return total / max(count, 1)
 
-    def _share(self, mine: np.ndarray, batch: int) -> torch.Tensor:
+    def _share(self, mine: np.ndarray, batch: np.ndarray) -> torch.Tensor:
         if len(mine) == 0:  # no rows of this batch here: zero gradients, so the all-reduce still meets
             loss, own = sum(p.sum() for p in self.params) * 0.0, 0
         elif self.units:
-            loss, own = self.batch_loss(mine)
+            loss, own = self._loss(mine, batch)
         else:
-            loss, own = self.batch_loss(mine), len(mine)
-        total = self.parallel.sum(own)[0] if self.units else batch  # a loss over tokens: the batch's token count
+            loss, own = self._loss(mine, batch), len(mine)
+        total = self.parallel.sum(own)[0] if self.units else len(batch)  # over tokens: the batch's token count
         return loss * (own * self.parallel.world / max(total, 1))
 
 
@@ -207,6 +213,7 @@ def optimize(
     units: bool = False,
     on_epoch_end: Callable[[], None] | None = None,
     train_loss: Callable[[], float] | None = None,
+    also_kept: Sequence[torch.Tensor] = (),
 ) -> History:
     """AdamW, warmup + cosine, clipping, accumulation, validation, early stopping.
 
@@ -219,17 +226,20 @@ def optimize(
     ``params`` may be groups (dicts of ``params`` and ``role``; a ``"head"`` trains at ``schedule.head_lr``).
     ``train_loss()`` (every training row, parameters fixed) is measured at the start and after epoch 1: a rise is
     warned of, since an optimizer that raises its own training loss is broken whatever the validation says.
+    ``also_kept``: tensors that change outside the optimizer (a head refitted in closed form), kept and restored
+    with the best epoch's parameters.
     """
     optimizer = _adamw(_param_groups(params, schedule), schedule)
     params = [p for g in optimizer.param_groups for p in g["params"]]
     step_loss = _LocalLoss(params, batch_loss, parallel, units)
+    kept = params + list(also_kept)
     steps_per_epoch = math.ceil(n_train / (schedule.batch_size * schedule.grad_accum))
     total_steps = min(schedule.max_steps or 10**12, steps_per_epoch * schedule.epochs)
     order_rng = np.random.default_rng(schedule.seed)
     history, best = History(), _BestState()
     if validate_start and val_loss is not None:
         history.start_val_loss = val_loss()
-        best.offer(history.start_val_loss, params, 0)
+        best.offer(history.start_val_loss, kept, 0)
     history.start_train_loss = train_loss() if train_loss is not None else None
     bar = tqdm(total=total_steps, desc=desc, disable=not progress, leave=False)
 
@@ -244,11 +254,11 @@ def optimize(
         record = {"epoch": epoch + 1, "train_loss": step_loss.mean(running, seen)}
         if val_loss is not None:
             record["val_loss"] = val_loss()
-            best.offer(record["val_loss"], params, epoch + 1)
+            best.offer(record["val_loss"], kept, epoch + 1)
         history.epochs.append(record)
         if history.steps >= total_steps or (schedule.patience is not None and best.bad_epochs >= schedule.patience):
             break
     bar.close()
     history.best_epoch = best.epoch
-    best.restore(params)
+    best.restore(kept)
     return history
