@@ -1,16 +1,17 @@
 """Apply the rule in COMMANDS.md to this folder's cells and print the tables of NOTES.md.
 
-    python benchmarks/results/optimizer-sweep/summarize.py
+    python benchmarks/results/optimizer-sweep/summarize.py [FOLDER]
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).parent
+HERE = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent
 HIGHER = {"caco2_wang": False, "hia_hou": True, "dili": True, "half_life_obach": True}
 TASKS = tuple(HIGHER)
 
