@@ -130,7 +130,7 @@ heavy = sorted(m for m in ("torch", "transformers", "rdkit", "sklearn", "peft") 
 assert not heavy, heavy
 from biotag.benchmark import MODELS
 assert {"linear_probe_pooled", "lora", "rf_morgan", "tagllm", "tagllm_paper"} <= set(MODELS)
-assert [m for m in MODELS if m.startswith("tagllm")] == ["tagllm", "tagllm_paper"]
+assert [m for m in MODELS if m.startswith("tagllm")] == ["tagllm", "tagllm_paper", "tagllm_earlier"]
 print("ok")
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)

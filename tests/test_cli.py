@@ -115,7 +115,7 @@ def test_user_mistakes_exit_2_with_one_line_and_no_traceback(tmp_path, capsys):
     (tmp_path / "ragged.csv").write_text("name,smiles\naspirin, acetyl,CC(=O)Oc1ccccc1C(=O)O\nethanol,CCO\n")
     (tmp_path / "ok.csv").write_text("smiles\nCCO\n")
     (tmp_path / "failed").mkdir()
-    (tmp_path / "failed" / "results.jsonl").write_text('{"task": "caco2_wang", "model": "tagllm", "options": {}, "seed": 1, '
+    (tmp_path / "failed" / "results.jsonl").write_text('{"task": "caco2_wang", "model": "tagllm", "options": {}, "config": {}, "seed": 1, '
                                                          '"status": "failed", "error": "out of memory"}\n')
     cases = [
         (["validate", str(tmp_path / "empty.csv"), "--domain", "smiles"], "is empty"),

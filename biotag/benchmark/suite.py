@@ -20,7 +20,6 @@ from biotag.hardware import DTYPE_CHOICES, resolve_placement
 from biotag.files import atomic_write_text, cache_root
 from biotag.checks import check_fraction
 from biotag.data import data_dir
-from biotag.tags.pretrained import pretrained_library
 
 __all__ = ["benchmark", "select_tasks", "record_stage1", "stage1_folder", "QUICK", "SMALL_LIMIT"]
 
@@ -206,6 +205,13 @@ def stage1_folder(corpora: str, dtype: str, p: int) -> Path:
     frozen model in ``dtype``, of ``p``-vector tags: one folder per setting, in biotag's cache."""
     suffix = ("" if dtype == "float32" else f"-{dtype}") + ("" if p == 10 else f"-p{p}")
     return cache_root() / "benchmark-domain-tags" / (corpora + suffix)
+
+
+def pretrained_library(model: str | None) -> Path | None:
+    """The library of domain tags biotag ships for ``model`` (None where it ships none); imported when asked."""
+    from biotag.tags.pretrained import pretrained_library as shipped
+
+    return shipped(model)
 
 
 def _library_tags(folder: Path, settings: Settings, out_dir: Path, tasks: Sequence[str]) -> dict:

@@ -196,8 +196,7 @@ def train_stage(
         train_prefixes, val_prefixes = _frozen_prefixes(tlm, stage, train, val, prefix_cache, parallel)
     examples, prefixes = {"train": train, "val": val}, {"train": train_prefixes, "val": val_prefixes}
     start = _start_head(tlm, stage, examples, prefixes, parallel) if stage.head is not None else {}
-    ridge, refit = (_refitting(tlm, stage, examples, prefixes, start, parallel) if stage.head_fit == "refit"
-                    else (None, None))
+    ridge, refit = _refitting(tlm, stage, examples, prefixes, start, parallel) if stage.head_fit == "refit" else (None,) * 2
 
     per_token = stage.loss in ("lm", "text")  # a mean over tokens, not rows: data-parallel shares weigh by them
 
@@ -211,7 +210,6 @@ def train_stage(
     step_loss.wants_batch = ridge is not None
 
     val_loss = _scorer(tlm, stage, val, val_prefixes, parallel)
-    # from a fitted head: every training row's loss, at the start and after epoch 1 (does the optimizer lower it?)
     fitted = stage.head is not None and stage.head_init != "random"
     train_loss = _scorer(tlm, stage, train, train_prefixes, parallel) if fitted else None
 

@@ -222,17 +222,13 @@ def optimize(
     batches by length (:func:`epoch_batches`). ``validate_start`` also scores the starting parameters (epoch
     0), kept if no epoch beats them: for a start that is a fitted solution already (a linear-probe head).
     ``parallel`` (data-parallel processes) and ``units`` (a loss over tokens): see :class:`_LocalLoss`.
-    ``on_epoch_end()`` runs after each epoch's steps, before its validation (a head refitted in closed form).
-    ``params`` may be groups (dicts of ``params`` and ``role``; a ``"head"`` trains at ``schedule.head_lr``).
-    ``train_loss()`` (every training row, parameters fixed) is measured at the start and after epoch 1: a rise is
-    warned of, since an optimizer that raises its own training loss is broken whatever the validation says.
-    ``also_kept``: tensors that change outside the optimizer (a head refitted in closed form), kept and restored
-    with the best epoch's parameters.
+    ``on_epoch_end()`` runs after each epoch's steps; ``params`` may be groups (a ``"head"`` at ``head_lr``).
+    ``train_loss()`` (every training row, parameters fixed) is measured at the start and after epoch 1; a rise is
+    warned of. ``also_kept``: tensors changed outside the optimizer (a refitted head), restored with the best epoch.
     """
     optimizer = _adamw(_param_groups(params, schedule), schedule)
     params = [p for g in optimizer.param_groups for p in g["params"]]
-    step_loss = _LocalLoss(params, batch_loss, parallel, units)
-    kept = params + list(also_kept)
+    step_loss, kept = _LocalLoss(params, batch_loss, parallel, units), params + list(also_kept)
     steps_per_epoch = math.ceil(n_train / (schedule.batch_size * schedule.grad_accum))
     total_steps = min(schedule.max_steps or 10**12, steps_per_epoch * schedule.epochs)
     order_rng = np.random.default_rng(schedule.seed)
