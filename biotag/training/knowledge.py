@@ -17,6 +17,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from biotag.config import Stage1Config
 from biotag.domains.tagging import DOMAIN_TAGS, Template
 from biotag.heads import RegressionHead
 from biotag.heads.readout import Readout
@@ -108,7 +109,8 @@ def teach_domain_tag(
         raise ValueError("the knowledge stage needs at least one sequence")
     tag = tag or DOMAIN_TAGS[domain]
     library = tlm.library
-    library.ensure_tag(TagSpec(tag, "domain", p=library.specs[tag].p if tag in library.specs else 3), tlm.model)
+    library.ensure_tag(TagSpec(tag, "domain", p=library.specs[tag].p if tag in library.specs else Stage1Config.p),
+                       tlm.model)
     if KNOWLEDGE_TAG in library.specs:
         raise ValueError(f"the library already has a {KNOWLEDGE_TAG} tag; the knowledge stage adds and removes its own")
     targets = descriptor_targets(sequences, domain)

@@ -11,7 +11,7 @@ Each family's module registers its models when it is imported; this package impo
 from biotag.benchmark.models import experts, tagllm, llm  # noqa: F401, I001 - each registers its models, in report order
 from biotag.benchmark.models.base import (GROUPS, MODELS, BenchmarkModel, Settings, group_of, label, make_model,
                                           model_names, register, split_label)
-from biotag.benchmark.models.tagllm import RECORDED_AS, read_as
+from biotag.benchmark.models.tagllm import read_as
 
 EXPERT_MODELS = model_names("expert")
 TAGLLM_MODELS = model_names("tagllm")  # Tag-LLM: the estimators' defaults and the paper's setting
@@ -19,13 +19,7 @@ PEFT_MODELS = model_names("peft")
 LLM_MODELS = model_names("tagllm", "probe", "peft")
 
 __all__ = ["Settings", "BenchmarkModel", "MODELS", "GROUPS", "register", "make_model", "model_names", "label",
-           "split_label", "group_of", "current_name", "read_as", "is_tagllm", "is_llm_baseline", "EXPERT_MODELS", "TAGLLM_MODELS", "PEFT_MODELS", "LLM_MODELS"]
-
-
-def current_name(recorded: str) -> str:
-    """The model a cell recorded under an earlier name ran, as it is named now (``tagllm_pool_probe`` ran
-    ``tagllm[head_init=probe]``); any other name is its own."""
-    return RECORDED_AS.get(recorded, recorded)
+           "split_label", "group_of", "read_as", "is_tagllm", "is_llm_baseline", "EXPERT_MODELS", "TAGLLM_MODELS", "PEFT_MODELS", "LLM_MODELS"]
 
 
 def is_tagllm(name: str) -> bool:
